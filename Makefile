@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`.
+# Both create .venv when it is missing and (re)install the project when pyproject.toml changed.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= all
+SNAKEMAKE_ARGS ?=
+
+.PHONY: run test dryrun dag clean-results help
+
+help:
+	@echo "make run    - install into $(VENV) and run the whole workflow on config.yaml (demo data)"
+	@echo "make test   - install with the test extra and run the test suite"
+	@echo "make dryrun - show what would run (snakemake -n)"
+	@echo "make dag    - write the rule graph to results/rulegraph.svg (needs graphviz)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+	@$(BIN)/python -m dfdetect.cli where --configfile config.yaml
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+dryrun: $(VENV)/.installed-run
+	$(BIN)/snakemake -n $(SNAKEMAKE_ARGS)
+
+dag: $(VENV)/.installed-run
+	mkdir -p results
+	$(BIN)/snakemake --rulegraph | dot -Tsvg > results/rulegraph.svg
+	@echo "wrote results/rulegraph.svg"
+
+clean-results:
+	rm -rf results .snakemake

@@ -1,0 +1,135 @@
+"""The DFDC face-batch format: file names, zip member names and ``metadata.csv``.
+
+A face batch is ``deepfake-detection-faces-part-{i}-{j}.zip`` holding ``metadata.csv``
+(``filename,split,original,label``) and one folder per video, named by the video's stem, with
+face crops ``{n}.png`` for frame n and ``{n}_{k}.png`` for the k-th face (k >= 2) of that frame.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+BATCH_FILE_GLOB = "deepfake-detection-faces-part-*-*.zip"
+BATCH_FILE_PATTERN = re.compile(r"^deepfake-detection-faces-part-(\d+)-(\d+)\.zip$")
+METADATA_MEMBER = "metadata.csv"
+METADATA_COLUMNS = ("filename", "split", "original", "label")
+LABELS = {"REAL": 0, "FAKE": 1}
+
+# `{video}/{n}.png` or `{video}/{n}_{k}.png`; video stems in DFDC are lowercase letters, but any
+# name without a slash is accepted.
+_FACE_MEMBER = re.compile(r"^(?P<video>[^/]+)/(?P<frame>\d+)(?:_(?P<face>\d+))?\.png$")
+
+
+class FaceBatchError(ValueError):
+    """Bad input in a face batch; the message names the file and the row or member."""
+
+
+@dataclass(frozen=True)
+class FaceMember:
+    video_id: str
+    frame_index: int
+    face_index: int  # 1 for `{n}.png`, k for `{n}_{k}.png`
+
+
+def batch_file_name(batch: str) -> str:
+    return f"deepfake-detection-faces-part-{batch}.zip"
+
+
+def batch_id(path: str | Path) -> str:
+    """``.../deepfake-detection-faces-part-3-1.zip`` -> ``"3-1"``."""
+    match = BATCH_FILE_PATTERN.match(Path(path).name)
+    if match is None:
+        raise FaceBatchError(f"{path}: not a face-batch file name (want deepfake-detection-faces-part-I-J.zip)")
+    return f"{int(match.group(1))}-{int(match.group(2))}"
+
+
+def is_unsafe_member(name: str) -> bool:
+    """Absolute paths, drive letters, backslashes and `..` parts are never followed."""
+    if name.startswith(("/", "\\")) or "\\" in name or re.match(r"^[A-Za-z]:", name):
+        return True
+    return ".." in PurePosixPath(name).parts
+
+
+def parse_face_member(name: str) -> FaceMember | None:
+    """The video, frame and face a member holds, or None when it is not a face image."""
+    match = _FACE_MEMBER.match(name)
+    if match is None:
+        return None
+    face = match.group("face")
+    face_index = int(face) if face is not None else 1
+    if face is not None and face_index < 2:
+        return None  # `{n}_1.png` and `{n}_0.png` are not part of the format
+    return FaceMember(match.group("video"), int(match.group("frame")), face_index)
+
+
+def face_member_name(video_id: str, frame_index: int, face_index: int = 1) -> str:
+    suffix = "" if face_index == 1 else f"_{face_index}"
+    return f"{video_id}/{frame_index}{suffix}.png"
+
+
+def video_id_from_filename(filename: str) -> str:
+    """``aaqaifqrwn.mp4`` -> ``aaqaifqrwn``."""
+    return PurePosixPath(filename).stem
+
+
+def read_metadata(data: bytes, source: str) -> pd.DataFrame:
+    """Parse ``metadata.csv`` bytes into a checked table.
+
+    Returns columns video_id, filename, split, label (1 FAKE / 0 REAL), original (video_id or
+    None) and row (1-based data row, as a user counts lines after the header). ``source`` names
+    the file in error messages.
+    """
+    try:
+        text = data.decode("utf-8-sig")  # tolerate a BOM as well as Windows line endings
+    except UnicodeDecodeError as error:
+        raise FaceBatchError(f"{source}: metadata.csv is not UTF-8 text ({error})") from error
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    table.columns = [str(column).strip() for column in table.columns]
+    missing = [column for column in METADATA_COLUMNS if column not in table.columns]
+    if missing:
+        raise FaceBatchError(
+            f"{source}: metadata.csv lacks column(s) {', '.join(missing)} "
+            f"(header must be {','.join(METADATA_COLUMNS)})"
+        )
+    table = table.apply(lambda column: column.str.strip())
+    rows = pd.Series(range(1, len(table) + 1), index=table.index)
+
+    labels = table["label"].str.upper()
+    bad = ~labels.isin(list(LABELS))
+    if bad.any():
+        first = bad.idxmax()
+        raise FaceBatchError(
+            f"{source}: metadata.csv row {rows[first]} ({table.at[first, 'filename'] or 'no filename'}): "
+            f"label {table.at[first, 'label']!r} is neither REAL nor FAKE"
+        )
+    empty = table["filename"] == ""
+    if empty.any():
+        raise FaceBatchError(f"{source}: metadata.csv row {rows[empty.idxmax()]}: empty filename")
+
+    video_ids = table["filename"].map(video_id_from_filename)
+    duplicated = video_ids.duplicated()
+    if duplicated.any():
+        first = duplicated.idxmax()
+        raise FaceBatchError(f"{source}: metadata.csv row {rows[first]}: video {video_ids[first]} is listed twice")
+
+    original = table["original"].map(lambda name: video_id_from_filename(name) if name else None)
+    return pd.DataFrame(
+        {
+            "video_id": video_ids,
+            "filename": table["filename"],
+            "split": table["split"],
+            "label": labels.map(LABELS).astype("int8"),
+            "original": original.astype(object),
+            "row": rows.astype("int32"),
+        }
+    ).reset_index(drop=True)
+
+
+def family_of(video_id: str, label: int, original: str | None) -> str:
+    """A FAKE's family is its original (present in the data or not); a REAL is its own family."""
+    return original if label == 1 and original else video_id

@@ -1,0 +1,46 @@
+"""Send everything a job says (logging, warnings, tqdm, stray prints) to its ``log:`` file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Iterator, TextIO
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@contextlib.contextmanager
+def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
+    """Route logging, warnings and stdout/stderr into ``path`` for the duration of a job.
+
+    An exception is written to the log with its traceback and re-raised, so Snakemake marks the
+    job failed and the log says why. With ``path`` None the job logs to stderr (scripts run by
+    hand).
+    """
+    handle: TextIO | None = None
+    saved = sys.stdout, sys.stderr
+    root = logging.getLogger()
+    old_handlers, old_level = root.handlers[:], root.level
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: progress shows live
+        sys.stdout = sys.stderr = handle
+    handler = logging.StreamHandler(handle if handle is not None else sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+        yield logging.getLogger("dfdetect")
+    except BaseException:
+        logging.getLogger("dfdetect").error("job failed:\n%s", traceback.format_exc())
+        raise
+    finally:
+        logging.captureWarnings(False)
+        root.handlers, root.level = old_handlers, old_level
+        sys.stdout, sys.stderr = saved
+        if handle is not None:
+            handle.close()
