@@ -1,0 +1,22 @@
+# dfdetect: DFDC face batches -> manifests -> clean/reduce/pack/split -> trained models -> reports.
+# Thin on purpose: the logic lives in the dfdetect package, the stages in rules/*.smk.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, schema="schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/ingest.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

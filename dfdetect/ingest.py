@@ -1,0 +1,186 @@
+"""Ingest: one face batch's zip -> frame manifest, video table and skipped-member table.
+
+Only the zip's central directory and ``metadata.csv`` are read; no image is decoded and nothing
+is extracted to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from dfdetect.facebatch import (
+    METADATA_MEMBER,
+    FaceBatchError,
+    is_unsafe_member,
+    parse_face_member,
+    read_metadata,
+)
+
+log = logging.getLogger(__name__)
+
+FRAME_COLUMNS = ["batch", "video_id", "frame_index", "face_index", "member", "size"]
+SKIPPED_COLUMNS = ["batch", "member", "reason"]
+
+
+@dataclass
+class BatchManifest:
+    frames: pd.DataFrame  # one row per face image
+    videos: pd.DataFrame  # one row per metadata row
+    skipped: pd.DataFrame  # members seen but not taken, with the reason
+
+
+def open_batch_zip(zip_path: str | Path) -> zipfile.ZipFile:
+    """Open a face batch, turning zipfile's errors into one that names the file."""
+    try:
+        return zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise FaceBatchError(f"{zip_path}: not a readable zip file ({error}); the download may be truncated") from error
+
+
+def ingest_batch(zip_path: str | Path, batch: str) -> BatchManifest:
+    with open_batch_zip(zip_path) as archive:
+        try:
+            members = archive.infolist()
+        except (zipfile.BadZipFile, OSError) as error:
+            raise FaceBatchError(f"{zip_path}: cannot read the zip's directory ({error})") from error
+        names = {info.filename for info in members}
+        if METADATA_MEMBER not in names:
+            raise FaceBatchError(f"{zip_path}: no {METADATA_MEMBER} in the zip (a face batch needs one at its root)")
+        try:
+            metadata_bytes = archive.read(METADATA_MEMBER)
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise FaceBatchError(f"{zip_path}: {METADATA_MEMBER} cannot be read ({error})") from error
+    metadata = read_metadata(metadata_bytes, source=f"{zip_path}")
+    frames, skipped = _face_members(members, batch)
+    listed = set(metadata["video_id"])
+    unlisted = ~frames["video_id"].isin(listed)
+    if unlisted.any():
+        for video_id, count in frames.loc[unlisted, "video_id"].value_counts().sort_index().items():
+            log.warning("%s: folder %s/ (%d face files) has no metadata row; not a video", zip_path, video_id, count)
+        skipped = pd.concat(
+            [skipped, pd.DataFrame({"batch": batch, "member": frames.loc[unlisted, "member"], "reason": "unlisted_folder"})],
+            ignore_index=True,
+        )
+        frames = frames.loc[~unlisted].reset_index(drop=True)
+    videos = _video_table(metadata, frames, batch)
+    return BatchManifest(frames=frames, videos=videos, skipped=skipped.astype({"member": str, "reason": str}))
+
+
+def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows: list[tuple[str, int, int, str, int]] = []
+    skipped: list[tuple[str, str]] = []
+    for info in members:
+        name = info.filename
+        if name == METADATA_MEMBER or info.is_dir():
+            continue
+        if is_unsafe_member(name):
+            log.warning("ignoring member %r: absolute path or '..' (never followed)", name)
+            skipped.append((name, "unsafe_path"))
+            continue
+        face = parse_face_member(name)
+        if face is None:
+            log.warning("ignoring member %r: not a face image ({video}/{n}.png or {video}/{n}_{k}.png)", name)
+            skipped.append((name, "not_a_face_image"))
+            continue
+        rows.append((face.video_id, face.frame_index, face.face_index, name, info.file_size))
+    frames = pd.DataFrame(rows, columns=FRAME_COLUMNS[1:])
+    frames.insert(0, "batch", batch)
+    frames = frames.astype(
+        {"batch": str, "video_id": str, "frame_index": "int32", "face_index": "int16", "member": str, "size": "int64"}
+    )
+    # Numeric order, never the order the zip (or a directory listing) happens to give.
+    frames = frames.sort_values(["video_id", "frame_index", "face_index"], kind="stable").reset_index(drop=True)
+    skipped_table = pd.DataFrame(skipped, columns=["member", "reason"])
+    skipped_table.insert(0, "batch", batch)
+    return frames, skipped_table
+
+
+def _video_table(metadata: pd.DataFrame, frames: pd.DataFrame, batch: str) -> pd.DataFrame:
+    per_video = frames.groupby("video_id").agg(
+        n_frames=("member", "size"),
+        n_multi_face_frames=("face_index", lambda faces: int((faces > 1).sum())),
+    )
+    # n_multi_face_frames counts frames that hold an extra face, not the extra files.
+    multi = frames.loc[frames["face_index"] > 1].groupby("video_id")["frame_index"].nunique()
+    per_video["n_multi_face_frames"] = multi.reindex(per_video.index, fill_value=0)
+    videos = metadata.join(per_video, on="video_id")
+    videos["has_folder"] = videos["n_frames"].notna()
+    videos[["n_frames", "n_multi_face_frames"]] = videos[["n_frames", "n_multi_face_frames"]].fillna(0)
+    is_fake_with_original = (videos["label"] == 1) & videos["original"].notna()
+    videos["family"] = np.where(is_fake_with_original, videos["original"], videos["video_id"])
+    videos.insert(0, "batch", batch)
+    columns = ["batch", "video_id", "filename", "label", "original", "family", "split",
+               "n_frames", "n_multi_face_frames", "has_folder", "row"]
+    return videos[columns].astype(
+        {"batch": str, "video_id": str, "filename": str, "family": str, "split": str,
+         "n_frames": "int32", "n_multi_face_frames": "int32", "has_folder": bool}
+    )
+
+
+def write_batch_manifest(manifest: BatchManifest, frames_path: str | Path, videos_path: str | Path,
+                         skipped_path: str | Path) -> None:
+    for table, path in ((manifest.frames, frames_path), (manifest.videos, videos_path), (manifest.skipped, skipped_path)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(path, index=False)
+
+
+def combine_video_tables(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """All batches' video tables in one; a video id in two batches is an error naming both."""
+    tables = [pd.read_parquet(path) for path in paths]
+    if not tables:
+        raise FaceBatchError("no batches to combine: no face-batch zips were found")
+    videos = pd.concat(tables, ignore_index=True)
+    duplicated = videos["video_id"].duplicated(keep=False)
+    if duplicated.any():
+        first_id = videos.loc[duplicated, "video_id"].iloc[0]
+        batches = videos.loc[videos["video_id"] == first_id, "batch"].tolist()
+        raise FaceBatchError(
+            f"video {first_id} appears in batches {' and '.join(batches)} "
+            f"({duplicated.sum()} rows share ids across batches); each video must be in one batch"
+        )
+    return videos
+
+
+def summarize_videos(videos: pd.DataFrame) -> str:
+    n_fake = int(videos["label"].sum())
+    n_videos = len(videos)
+    return (
+        f"{n_videos} videos in {videos['batch'].nunique()} batch(es): {n_fake} FAKE "
+        f"({n_fake / max(n_videos, 1):.1%}), {n_videos - n_fake} REAL; "
+        f"{int(videos['n_frames'].sum())} face files; {int((~videos['has_folder']).sum())} without a folder; "
+        f"{videos['family'].nunique()} families"
+    )
+
+
+def plot_n_frames_histogram(videos: pd.DataFrame, path: str | Path, frame_bounds: tuple[int, int] | None = None) -> None:
+    """The study's first figure: how many face files each video has, by class."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    upper = max(int(videos["n_frames"].max()), 1)
+    bins = np.linspace(0, upper + 1, min(60, upper + 2))
+    for label, name, colour in ((0, "REAL", "tab:blue"), (1, "FAKE", "tab:red")):
+        counts = videos.loc[videos["label"] == label, "n_frames"]
+        axes.hist(counts, bins=bins, alpha=0.6, label=f"{name} (n={len(counts)})", color=colour)
+    if frame_bounds is not None:
+        for bound in frame_bounds:
+            axes.axvline(bound, color="black", linestyle="--", linewidth=1)
+        axes.text(frame_bounds[0], axes.get_ylim()[1] * 0.95, " kept range", va="top")
+    axes.set_xlabel("face image files per video (n_frames)")
+    axes.set_ylabel("videos")
+    axes.set_title("Face files per video")
+    axes.legend()
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

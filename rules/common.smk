@@ -1,0 +1,35 @@
+# Helpers shared by the rules: config checks, batch discovery, paths and input functions.
+import os
+import sys
+
+# Jobs import the dfdetect of this checkout, installed or not.
+sys.path.insert(0, workflow.basedir)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+
+from dfdetect.config import ConfigError, check_config, discover_batches
+
+try:
+    check_config(config)
+    BATCHES = discover_batches(config)  # batch id -> zip path
+except ConfigError as error:
+    raise WorkflowError(f"Invalid configuration: {error}") from None
+
+RESULTS = config["results_dir"].rstrip("/")
+
+
+wildcard_constraints:
+    batch=r"\d+-\d+",
+
+
+def result(path):
+    """A path under results_dir."""
+    return f"{RESULTS}/{path}"
+
+
+def batch_zip(wildcards):
+    return BATCHES[wildcards.batch]
+
+
+def all_targets():
+    targets = [result("manifests/videos.parquet"), result("manifests/n_frames_hist.png")]
+    return targets

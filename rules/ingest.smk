@@ -1,0 +1,35 @@
+# Ingest: one job per batch reads the zip's directory and metadata.csv into Parquet manifests.
+
+
+rule ingest:
+    input:
+        batch_zip,
+    output:
+        frames=result("manifests/frames/{batch}.parquet"),
+        videos=result("manifests/videos/{batch}.parquet"),
+        skipped=result("manifests/skipped/{batch}.parquet"),
+    log:
+        result("logs/ingest/{batch}.log"),
+    benchmark:
+        result("benchmarks/ingest/{batch}.tsv")
+    script:
+        "../workflow_scripts/ingest.py"
+
+
+rule manifest:
+    input:
+        expand(result("manifests/videos/{batch}.parquet"), batch=BATCHES),
+    output:
+        videos=result("manifests/videos.parquet"),
+        histogram=report(
+            result("manifests/n_frames_hist.png"),
+            caption="../report/n_frames_hist.rst",
+            category="Data",
+        ),
+    params:
+        frame_bounds=[config["frames"]["min"], config["frames"]["max"]],
+    log:
+        result("logs/manifest.log"),
+    localrule: True
+    script:
+        "../workflow_scripts/manifest.py"

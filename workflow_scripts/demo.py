@@ -1,0 +1,7 @@
+"""Snakemake adapter: write one demo batch."""
+from dfdetect.demo import DemoSpec, write_demo_batch
+from dfdetect.logutil import log_to
+
+with log_to(snakemake.log[0]) as log:
+    summary = write_demo_batch(snakemake.output[0], snakemake.params.batch_index, DemoSpec(**snakemake.params.spec))
+    log.info("wrote %s: %s", snakemake.output[0], summary)
