@@ -14,6 +14,7 @@ validate(config, schema="schemas/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/ingest.smk"
+include: "rules/prepare.smk"
 
 
 rule all:

@@ -32,4 +32,5 @@ def batch_zip(wildcards):
 
 def all_targets():
     targets = [result("manifests/videos.parquet"), result("manifests/n_frames_hist.png")]
+    targets += [result("reduced/frames.parquet"), result("splits/summary.json")]
     return targets

@@ -1,0 +1,71 @@
+"""Outlier removal as a table: which videos to keep, and why the others are dropped.
+
+The study dropped videos with fewer than 200 or more than 400 face files (too few frames, or a
+second actor), then dropped each fake whose original had been dropped. Nothing is moved or
+deleted: the decision is a column.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TOO_FEW_FRAMES = "too_few_frames"
+TOO_MANY_FRAMES = "too_many_frames"
+ORIGINAL_DROPPED = "original_dropped"
+DROP_REASONS = (TOO_FEW_FRAMES, TOO_MANY_FRAMES, ORIGINAL_DROPPED)
+CLEAN_COLUMNS = ["batch", "video_id", "label", "original", "family", "n_frames", "keep", "drop_reason"]
+
+
+def frame_count_reason(n_frames: pd.Series, min_frames: int, max_frames: int) -> pd.Series:
+    """``too_few_frames`` / ``too_many_frames`` / "" per video; both bounds are inclusive."""
+    reason = np.where(n_frames < min_frames, TOO_FEW_FRAMES, np.where(n_frames > max_frames, TOO_MANY_FRAMES, ""))
+    return pd.Series(reason, index=n_frames.index, dtype=str)
+
+
+def clean_videos(videos: pd.DataFrame, min_frames: int, max_frames: int) -> pd.DataFrame:
+    """One row per metadata row with ``keep`` and ``drop_reason``.
+
+    A FAKE whose original is present and dropped is dropped as ``original_dropped``; a FAKE
+    whose original is absent from the data is judged on its own frames.
+    """
+    table = videos.copy()
+    table["drop_reason"] = frame_count_reason(table["n_frames"], min_frames, max_frames)
+    dropped_ids = set(table.loc[table["drop_reason"] != "", "video_id"])
+    orphaned = (table["label"] == 1) & table["original"].isin(dropped_ids) & (table["drop_reason"] == "")
+    table.loc[orphaned, "drop_reason"] = ORIGINAL_DROPPED
+    table["keep"] = table["drop_reason"] == ""
+    table["drop_reason"] = table["drop_reason"].replace("", None)
+    return table[CLEAN_COLUMNS].reset_index(drop=True)
+
+
+def class_balance(table: pd.DataFrame) -> dict[str, Any]:
+    n_fake = int((table["label"] == 1).sum())
+    return {
+        "videos": int(len(table)),
+        "fake": n_fake,
+        "real": int(len(table) - n_fake),
+        "fake_share": round(n_fake / len(table), 4) if len(table) else None,
+        "families": int(table["family"].nunique()),
+    }
+
+
+def clean_summary(cleaned: pd.DataFrame) -> dict[str, Any]:
+    counts = cleaned["drop_reason"].value_counts()
+    return {
+        "before": class_balance(cleaned),
+        "after": class_balance(cleaned[cleaned["keep"]]),
+        "dropped": {reason: int(counts.get(reason, 0)) for reason in DROP_REASONS},
+    }
+
+
+def write_clean(cleaned: pd.DataFrame, table_path: str | Path, summary_path: str | Path) -> dict[str, Any]:
+    Path(table_path).parent.mkdir(parents=True, exist_ok=True)
+    cleaned.to_parquet(table_path, index=False)
+    summary = clean_summary(cleaned)
+    Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,169 @@
+"""Training batches from the frame store, as a backend-neutral ``keras.utils.PyDataset``.
+
+Batches stay uint8 from the store to the model: scaling and each backbone's own preprocessing
+are the model's first layers, so the host moves a quarter of the bytes of float32 and a saved
+model scores raw face crops. Nothing here uses TensorFlow-only APIs, so the same loader serves
+the TensorFlow, JAX and PyTorch backends.
+
+Modes:
+- ``middle``: one frame per video, the middle slot (``n_slots // 2``, the study's choice); when
+  that slot is empty, the filled slot nearest to it (earlier one first).
+- ``all``: every filled slot of every video is its own sample.
+- ``clip``: the whole clip, ``{"frames": (slots, H, W, 3) uint8, "mask": (slots,) bool}``, for
+  sequence models; empty slots are zeros and masked out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import keras
+import numpy as np
+import pandas as pd
+
+from dfdetect.store import FrameStore
+
+MODES = ("middle", "all", "clip")
+
+
+def class_weights(labels: np.ndarray | pd.Series) -> dict[int, float]:
+    """The study's formula: total / (2 * count) per class, so both classes weigh the same in the loss."""
+    labels = np.asarray(labels).astype(int)
+    total = len(labels)
+    weights = {}
+    for label in (0, 1):
+        count = int((labels == label).sum())
+        if count == 0:
+            raise ValueError(f"no {'REAL' if label == 0 else 'FAKE'} sample: class weights need both classes")
+        weights[label] = total / (2.0 * count)
+    return weights
+
+
+def nearest_filled_slot(mask_row: np.ndarray, target: int) -> int:
+    """The filled slot nearest to ``target`` (ties go to the earlier slot), -1 when none is filled."""
+    filled = np.flatnonzero(mask_row)
+    if filled.size == 0:
+        return -1
+    return int(filled[np.argmin(np.abs(filled - target) * 2 + (filled > target))])
+
+
+def sample_table(store: FrameStore, videos: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """One row per sample: video_id, label, batch, row, slot (-1 for a whole clip)."""
+    if mode not in MODES:
+        raise ValueError(f"unknown loader mode {mode!r}; expected one of {', '.join(MODES)}")
+    located = store.locate(videos["video_id"])
+    located["label"] = videos["label"].to_numpy().astype("float32")
+    if mode == "clip":
+        return located.assign(slot=-1)
+    middle = store.n_slots // 2
+    rows = []
+    for sample in located.itertuples(index=False):
+        mask_row = store.masks[sample.batch][sample.row]
+        if mode == "middle":
+            slots = [nearest_filled_slot(mask_row, middle)]
+            slots = [slot for slot in slots if slot >= 0]
+        else:
+            slots = np.flatnonzero(mask_row).tolist()
+        rows.extend((sample.video_id, sample.label, sample.batch, sample.row, slot) for slot in slots)
+    return pd.DataFrame(rows, columns=["video_id", "label", "batch", "row", "slot"])
+
+
+class FrameDataset(keras.utils.PyDataset):
+    """(inputs, labels[, sample_weights]) batches over a split's videos.
+
+    ``videos`` has video_id and label. ``shuffle`` reorders the samples every epoch (seeded, so a
+    run is repeatable); ``flip`` mirrors half the samples horizontally; ``class_weight`` (label ->
+    weight) adds per-sample weights, which every backend supports.
+    """
+
+    def __init__(
+        self,
+        store: FrameStore,
+        videos: pd.DataFrame,
+        mode: str = "middle",
+        batch_size: int = 32,
+        shuffle: bool = False,
+        flip: bool = False,
+        class_weight: Mapping[int, float] | None = None,
+        seed: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.store = store
+        self.mode = mode
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.flip = flip
+        self.class_weight = dict(class_weight) if class_weight else None
+        self.seed = seed
+        self.epoch = 0
+        self.samples = sample_table(store, videos, mode)
+        if self.samples.empty:
+            raise ValueError(f"no samples: none of the {len(videos)} videos has a filled slot")
+        self._batches = self.samples["batch"].to_numpy()
+        self._rows = self.samples["row"].to_numpy()
+        self._slots = self.samples["slot"].to_numpy()
+        self._labels = self.samples["label"].to_numpy(dtype="float32")
+        self._order = np.arange(len(self.samples))
+        self._reorder()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.samples) / self.batch_size)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels in the order batches serve them (before any shuffle: sample order)."""
+        return self._labels[self._order]
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1
+        self._reorder()
+
+    def _reorder(self) -> None:
+        if self.shuffle:
+            self._order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.samples))
+
+    def __getitem__(self, index: int):
+        if index < 0 or index >= len(self):
+            raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
+        chosen = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        labels = self._labels[chosen]
+        if self.mode == "clip":
+            inputs = self._gather_clips(chosen)
+        else:
+            inputs = self._gather_frames(chosen)
+        if self.flip:
+            flips = np.random.default_rng([self.seed, self.epoch, index]).random(len(chosen)) < 0.5
+            frames = inputs["frames"] if isinstance(inputs, dict) else inputs
+            frames[flips] = frames[flips][..., ::-1, :]  # width is the second-to-last axis
+        if self.class_weight is None:
+            return inputs, labels
+        weights = np.where(labels > 0.5, self.class_weight[1], self.class_weight[0]).astype("float32")
+        return inputs, labels, weights
+
+    def _gather_frames(self, chosen: np.ndarray) -> np.ndarray:
+        size = self.store.image_size
+        out = np.empty((len(chosen), size, size, 3), dtype=np.uint8)
+        batches = self._batches[chosen]
+        # One fancy-indexed read per store file: sorted rows read the memory map in order.
+        for batch in np.unique(batches):
+            positions = np.flatnonzero(batches == batch)
+            rows, slots = self._rows[chosen[positions]], self._slots[chosen[positions]]
+            order = np.lexsort((slots, rows))
+            out[positions[order]] = self.store.frames[batch][rows[order], slots[order]]
+        return out
+
+    def _gather_clips(self, chosen: np.ndarray) -> dict[str, np.ndarray]:
+        n_slots, size = self.store.n_slots, self.store.image_size
+        frames = np.empty((len(chosen), n_slots, size, size, 3), dtype=np.uint8)
+        masks = np.empty((len(chosen), n_slots), dtype=bool)
+        batches = self._batches[chosen]
+        for batch in np.unique(batches):
+            positions = np.flatnonzero(batches == batch)
+            rows = self._rows[chosen[positions]]
+            order = np.argsort(rows, kind="stable")
+            frames[positions[order]] = self.store.frames[batch][rows[order]]
+            masks[positions[order]] = self.store.masks[batch][rows[order]]
+        frames[~masks] = 0  # padding carries no stale pixels
+        return {"frames": frames, "mask": masks}
