@@ -6,9 +6,12 @@ Inputs (the loader's contract). Frames are **uint8** RGB face crops exactly as t
 holds them; scaling and each backbone's own preprocessing are the first layers of every model,
 so a saved `.keras` model scores raw crops.
 
-- `cnn`, `transfer` (one frame per example): one input named `"frames"`,
-  shape `(batch, image_size, image_size, 3)`, uint8. Feed the array itself or `{"frames": array}`.
-- `td_lstm` (one clip per example): a dict of two inputs,
+Every model takes a dict keyed by input name (`model.input` is that dict, so a loader can test
+`MASK_INPUT in model.input`); a bare array also works for single-frame models, with a warning.
+
+- `cnn`, `transfer` (one frame per example): `{"frames": (batch, image_size, image_size, 3)}`
+  uint8.
+- `td_lstm` (one clip per example):
   `"frames"`: `(batch, n_slots, image_size, image_size, 3)` uint8 (padded slots may hold anything),
   `"mask"`: `(batch, n_slots)` bool (the store's mask; 0/1 numbers work too), True where the
   slot holds a frame. Filled slots must come first (right padding): cuDNN's LSTM on TensorFlow
@@ -386,7 +389,7 @@ def build_cnn(image_size: int, *, model_name: str = "cnn") -> keras.Model:
     _check_image_size(image_size, model_name)
     frames = _frames_input(image_size)
     outputs = _fake_probability(_cnn_features(frames))
-    return keras.Model(frames, outputs, name=_keras_name(model_name))
+    return keras.Model({FRAMES_INPUT: frames}, outputs, name=_keras_name(model_name))
 
 
 def build_transfer(
@@ -406,7 +409,7 @@ def build_transfer(
     )
     x = _dense_block(x, 1024, 0.5)
     x = _dense_block(x, 512, 0.25)
-    return keras.Model(frames, _fake_probability(x), name=_keras_name(model_name))
+    return keras.Model({FRAMES_INPUT: frames}, _fake_probability(x), name=_keras_name(model_name))
 
 
 def build_frame_encoder(

@@ -138,6 +138,37 @@ def test_iter_video_frames_samples_every_kth_frame_from_bytes_and_paths(astronau
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(from_bytes, from_path))
 
 
+def test_read_ahead_keeps_order_raises_source_errors_and_closes_the_source():
+    closed = []
+
+    def numbers(fail_at: int | None):
+        try:
+            for number in range(10):
+                if number == fail_at:
+                    raise VideoDecodeError(f"frame {number}: broken")
+                yield number
+        finally:
+            closed.append(fail_at)
+
+    assert list(faces._read_ahead(numbers(None), depth=3)) == list(range(10))
+    with pytest.raises(VideoDecodeError, match="frame 4: broken"):
+        list(faces._read_ahead(numbers(4), depth=2))
+    early = faces._read_ahead(numbers(-1), depth=2)
+    assert next(early) == 0
+    early.close()  # the consumer stops: the thread stops and closes its source
+    assert closed == [None, 4, -1]
+
+
+def test_truncated_video_is_a_decode_error_or_shorter(astronaut_video):
+    data, _ = astronaut_video
+    try:
+        indices = [index for index, _ in faces.iter_video_frames(data[: len(data) // 2], name="half.mp4")]
+    except VideoDecodeError as error:
+        assert str(error).startswith("half.mp4: ")
+    else:
+        assert len(indices) < N_FRAMES
+
+
 def test_garbage_bytes_raise_a_decode_error_naming_the_video():
     with pytest.raises(VideoDecodeError, match=r"^broken\.mp4: .*Invalid data"):
         list(faces.iter_video_frames(videos.garbage_mp4_bytes(), name="broken.mp4"))

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.workflow
 BATCHES = ("0-0", "0-1", "1-0")
 
 
-def manifests_only(workdir: Path, **overrides) -> Path:
+def manifests_only(workdir: Path, name: str = "test-config.yaml", **overrides) -> Path:
     config = {
         "raw_dir": str(workdir / "raw"),
         "results_dir": "results",
@@ -24,7 +24,7 @@ def manifests_only(workdir: Path, **overrides) -> Path:
         "models": {},
     }
     config.update(overrides)
-    return write_config(workdir, config)
+    return write_config(workdir, config, name)
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_rewritten_batch_reruns_only_its_ingest_and_the_aggregates(ingested):
 
 def test_changed_param_reruns_what_uses_it(ingested):
     workdir, _ = ingested
-    changed = manifests_only(workdir, frames={"min": 10, "max": 400})
+    changed = manifests_only(workdir, "changed-bounds.yaml", frames={"min": 10, "max": 400})
     output = snakemake(workdir, changed, "results/manifests/n_frames_hist.png", "-n").stdout
     assert planned_jobs(output) == {"manifest": 1}  # the histogram draws the bounds; ingest does not use them
     assert "Params have changed" in output or "params" in output.lower()
