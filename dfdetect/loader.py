@@ -10,7 +10,10 @@ Modes:
   that slot is empty, the filled slot nearest to it (earlier one first).
 - ``all``: every filled slot of every video is its own sample.
 - ``clip``: the whole clip, ``{"frames": (slots, H, W, 3) uint8, "mask": (slots,) bool}``, for
-  sequence models; empty slots are zeros and masked out.
+  sequence models. The filled slots come first, in slot order, and the empty ones after them as
+  zeros, masked out: right padding is the only mask cuDNN's LSTM accepts on TensorFlow GPUs.
+
+Inputs are always a dict keyed by the models' input names (``frames``, and ``mask`` for clips).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import pandas as pd
 from dfdetect.store import FrameStore
 
 MODES = ("middle", "all", "clip")
+FRAMES_INPUT, MASK_INPUT = "frames", "mask"  # the models' input names (dfdetect.models)
 
 
 def class_weights(labels: np.ndarray | pd.Series) -> dict[int, float]:
@@ -38,6 +42,15 @@ def class_weights(labels: np.ndarray | pd.Series) -> dict[int, float]:
             raise ValueError(f"no {'REAL' if label == 0 else 'FAKE'} sample: class weights need both classes")
         weights[label] = total / (2.0 * count)
     return weights
+
+
+def left_pack_clips(frames: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
+    """Move each clip's filled slots to the front (keeping their order) and zero the rest."""
+    order = np.argsort(~masks, axis=1, kind="stable")
+    packed_masks = np.take_along_axis(masks, order, axis=1)
+    packed = frames[np.arange(len(frames))[:, None], order]
+    packed[~packed_masks] = 0  # padding carries no stale pixels
+    return {FRAMES_INPUT: packed, MASK_INPUT: packed_masks}
 
 
 def nearest_filled_slot(mask_row: np.ndarray, target: int) -> int:
@@ -132,10 +145,10 @@ class FrameDataset(keras.utils.PyDataset):
         if self.mode == "clip":
             inputs = self._gather_clips(chosen)
         else:
-            inputs = self._gather_frames(chosen)
+            inputs = {FRAMES_INPUT: self._gather_frames(chosen)}
         if self.flip:
             flips = np.random.default_rng([self.seed, self.epoch, index]).random(len(chosen)) < 0.5
-            frames = inputs["frames"] if isinstance(inputs, dict) else inputs
+            frames = inputs[FRAMES_INPUT]
             frames[flips] = frames[flips][..., ::-1, :]  # width is the second-to-last axis
         if self.class_weight is None:
             return inputs, labels
@@ -165,5 +178,4 @@ class FrameDataset(keras.utils.PyDataset):
             order = np.argsort(rows, kind="stable")
             frames[positions[order]] = self.store.frames[batch][rows[order]]
             masks[positions[order]] = self.store.masks[batch][rows[order]]
-        frames[~masks] = 0  # padding carries no stale pixels
-        return {"frames": frames, "mask": masks}
+        return left_pack_clips(frames, masks)

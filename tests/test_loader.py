@@ -42,23 +42,24 @@ def red(frames):
 def test_middle_frame_per_video_in_order(store):
     dataset = FrameDataset(store, videos_table(("d", 0), ("a", 0), ("b", 1), ("c", 1)), mode="middle", batch_size=3)
     assert len(dataset) == 2
-    frames, labels = dataset[0]
+    inputs, labels = dataset[0]
+    frames = inputs["frames"]
     assert frames.dtype == np.uint8 and frames.shape == (3, 8, 8, 3)
     # middle slot is 3: a has 30; b fills slots 0, 2, 4 -> nearest to 3 is 2 (earlier wins a tie) -> 25;
     # d fills 0, 3, 5 -> 33; c fills 1, 3 -> 31
     assert red(frames) == [33, 30, 25]
     assert frames[:, 0, 0, 2].tolist() == [video_code("d"), video_code("a"), video_code("b")]
     assert labels.tolist() == [0.0, 0.0, 1.0]
-    frames, labels = dataset[1]
-    assert red(frames) == [31] and labels.tolist() == [1.0]
+    inputs, labels = dataset[1]
+    assert red(inputs["frames"]) == [31] and labels.tolist() == [1.0]
     with pytest.raises(IndexError):
         dataset[2]
 
 
 def test_every_filled_frame_is_a_sample(store):
     dataset = FrameDataset(store, videos_table(("b", 1), ("c", 1), ("a", 0)), mode="all", batch_size=100)
-    frames, labels = dataset[0]
-    assert red(frames) == [5, 25, 45, 12, 31, 0, 10, 20, 30, 40, 50]
+    inputs, labels = dataset[0]
+    assert red(inputs["frames"]) == [5, 25, 45, 12, 31, 0, 10, 20, 30, 40, 50]
     assert labels.tolist() == [1.0] * 5 + [0.0] * 6
 
 
@@ -66,9 +67,11 @@ def test_clips_with_mask(store):
     dataset = FrameDataset(store, videos_table(("c", 1), ("b", 1)), mode="clip", batch_size=2)
     inputs, labels = dataset[0]
     assert inputs["frames"].shape == (2, N_SLOTS, 8, 8, 3) and inputs["frames"].dtype == np.uint8
-    assert inputs["mask"].tolist() == [[False, True, False, True, False, False], [True, False, True, False, True, False]]
-    assert inputs["frames"][0, :, 0, 0, 0].tolist() == [0, 12, 0, 31, 0, 0]
-    assert inputs["frames"][1, :, 0, 0, 0].tolist() == [5, 0, 25, 0, 45, 0]
+    # filled slots first, in slot order (right padding), the rest zeros and masked out
+    assert inputs["mask"].tolist() == [[True, True, False, False, False, False], [True, True, True, False, False, False]]
+    assert inputs["frames"][0, :, 0, 0, 0].tolist() == [12, 31, 0, 0, 0, 0]
+    assert inputs["frames"][1, :, 0, 0, 0].tolist() == [5, 25, 45, 0, 0, 0]
+    assert inputs["frames"][0, :, 0, 0, 2].tolist() == [video_code("c")] * 2 + [0] * 4
 
 
 def test_shuffle_changes_per_epoch_and_is_repeatable(store):
@@ -78,7 +81,7 @@ def test_shuffle_changes_per_epoch_and_is_repeatable(store):
         dataset = FrameDataset(store, table, mode="all", batch_size=4, shuffle=True, seed=seed)
         seen = []
         for _ in range(2):
-            seen.append([value for index in range(len(dataset)) for value in red(dataset[index][0])])
+            seen.append([value for index in range(len(dataset)) for value in red(dataset[index][0]["frames"])])
             dataset.on_epoch_end()
         return seen
 
@@ -96,8 +99,8 @@ def test_flip_mirrors_about_half(store):
     store.frames["0-0"] = gradient
     try:
         dataset = FrameDataset(store, videos_table(("a", 0)), mode="all", batch_size=6, flip=True, seed=1)
-        batch, _ = dataset[0]
-        rows = batch[:, 0, :, 0]
+        inputs, _ = dataset[0]
+        rows = inputs["frames"][:, 0, :, 0]
         flipped = [row.tolist() == list(range(7, -1, -1)) for row in rows]
         kept = [row.tolist() == list(range(8)) for row in rows]
         assert all(f or k for f, k in zip(flipped, kept))
