@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/ingest.smk"
 include: "rules/prepare.smk"
+include: "rules/train.smk"
 
 
 rule all:

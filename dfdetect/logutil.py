@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -22,11 +23,13 @@ def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
     """
     handle: TextIO | None = None
     saved = sys.stdout, sys.stderr
+    saved_fds: list[int] = []
     root = logging.getLogger()
     old_handlers, old_level = root.handlers[:], root.level
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a", buffering=1, encoding="utf-8")  # line-buffered: progress shows live
+        saved_fds = _redirect_fds(handle.fileno())
         sys.stdout = sys.stderr = handle
     handler = logging.StreamHandler(handle if handle is not None else sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -42,5 +45,23 @@ def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
         logging.captureWarnings(False)
         root.handlers, root.level = old_handlers, old_level
         sys.stdout, sys.stderr = saved
+        _restore_fds(saved_fds)
         if handle is not None:
             handle.close()
+
+
+def _redirect_fds(target: int) -> list[int]:
+    """Point file descriptors 1 and 2 at ``target``: native libraries (TensorFlow's C++ logging,
+    ffmpeg) write there directly, past ``sys.stderr``."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    return saved
+
+
+def _restore_fds(saved: list[int]) -> None:
+    for fd, original in zip((1, 2), saved):
+        os.dup2(original, fd)
+        os.close(original)

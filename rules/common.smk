@@ -1,5 +1,6 @@
 # Helpers shared by the rules: config checks, batch discovery, paths and input functions.
 import os
+import re
 import sys
 
 # Jobs import the dfdetect of this checkout, installed or not.
@@ -17,8 +18,12 @@ except ConfigError as error:
 RESULTS = config["results_dir"].rstrip("/")
 
 
+MODELS = list(config["models"])
+
+
 wildcard_constraints:
     batch=r"\d+-\d+",
+    model="|".join(map(re.escape, MODELS)) or "(?!)",
 
 
 def result(path):
@@ -33,4 +38,5 @@ def batch_zip(wildcards):
 def all_targets():
     targets = [result("manifests/videos.parquet"), result("manifests/n_frames_hist.png")]
     targets += [result("reduced/frames.parquet"), result("splits/summary.json")]
+    targets += expand(result("models/{model}/model.keras"), model=MODELS)
     return targets

@@ -137,7 +137,7 @@ def test_loader_feeds_keras_fit(store):
     inputs = keras.Input((8, 8, 3), dtype="uint8", name="frames")
     x = keras.layers.Rescaling(1 / 255)(inputs)
     outputs = keras.layers.Dense(1, activation="sigmoid")(keras.layers.GlobalAveragePooling2D()(x))
-    model = keras.Model(inputs, outputs)
+    model = keras.Model({"frames": inputs}, outputs)
     model.compile("adam", "binary_crossentropy")
     table = videos_table(("a", 0), ("b", 1), ("c", 1), ("d", 0))
     dataset = FrameDataset(store, table, mode="all", batch_size=4, shuffle=True,

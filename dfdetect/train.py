@@ -1,0 +1,320 @@
+"""Train one configured model on the frame store: class weights, best checkpoint, early stopping,
+CSV history, resumable after an interruption.
+
+Runs inside Snakemake (``workflow_scripts/train.py``) or directly::
+
+    python -m dfdetect.train --config config.yaml --model cnn
+    dfdetect train --config config.yaml --model cnn
+
+The Keras backend is chosen before Keras is imported, so this module imports Keras only inside
+``train_model``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dfdetect.backend import select_backend, set_mixed_precision, set_seeds
+
+log = logging.getLogger(__name__)
+
+WORK_DIR_NAME = ".resume"  # inside models/{model}/: checkpoints that survive a killed job
+HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"]
+
+
+class TrainingError(RuntimeError):
+    """A model cannot be trained; the message names the model and the cause."""
+
+    def __init__(self, model: str, cause: str) -> None:
+        super().__init__(f"model '{model}': {cause}")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The trainer's keys of a model's config entry (the builders read arch/backbone/weights...)."""
+
+    arch: str
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    frames_per_video: str = "middle"
+    patience: int = 3
+    augment: bool = True
+    mixed_precision: bool = False
+    seed: int = 42
+    loader_workers: int = 1
+    model: dict[str, Any] = field(default_factory=dict)  # the whole entry, for the builders and train.json
+
+    @classmethod
+    def from_config(cls, settings: Mapping[str, Any]) -> "TrainSettings":
+        known = {name for name in cls.__dataclass_fields__ if name != "model"}
+        values = {key: settings[key] for key in known if key in settings and settings[key] is not None}
+        return cls(**values, model=dict(settings))
+
+    @property
+    def loader_mode(self) -> str:
+        return "clip" if self.arch == "td_lstm" else self.frames_per_video
+
+    def fingerprint(self, image_size: int, backend: str) -> str:
+        """Changes whenever resuming from an older run's checkpoint would be wrong."""
+        payload = json.dumps({"settings": self.model, "image_size": image_size, "backend": backend}, sort_keys=True, default=str)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    out_dir: Path
+
+    @property
+    def model(self) -> Path:
+        return self.out_dir / "model.keras"
+
+    @property
+    def history(self) -> Path:
+        return self.out_dir / "history.csv"
+
+    @property
+    def history_plot(self) -> Path:
+        return self.out_dir / "history.png"
+
+    @property
+    def info(self) -> Path:
+        return self.out_dir / "train.json"
+
+    @property
+    def work(self) -> Path:
+        return self.out_dir / WORK_DIR_NAME
+
+
+def read_split(path: str | Path, model: str, name: str) -> pd.DataFrame:
+    table = pd.read_parquet(path)
+    labels = set(table["label"].astype(int))
+    if labels != {0, 1}:
+        have = "REAL" if labels == {0} else "FAKE" if labels == {1} else "no"
+        raise TrainingError(model, f"the {name} split ({path}) holds only {have} videos; training needs both classes")
+    return table
+
+
+def prepare_work_dir(paths: TrainPaths, fingerprint: str) -> int:
+    """Keep an interrupted run's checkpoints only when they belong to the same settings.
+
+    Returns the number of epochs an earlier, interrupted run finished (0 for a fresh start).
+    """
+    stamp = paths.work / "fingerprint.txt"
+    if paths.work.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
+        log.info("settings changed since the interrupted run: starting over")
+        shutil.rmtree(paths.work)
+    paths.work.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(fingerprint + "\n")
+    return len(read_history(paths.work / "history.csv"))
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    """The per-epoch log; an epoch logged twice (killed between the log and the backup) keeps its last row."""
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame(columns=HISTORY_COLUMNS)
+    history = pd.read_csv(path)
+    return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+
+
+def plot_history(history: pd.DataFrame, fake_share: float, path: Path, title: str) -> None:
+    """Loss and accuracy per epoch, with the accuracy of always answering FAKE (as in the study)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = history["epoch"] + 1
+    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
+    loss_axes.plot(epochs, history["loss"], "o-", label="train")
+    loss_axes.plot(epochs, history["val_loss"], "o-", label="validation")
+    loss_axes.set(xlabel="epoch", ylabel="binary cross-entropy (class-weighted in training)", title="loss")
+    accuracy_axes.plot(epochs, history["accuracy"], "o-", label="train")
+    accuracy_axes.plot(epochs, history["val_accuracy"], "o-", label="validation")
+    accuracy_axes.axhline(fake_share, color="grey", linestyle="--", label=f"always FAKE ({fake_share:.2f})")
+    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for axes in (loss_axes, accuracy_axes):
+        axes.legend()
+        axes.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def train_model(
+    name: str,
+    settings: Mapping[str, Any],
+    *,
+    store_prefixes: Sequence[str | Path],
+    train_path: str | Path,
+    validation_path: str | Path,
+    out_dir: str | Path,
+    image_size: int,
+    backend: str = "tensorflow",
+) -> dict[str, Any]:
+    """Train ``name`` and write model.keras, history.csv, history.png and train.json to ``out_dir``."""
+    started = time.perf_counter()
+    train_settings = TrainSettings.from_config(settings)
+    paths = TrainPaths(Path(out_dir))
+    paths.out_dir.mkdir(parents=True, exist_ok=True)
+
+    select_backend(backend)  # before Keras is imported
+    import keras
+
+    from dfdetect.callbacks import EpochLog, ResumableEarlyStopping
+    from dfdetect.loader import FrameDataset, class_weights
+    from dfdetect.models import ModelConfigError, build_model
+    from dfdetect.store import FrameStore
+
+    set_seeds(train_settings.seed)
+    policy = set_mixed_precision(train_settings.mixed_precision)
+
+    train_videos = read_split(train_path, name, "train")
+    validation_videos = read_split(validation_path, name, "validation")
+    try:
+        store = FrameStore(store_prefixes)
+        weights = class_weights(train_videos["label"])
+        loader_options = dict(mode=train_settings.loader_mode, batch_size=train_settings.batch_size,
+                              workers=train_settings.loader_workers, use_multiprocessing=False)
+        train_data = FrameDataset(store, train_videos, shuffle=True, flip=train_settings.augment,
+                                  class_weight=weights, seed=train_settings.seed, **loader_options)
+        validation_data = FrameDataset(store, validation_videos, **loader_options)
+    except (KeyError, FileNotFoundError, ValueError) as error:
+        raise TrainingError(name, f"cannot load its training data: {error}") from error
+    if store.image_size != image_size:
+        raise TrainingError(name, f"the frame store holds {store.image_size}px frames but image_size is {image_size}")
+
+    try:
+        model = build_model(name, train_settings.model, image_size, store.n_slots)
+    except ModelConfigError:
+        raise
+    model.compile(
+        optimizer=keras.optimizers.Adam(train_settings.learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+    )
+
+    finished_before = prepare_work_dir(paths, train_settings.fingerprint(image_size, backend))
+    earlier = read_history(paths.work / "history.csv")
+    if finished_before:
+        log.info("resuming %s after %d finished epoch(s)", name, finished_before)
+    best_so_far = float(earlier["val_loss"].min()) if len(earlier) else None
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(paths.work / "backup")),
+        keras.callbacks.ModelCheckpoint(str(paths.work / "best.keras"), monitor="val_loss", save_best_only=True,
+                                        initial_value_threshold=best_so_far),
+        ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience),
+        keras.callbacks.CSVLogger(str(paths.work / "history.csv"), append=True),
+        EpochLog(name, train_settings.epochs, len(train_data.samples)),
+    ]
+    fit_started = time.perf_counter()
+    model.fit(train_data, validation_data=validation_data, epochs=train_settings.epochs, callbacks=callbacks, verbose=2)
+    fit_seconds = time.perf_counter() - fit_started
+
+    history = read_history(paths.work / "history.csv")
+    if history.empty or not (paths.work / "best.keras").exists():
+        raise TrainingError(name, "training finished no epoch with a finite validation loss")
+    shutil.copyfile(paths.work / "best.keras", paths.model)
+    history.to_csv(paths.history, index=False)
+    fake_share = float(validation_videos["label"].mean())
+    plot_history(history, fake_share, paths.history_plot, f"{name} ({train_settings.arch})")
+    best = history.loc[history["val_loss"].idxmin()]
+    epochs_this_run = len(history) - finished_before
+    info = {
+        "model": name,
+        "settings": train_settings.model,
+        "trainer": {key: value for key, value in asdict(train_settings).items() if key != "model"},
+        "backend": backend,
+        "keras_version": keras.__version__,
+        "dtype_policy": policy,
+        "seed": train_settings.seed,
+        "image_size": image_size,
+        "loader_mode": train_settings.loader_mode,
+        "n_train_videos": int(len(train_videos)),
+        "n_validation_videos": int(len(validation_videos)),
+        "n_train_samples": int(len(train_data.samples)),
+        "class_weight": {str(label): weight for label, weight in weights.items()},
+        "validation_fake_share": fake_share,
+        "epochs_run": int(len(history)),
+        "resumed_after_epochs": int(finished_before),
+        "stopped_early": bool(len(history) < train_settings.epochs),
+        "best_epoch": int(best["epoch"]) + 1,
+        "best_val_loss": float(best["val_loss"]),
+        "best_val_auc": float(best["val_auc"]),
+        "wall_time_s": round(time.perf_counter() - started, 2),
+        "fit_time_s": round(fit_seconds, 2),
+        "train_images_per_s": round(epochs_this_run * _images_per_sample(train_data, store) * len(train_data.samples)
+                                    / max(fit_seconds, 1e-9), 1) if epochs_this_run else None,
+    }
+    paths.info.write_text(json.dumps(info, indent=2, default=str) + "\n")
+    shutil.rmtree(paths.work)  # finished: nothing left to resume
+    log.info("%s: best epoch %d of %d, val_loss %.4f, val_auc %.3f", name, info["best_epoch"], info["epochs_run"],
+             info["best_val_loss"], info["best_val_auc"])
+    return info
+
+
+def _images_per_sample(dataset, store) -> int:
+    return store.n_slots if dataset.mode == "clip" else 1
+
+
+# ------------------------------------------------------------------------------------------------
+# Running without Snakemake
+
+
+def store_prefixes_for(results_dir: Path) -> list[Path]:
+    return sorted(path.with_name(path.name[: -len(".index.parquet")]) for path in (results_dir / "store").glob("*.index.parquet"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dfdetect train", description="Train one model of config.yaml on the prepared data.")
+    parser.add_argument("--config", default="config.yaml", help="the workflow's config file (default: config.yaml)")
+    parser.add_argument("--model", required=True, help="a model name under `models:` in the config")
+    parser.add_argument("--results-dir", help="override results_dir (where splits/ and store/ are)")
+    parser.add_argument("--out-dir", help="where to write the model (default: {results_dir}/models/{model})")
+    parser.add_argument("--backend", help="override keras_backend (tensorflow | jax | torch)")
+    parser.add_argument("--epochs", type=int, help="override the model's epochs")
+    args = parser.parse_args(argv)
+
+    import yaml
+
+    config = yaml.safe_load(Path(args.config).read_text())
+    models = config.get("models") or {}
+    if args.model not in models:
+        parser.error(f"model {args.model!r} is not in {args.config} (models: {', '.join(models) or 'none'})")
+    settings = dict(models[args.model])
+    if args.epochs:
+        settings["epochs"] = args.epochs
+    results_dir = Path(args.results_dir or config.get("results_dir", "results"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    prefixes = store_prefixes_for(results_dir)
+    if not prefixes:
+        parser.error(f"no frame store under {results_dir / 'store'}: run `snakemake --until split` first")
+    train_model(
+        args.model,
+        settings,
+        store_prefixes=prefixes,
+        train_path=results_dir / "splits/train.parquet",
+        validation_path=results_dir / "splits/validation.parquet",
+        out_dir=Path(args.out_dir) if args.out_dir else results_dir / "models" / args.model,
+        image_size=int(config.get("image_size", 160)),
+        backend=args.backend or os.environ.get("DFDETECT_KERAS_BACKEND") or config.get("keras_backend", "tensorflow"),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

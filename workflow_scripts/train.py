@@ -1,0 +1,17 @@
+"""Snakemake adapter: train one model."""
+from pathlib import Path
+
+from dfdetect.logutil import log_to
+from dfdetect.train import train_model
+
+with log_to(snakemake.log[0]):
+    train_model(
+        snakemake.wildcards.model,
+        snakemake.params.settings,
+        store_prefixes=snakemake.params.store_prefixes,
+        train_path=snakemake.input.train,
+        validation_path=snakemake.input.validation,
+        out_dir=Path(snakemake.output.model).parent,
+        image_size=snakemake.params.image_size,
+        backend=snakemake.params.backend,
+    )
