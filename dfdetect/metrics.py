@@ -1,0 +1,406 @@
+"""Video-level evaluation: frame-score aggregation, metrics from probabilities, thresholds, plots.
+
+The study computed ROC AUC from thresholded labels and scored one frame per video. Here every
+ranking metric (ROC AUC, average precision, log loss) is computed from the video's probability
+of FAKE, and thresholded metrics are reported at 0.5 and at a threshold chosen on the
+validation split, never on test. All metric arithmetic is scikit-learn's.
+
+Conventions: label 1 is FAKE, 0 is REAL; a video is called FAKE when its score >= threshold
+(the same rule as ``sklearn.metrics.roc_curve``). No TensorFlow/Keras here: this runs in light
+jobs. Plots draw on ``matplotlib.figure.Figure`` with the Agg canvas, so no global pyplot state
+or interactive backend is touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import (
+    ConfusionMatrixDisplay,
+    PrecisionRecallDisplay,
+    RocCurveDisplay,
+    accuracy_score,
+    auc,
+    average_precision_score,
+    balanced_accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+
+log = logging.getLogger(__name__)
+
+AGGREGATIONS = ("mean", "median", "confident_mean")
+LOG_LOSS_EPS = 1e-15  # the DFDC competition clipped probabilities to [1e-15, 1 - 1e-15]
+DEFAULT_THRESHOLD = 0.5
+CLASS_NAMES = {0: "REAL", 1: "FAKE"}
+
+
+# --- frame scores -> video scores ----------------------------------------------------------------
+
+def masked_mean(scores: np.ndarray, selected: np.ndarray) -> np.ndarray:
+    """Row means over the ``selected`` entries; NaN for a row with none selected."""
+    counts = selected.sum(axis=1)
+    totals = np.where(selected, scores, 0.0).sum(axis=1)
+    return np.divide(totals, counts, out=np.full(len(scores), np.nan), where=counts > 0)
+
+
+def confident_mean(scores: np.ndarray, mask: np.ndarray, fake_threshold: float, real_threshold: float,
+                   enough_fake_share: float, most_real_share: float) -> np.ndarray:
+    """The DFDC winner's ``confident_strategy`` per row over the filled slots.
+
+    With n filled frames: if more than ``enough_fake_share * n`` frames score > ``fake_threshold``,
+    the mean of those frames; else if more than ``most_real_share * n`` score < ``real_threshold``,
+    the mean of those; else the mean of all filled frames. The fake branch wins when both hold.
+    """
+    n_filled = mask.sum(axis=1)
+    confident_fake = mask & (scores > fake_threshold)
+    confident_real = mask & (scores < real_threshold)
+    use_fake = confident_fake.sum(axis=1) > enough_fake_share * n_filled
+    use_real = ~use_fake & (confident_real.sum(axis=1) > most_real_share * n_filled)
+    selected = np.where(use_fake[:, None], confident_fake, np.where(use_real[:, None], confident_real, mask))
+    return masked_mean(scores, selected)
+
+
+def aggregate_frame_scores(scores: np.ndarray, mask: np.ndarray, method: str = "mean", *,
+                           fake_threshold: float = 0.8, real_threshold: float = 0.2,
+                           enough_fake_share: float = 0.4, most_real_share: float = 0.9) -> np.ndarray:
+    """Per-video scores (videos,) from per-frame P(FAKE) ``scores`` (videos, slots) over ``mask``ed slots.
+
+    ``method``: ``mean``, ``median`` or ``confident_mean`` (see :func:`confident_mean`). The
+    defaults of the latter are the winner's (selimsef, ``confident_strategy``): 0.8 / 0.2,
+    "enough" = more than 40% of the frames (its ``fakes > n // 2.5``), "most" = more than 90%.
+    The winner also required more than 11 confident frames out of its 32; that absolute floor
+    is left out because our videos have up to 30 filled slots, and fewer for short videos,
+    where it would switch the branch off.
+
+    Unfilled slots are ignored whatever they hold. A video with no filled slot gets NaN: the
+    caller decides whether to drop it or fail (metric functions here reject NaN scores).
+    """
+    if method not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {method!r}; expected one of {', '.join(AGGREGATIONS)}")
+    scores = np.asarray(scores, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if scores.ndim != 2 or scores.shape != mask.shape:
+        raise ValueError(f"scores {scores.shape} and mask {mask.shape} must both be (videos, slots)")
+    if not np.isfinite(scores[mask]).all():
+        raise ValueError(f"{int((~np.isfinite(scores[mask])).sum())} filled slot(s) have a non-finite score")
+    if method == "mean":
+        return masked_mean(scores, mask)
+    if method == "median":
+        video_scores = np.full(len(scores), np.nan)
+        filled = mask.any(axis=1)  # nanmedian warns on all-NaN rows, so skip empty videos
+        video_scores[filled] = np.nanmedian(np.where(mask, scores, np.nan)[filled], axis=1)
+        return video_scores
+    return confident_mean(scores, mask, fake_threshold, real_threshold, enough_fake_share, most_real_share)
+
+
+# --- input checks --------------------------------------------------------------------------------
+
+def labels_and_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated (labels int 0/1, scores float in [0, 1]) arrays of equal length."""
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.ndim != 1 or labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} must be 1-D of equal length")
+    if len(labels) == 0:
+        raise ValueError("no videos to evaluate")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (REAL) or 1 (FAKE); found {sorted(set(labels.tolist()) - {0, 1})}")
+    bad = ~np.isfinite(scores) | (scores < 0) | (scores > 1)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} score(s) are not probabilities in [0, 1] (first at position "
+                         f"{int(np.flatnonzero(bad)[0])}); drop videos without frames before evaluating")
+    return labels.astype(np.int64), scores
+
+
+def one_class_reason(labels: np.ndarray) -> str | None:
+    """Why a ranking metric is undefined on ``labels``, or None when both classes are present."""
+    present = set(np.unique(labels).tolist())
+    if present == {0, 1}:
+        return None
+    only = int(present.pop())
+    return f"only one class present: {len(labels)} {CLASS_NAMES[only]} videos and no {CLASS_NAMES[1 - only]}"
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+def probability_metrics(labels: Any, scores: Any) -> dict[str, Any]:
+    """roc_auc, average_precision and log_loss from probabilities.
+
+    With one class present roc_auc is None plus ``roc_auc_undefined`` (the reason); average
+    precision is None plus ``average_precision_undefined`` when there is no FAKE video (with
+    only FAKE videos it is defined, and trivially 1). log_loss is always computed, on scores
+    clipped to [1e-15, 1 - 1e-15] as in the competition.
+    """
+    labels, scores = labels_and_scores(labels, scores)
+    clipped = np.clip(scores, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+    result: dict[str, Any] = {"log_loss": float(log_loss(labels, clipped, labels=[0, 1]))}
+    reason = one_class_reason(labels)
+    if reason is None:
+        result["roc_auc"] = float(roc_auc_score(labels, scores))
+    else:
+        result["roc_auc"] = None
+        result["roc_auc_undefined"] = reason
+    if labels.any():
+        result["average_precision"] = float(average_precision_score(labels, scores))
+    else:
+        result["average_precision"] = None
+        result["average_precision_undefined"] = f"no FAKE video among {len(labels)}"
+    return result
+
+
+def threshold_metrics(labels: Any, scores: Any, threshold: float) -> dict[str, Any]:
+    """Metrics of the calls ``score >= threshold`` -> FAKE; an undefined ratio is 0.0, silently."""
+    labels, scores = labels_and_scores(labels, scores)
+    predicted = (scores >= threshold).astype(np.int64)
+    tn, fp, fn, tp = (int(count) for count in confusion_matrix(labels, predicted, labels=[0, 1]).ravel())
+    with warnings.catch_warnings():
+        # balanced accuracy warns when a predicted class is absent from labels (one-class splits)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        balanced = balanced_accuracy_score(labels, predicted)
+    return {
+        "accuracy": float(accuracy_score(labels, predicted)),
+        "balanced_accuracy": float(balanced),
+        "precision": float(precision_score(labels, predicted, zero_division=0.0)),
+        "recall": float(recall_score(labels, predicted, zero_division=0.0)),
+        "specificity": float(recall_score(labels, predicted, pos_label=0, zero_division=0.0)),
+        "f1": float(f1_score(labels, predicted, zero_division=0.0)),
+        "confusion_matrix": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
+    }
+
+
+def cut_below(thresholds: np.ndarray, index: int) -> float:
+    """A threshold halfway between ``thresholds[index]`` and the next lower distinct score.
+
+    ``thresholds`` is roc_curve's (inf, then distinct scores descending). Any cut in that gap
+    makes the same calls on validation; the midpoint is the least sensitive to small score shifts.
+    """
+    if index == 0:  # "call nothing FAKE": a cut above the highest score
+        highest = thresholds[1]
+        return float((highest + 1.0) / 2) if highest < 1.0 else float(np.nextafter(1.0, 2.0))
+    lower = thresholds[index + 1] if index + 1 < len(thresholds) else 0.0
+    return float((thresholds[index] + lower) / 2)
+
+
+def threshold_choice(labels: Any, scores: Any) -> tuple[float, str | None]:
+    """(threshold maximising balanced accuracy on these labels, None) or (0.5, why it fell back).
+
+    Balanced accuracy at each roc_curve point is (tpr + 1 - fpr) / 2. Ties (within 1e-12) go to
+    the cut closest to 0.5, then to the higher cut, so the choice is deterministic.
+    """
+    labels, scores = labels_and_scores(labels, scores)
+    reason = one_class_reason(labels)
+    if reason is not None:
+        return DEFAULT_THRESHOLD, f"validation split has {reason}; using {DEFAULT_THRESHOLD}"
+    fpr, tpr, thresholds = roc_curve(labels, scores, drop_intermediate=False)
+    balanced = (tpr + 1 - fpr) / 2
+    best = np.flatnonzero(np.isclose(balanced, balanced.max(), rtol=0.0, atol=1e-12))
+    cuts = [cut_below(thresholds, int(index)) for index in best]
+    return min(cuts, key=lambda cut: (abs(cut - DEFAULT_THRESHOLD), -cut)), None
+
+
+def choose_threshold(labels: Any, scores: Any) -> float:
+    """The threshold from :func:`threshold_choice`; pass the VALIDATION split's labels and scores."""
+    threshold, reason = threshold_choice(labels, scores)
+    if reason is not None:
+        log.warning("threshold: %s", reason)
+    return threshold
+
+
+def bootstrap_auc_samples(labels: Any, scores: Any, families: Any, n_resamples: int = 1000,
+                          seed: int = 0) -> np.ndarray:
+    """ROC AUC of each family bootstrap resample that holds both classes.
+
+    Videos of one family (a real video and the fakes made from it) are not independent, so
+    whole families are drawn with replacement. A family drawn k times weighs k in the AUC
+    (``sample_weight``), which equals repeating its rows k times without building the copies.
+    """
+    labels, scores = labels_and_scores(labels, scores)
+    family_of_video, family_names = pd.factorize(pd.Series(np.asarray(families, dtype=object)), sort=True)
+    if len(family_of_video) != len(labels):
+        raise ValueError(f"{len(family_of_video)} families for {len(labels)} videos")
+    if (family_of_video < 0).any():
+        raise ValueError(f"{int((family_of_video < 0).sum())} video(s) have no family")
+    n_families = len(family_names)
+    rng = np.random.default_rng(seed)
+    aucs = []
+    # Inputs are validated above; skipping sklearn's per-call checks makes a resample several times cheaper.
+    # roc_curve + auc is what roc_auc_score computes for binary labels.
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        for _ in range(n_resamples):
+            draws = np.bincount(rng.integers(0, n_families, n_families), minlength=n_families)
+            weights = draws[family_of_video]
+            drawn = weights > 0
+            if one_class_reason(labels[drawn]) is not None:
+                continue
+            fpr, tpr, _ = roc_curve(labels[drawn], scores[drawn], sample_weight=weights[drawn])
+            aucs.append(auc(fpr, tpr))
+    return np.asarray(aucs, dtype=np.float64)
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
+    if len(samples) == 0:
+        return None
+    low, high = np.percentile(samples, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(low), float(high)
+
+
+def bootstrap_auc_interval(labels: Any, scores: Any, families: Any, n_resamples: int = 1000, seed: int = 0,
+                           level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile interval of the family-bootstrap ROC AUC; None when no resample has both classes.
+
+    Resamples with one class are skipped (not redrawn), so the interval is over the rest.
+    """
+    return percentile_interval(bootstrap_auc_samples(labels, scores, families, n_resamples, seed), level)
+
+
+def table_labels_and_scores(table: pd.DataFrame, name: str, score_column: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return labels_and_scores(table["label"].to_numpy(), table[score_column].to_numpy())
+    except ValueError as error:
+        raise ValueError(f"{name} table: {error}") from error
+
+
+def evaluation_metrics(test: pd.DataFrame, validation: pd.DataFrame, score_column: str = "p_fake",
+                       n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The ``metrics.json`` dict for one model; tables hold ``label``, ``family`` and ``score_column``.
+
+    The second threshold is chosen on ``validation`` and only applied to ``test``.
+    """
+    for name, table in (("test", test), ("validation", validation)):
+        absent = [column for column in ("label", "family", score_column) if column not in table.columns]
+        if absent:
+            raise ValueError(f"{name} table lacks column(s) {', '.join(absent)}")
+    labels, scores = table_labels_and_scores(test, "test", score_column)
+    result: dict[str, Any] = {
+        "n": int(len(labels)),
+        "n_real": int((labels == 0).sum()),
+        "n_fake": int((labels == 1).sum()),
+        "n_families": int(test["family"].nunique()),
+    }
+    result |= probability_metrics(labels, scores)
+    if result["roc_auc"] is None:
+        result["roc_auc_ci"] = None
+        result["roc_auc_ci_resamples"] = 0
+    else:
+        aucs = bootstrap_auc_samples(labels, scores, test["family"].to_numpy(), n_resamples, seed)
+        interval = percentile_interval(aucs)
+        result["roc_auc_ci"] = list(interval) if interval else None
+        result["roc_auc_ci_resamples"] = int(len(aucs))  # resamples with both classes
+    result["at_0.5"] = threshold_metrics(labels, scores, DEFAULT_THRESHOLD)
+    threshold, reason = threshold_choice(*table_labels_and_scores(validation, "validation", score_column))
+    at_validation: dict[str, Any] = {"threshold": threshold}
+    if reason is not None:
+        at_validation["threshold_fallback"] = reason
+    result["at_validation_threshold"] = at_validation | threshold_metrics(labels, scores, threshold)
+    return result
+
+
+# --- plots ---------------------------------------------------------------------------------------
+
+def new_figure(size: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Any]:
+    figure = Figure(figsize=size, dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def save_figure(figure: Figure, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png")
+
+
+def undefined_plot(path: str | Path, title: str, message: str) -> None:
+    """A PNG that says why the plot cannot be drawn, so the report still has a picture to show."""
+    figure, axes = new_figure()
+    axes.set_axis_off()
+    axes.set_title(title)
+    axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11)
+    save_figure(figure, path)
+
+
+def class_counts_text(labels: np.ndarray) -> str:
+    return f"{int((labels == 0).sum())} REAL, {int((labels == 1).sum())} FAKE videos"
+
+
+def plot_roc(labels: Any, scores: Any, path: str | Path, title: str) -> None:
+    labels, scores = labels_and_scores(labels, scores)
+    reason = one_class_reason(labels)
+    if reason is not None:
+        undefined_plot(path, title, f"ROC curve undefined:\n{reason}")
+        return
+    figure, axes = new_figure()
+    RocCurveDisplay.from_predictions(labels, scores, ax=axes, name="model", plot_chance_level=True)
+    axes.set_xlabel("False positive rate (REAL called FAKE)")
+    axes.set_ylabel("True positive rate (FAKE caught)")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    save_figure(figure, path)
+
+
+def plot_precision_recall(labels: Any, scores: Any, path: str | Path, title: str) -> None:
+    labels, scores = labels_and_scores(labels, scores)
+    if not labels.any():
+        undefined_plot(path, title, f"Precision-recall curve undefined:\nno FAKE video among {len(labels)}")
+        return
+    figure, axes = new_figure()
+    PrecisionRecallDisplay.from_predictions(labels, scores, ax=axes, name="model", plot_chance_level=True)
+    axes.set_xlabel("Recall (FAKE caught)")
+    axes.set_ylabel("Precision (calls of FAKE that are right)")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    save_figure(figure, path)
+
+
+def plot_confusion_matrix(labels: Any, scores: Any, threshold: float, path: str | Path, title: str) -> None:
+    """Counts per cell, coloured by the share of the true class (~88% of DFDC videos are FAKE, so
+    raw counts would paint the REAL row pale whatever the model does)."""
+    labels, scores = labels_and_scores(labels, scores)
+    figure, axes = new_figure((4.8, 4.4))
+    predicted = (scores >= threshold).astype(np.int64)
+    counts = confusion_matrix(labels, predicted, labels=[0, 1])
+    per_class = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, per_class, out=np.zeros(counts.shape), where=per_class > 0)
+    display = ConfusionMatrixDisplay(shares, display_labels=["REAL", "FAKE"])
+    display.plot(ax=axes, include_values=False, colorbar=False, cmap="Blues", im_kw={"vmin": 0, "vmax": 1})
+    for (row, column), count in np.ndenumerate(counts):
+        share = f"\n{shares[row, column]:.0%} of {CLASS_NAMES[row]}" if per_class[row, 0] else ""
+        axes.text(column, row, f"{count}{share}", ha="center", va="center", fontsize=11,
+                  color="white" if shares[row, column] > 0.5 else "black")
+    axes.set_xlabel(f"Predicted (FAKE when p_fake >= {threshold:.3g})")
+    axes.set_ylabel("True label")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    save_figure(figure, path)
+
+
+def plot_score_histograms(labels: Any, scores: Any, path: str | Path, title: str,
+                          thresholds: dict[str, float] | None = None) -> None:
+    """Video scores per class on shared bins; ``thresholds`` ({"validation threshold": 0.6}) as lines."""
+    labels, scores = labels_and_scores(labels, scores)
+    figure, axes = new_figure()
+    bins = np.linspace(0.0, 1.0, 21)
+    for label, color in ((0, "tab:blue"), (1, "tab:red")):
+        class_scores = scores[labels == label]
+        if len(class_scores):
+            axes.hist(class_scores, bins=bins, alpha=0.55, color=color,
+                      label=f"{CLASS_NAMES[label]} (n={len(class_scores)})")
+    for (name, value), style in zip((thresholds or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
+        axes.axvline(value, color="black", linestyle=style, linewidth=1.2, label=f"{name} ({value:.3g})")
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("Video score p_fake")
+    axes.set_ylabel("Videos")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    axes.legend(loc="best", fontsize=9)
+    save_figure(figure, path)

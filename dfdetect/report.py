@@ -1,0 +1,212 @@
+"""Model comparison: one row per configured model, sorted by log loss, plus the data summary.
+
+Reads what the evaluate and train jobs left on disk (``eval/{model}/metrics.json``,
+``models/{model}/train.json``). A configured model without metrics (training failed, evaluation
+did not run) still gets a row with empty metrics and is named in the "missing" list with the
+reason; the report is written either way. Folders of models that are no longer in the config
+are ignored: the report describes the configured experiment, and a removed model's stale
+results would otherwise look current.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+THRESHOLD_METRICS = ("precision", "recall", "specificity")
+COMPARISON_COLUMNS = [
+    "model", "arch", "backbone", "frames", "epochs_run", "best_epoch", "n_test",
+    "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high", "log_loss", "average_precision",
+    *(f"{metric}_at_0.5" for metric in THRESHOLD_METRICS),
+    "val_threshold",
+    *(f"{metric}_at_val" for metric in THRESHOLD_METRICS),
+    "train_time_s",
+]
+
+
+def model_row(name: str, model_settings: dict[str, Any], metrics: dict[str, Any] | None,
+              train_info: dict[str, Any] | None) -> dict[str, Any]:
+    """One comparison row; absent settings, metrics or training facts are None."""
+    metrics = metrics or {}
+    train_info = train_info or {}
+    interval = metrics.get("roc_auc_ci") or [None, None]
+    at_default = metrics.get("at_0.5") or {}
+    at_validation = metrics.get("at_validation_threshold") or {}
+    row: dict[str, Any] = {
+        "model": name,
+        "arch": model_settings.get("arch"),
+        "backbone": model_settings.get("backbone"),
+        "frames": model_settings.get("frames_per_video"),
+        "epochs_run": train_info.get("epochs_run"),
+        "best_epoch": train_info.get("best_epoch"),
+        "n_test": metrics.get("n"),
+        "roc_auc": metrics.get("roc_auc"),
+        "roc_auc_ci_low": interval[0],
+        "roc_auc_ci_high": interval[1],
+        "log_loss": metrics.get("log_loss"),
+        "average_precision": metrics.get("average_precision"),
+        "val_threshold": at_validation.get("threshold"),
+        "train_time_s": train_info.get("wall_time_s"),
+    }
+    for metric in THRESHOLD_METRICS:
+        row[f"{metric}_at_0.5"] = at_default.get(metric)
+        row[f"{metric}_at_val"] = at_validation.get(metric)
+    return {column: row[column] for column in COMPARISON_COLUMNS}
+
+
+def read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(content, None), or (None, why not) for a missing or unreadable file."""
+    if not path.is_file():
+        return None, f"no {path.name}"
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        return None, f"{path} is unreadable ({error})"
+    if not isinstance(content, dict):
+        return None, f"{path} does not hold a JSON object"
+    return content, None
+
+
+def missing_reason(metrics_problem: str, train_problem: str | None) -> str:
+    if metrics_problem != "no metrics.json":
+        return metrics_problem
+    if train_problem is None:
+        return "no metrics.json: trained, but evaluation did not finish"
+    return "no metrics.json and no train.json: training or evaluation did not finish"
+
+
+def comparison_table(models: dict[str, dict[str, Any]], eval_dir: str | Path,
+                     models_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """(one row per configured model sorted by log loss with missing metrics last, ["model: reason"])."""
+    rows, missing = [], []
+    for name, settings in models.items():
+        metrics, metrics_problem = read_json(Path(eval_dir) / name / "metrics.json")
+        train_info, train_problem = read_json(Path(models_dir) / name / "train.json")
+        if metrics_problem is not None:
+            missing.append(f"{name}: {missing_reason(metrics_problem, train_problem)}")
+        rows.append(model_row(name, settings or {}, metrics, train_info))
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    counts = ["epochs_run", "best_epoch", "n_test"]
+    table[counts] = table[counts].astype("Int64")  # stay integers in the CSV despite missing models
+    table = table.sort_values(["log_loss", "model"], na_position="last", kind="stable", key=sort_key)
+    return table.reset_index(drop=True), missing
+
+
+def sort_key(column: pd.Series) -> pd.Series:
+    # metric columns hold None for missing models; sort them as numbers so that None goes last
+    return pd.to_numeric(column) if column.name == "log_loss" else column
+
+
+# --- markdown ------------------------------------------------------------------------------------
+
+def is_missing(value: Any) -> bool:
+    """None, NaN or pd.NA (the nullable integer columns' missing value)."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+
+
+def number(value: Any, digits: int = 3) -> str:
+    return "–" if is_missing(value) else f"{float(value):.{digits}f}"
+
+
+def auc_with_interval(row: pd.Series) -> str:
+    if is_missing(row["roc_auc"]):
+        return "–"
+    if is_missing(row["roc_auc_ci_low"]) or is_missing(row["roc_auc_ci_high"]):
+        return number(row["roc_auc"])
+    return f"{number(row['roc_auc'])} [{number(row['roc_auc_ci_low'])}, {number(row['roc_auc_ci_high'])}]"
+
+
+def text(value: Any) -> str:
+    if is_missing(value):
+        return "–"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table (no tabulate needed in light environments)."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
+
+
+def comparison_markdown(table: pd.DataFrame) -> str:
+    header = ["model", "arch", "backbone", "frames", "epochs", "ROC AUC [95% CI]", "log loss", "AP",
+              "precision@0.5", "recall@0.5", "specificity@0.5", "val threshold",
+              "precision@val", "recall@val", "specificity@val", "train time (s)"]
+    rows = []
+    for _, row in table.iterrows():
+        rows.append([
+            text(row["model"]), text(row["arch"]), text(row["backbone"]), text(row["frames"]),
+            text(row["epochs_run"]), auc_with_interval(row), number(row["log_loss"]),
+            number(row["average_precision"]),
+            *(number(row[f"{metric}_at_0.5"]) for metric in THRESHOLD_METRICS),
+            number(row["val_threshold"]),
+            *(number(row[f"{metric}_at_val"]) for metric in THRESHOLD_METRICS),
+            number(row["train_time_s"], 0),
+        ])
+    return markdown_table(header, rows)
+
+
+def best_model_line(table: pd.DataFrame) -> str:
+    scored = table[table["log_loss"].notna()]
+    if scored.empty:
+        return "No model has metrics yet."
+    best = scored.iloc[0]
+    return (f"Best by log loss: **{best['model']}** (log loss {number(best['log_loss'])}, "
+            f"ROC AUC {auc_with_interval(best)}).")
+
+
+def balance_cells(balance: dict[str, Any]) -> list[str]:
+    share = balance.get("fake_share")
+    return [text(balance.get("videos")), text(balance.get("real")), text(balance.get("fake")),
+            "–" if is_missing(share) else f"{100 * share:.1f}%", text(balance.get("families"))]
+
+
+def cleaning_markdown(clean_summary: dict[str, Any], split_summary: dict[str, Any]) -> str:
+    balance_header = ["videos", "REAL", "FAKE", "FAKE share", "families"]
+    before_after = markdown_table(
+        ["stage", *balance_header],
+        [[stage, *balance_cells(clean_summary.get(stage) or {})] for stage in ("before", "after")],
+    )
+    dropped = clean_summary.get("dropped") or {}
+    drops = markdown_table(["drop reason", "videos"],
+                           [[reason, text(count)] for reason, count in dropped.items()] or [["(none)", "0"]])
+    splits = markdown_table(
+        ["split", *balance_header, "share of videos"],
+        [[name, *balance_cells(split_summary[name]), number(split_summary[name].get("share"), 3)]
+         for name in ("train", "validation", "test") if isinstance(split_summary.get(name), dict)],
+    )
+    seed = split_summary.get("seed")
+    return "\n\n".join([
+        "### Videos before and after cleaning", before_after,
+        "### Videos dropped, by reason", drops,
+        f"### Class balance per split (seed {text(seed)}; families never straddle splits)", splits,
+    ])
+
+
+def write_report(table: pd.DataFrame, missing: list[str], clean_summary: dict[str, Any],
+                 split_summary: dict[str, Any], csv_path: str | Path, md_path: str | Path) -> None:
+    """``comparison.csv`` (the table as is) and ``comparison.md`` (formatted, with the data summary)."""
+    for path in (csv_path, md_path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(csv_path, index=False)
+    missing_section = "\n".join(f"- {entry}" for entry in missing) if missing else "All configured models have metrics."
+    sections = [
+        "# dfdetect model comparison",
+        "Video-level metrics on the test split. ROC AUC, average precision (AP) and log loss come "
+        "from probabilities; the 95% interval resamples families. Precision, recall and "
+        "specificity are given at 0.5 and at the threshold chosen on the validation split "
+        "(maximum balanced accuracy). Sorted by log loss, the competition's metric.",
+        comparison_markdown(table),
+        best_model_line(table),
+        "## Missing models",
+        missing_section,
+        "## Data cleaning",
+        cleaning_markdown(clean_summary, split_summary),
+    ]
+    Path(md_path).write_text("\n\n".join(sections) + "\n")

@@ -1,0 +1,141 @@
+"""Model comparison report: every configured model listed, sorted by log loss, missing ones explained."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dfdetect.clean import clean_summary
+from dfdetect.metrics import evaluation_metrics
+from dfdetect.report import COMPARISON_COLUMNS, comparison_table, model_row, write_report
+from dfdetect.splits import split_summary
+
+MODELS = {
+    "cnn": {"arch": "cnn", "frames_per_video": "all", "epochs": 8},
+    "xception": {"arch": "transfer", "backbone": "Xception", "frames_per_video": "middle"},
+    "lstm": {"arch": "td_lstm", "backbone": "cnn", "frames_per_video": "all"},
+    "never_trained": {"arch": "cnn", "frames_per_video": "all"},
+    "never_evaluated": {"arch": "transfer", "backbone": "VGG16", "frames_per_video": "middle"},
+}
+
+
+def metrics_for(log_loss: float, roc_auc: float) -> dict:
+    at = {"precision": 0.9, "recall": 0.8, "specificity": 0.7}
+    return {"n": 40, "n_real": 8, "n_fake": 32, "roc_auc": roc_auc, "roc_auc_ci": [roc_auc - 0.06, roc_auc + 0.05],
+            "average_precision": 0.95, "log_loss": log_loss, "at_0.5": at,
+            "at_validation_threshold": {"threshold": 0.62, **at, "recall": 0.6}}
+
+
+def write_json(path, content) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content) if not isinstance(content, str) else content)
+
+
+@pytest.fixture()
+def results(tmp_path):
+    eval_dir, models_dir = tmp_path / "eval", tmp_path / "models"
+    write_json(eval_dir / "cnn" / "metrics.json", metrics_for(0.45, 0.81))
+    write_json(models_dir / "cnn" / "train.json", {"epochs_run": 8, "best_epoch": 6, "wall_time_s": 120.4,
+                                                   "backend": "tensorflow"})
+    write_json(eval_dir / "xception" / "metrics.json", metrics_for(0.30, 0.91))
+    write_json(models_dir / "xception" / "train.json", {"epochs_run": 5})  # older train.json: keys missing
+    write_json(eval_dir / "lstm" / "metrics.json", "{not json")
+    write_json(models_dir / "lstm" / "train.json", {"epochs_run": 3})
+    write_json(models_dir / "never_evaluated" / "train.json", {"epochs_run": 2, "wall_time_s": 10})
+    write_json(eval_dir / "removed_from_config" / "metrics.json", metrics_for(0.01, 0.99))
+    return eval_dir, models_dir
+
+
+def cleaning_summaries() -> tuple[dict, dict]:
+    cleaned = pd.DataFrame({
+        "video_id": list("abcdefgh"),
+        "label": [0, 1, 1, 0, 1, 1, 1, 0],
+        "family": ["a", "a", "a", "d", "d", "f", "g", "h"],
+        "keep": [True, True, True, True, True, False, False, False],
+        "drop_reason": [None] * 5 + ["too_few_frames", "original_dropped", "too_many_frames"],
+    })
+    kept = cleaned[cleaned["keep"]]
+    sets = {"train": kept.iloc[:3], "validation": kept.iloc[3:4], "test": kept.iloc[4:]}
+    return clean_summary(cleaned), split_summary(sets, seed=2006)
+
+
+def test_every_configured_model_is_listed_sorted_by_log_loss(results):
+    table, missing = comparison_table(MODELS, *results)
+    assert list(table.columns) == COMPARISON_COLUMNS
+    assert sorted(table["model"]) == sorted(MODELS)  # and nothing that is not configured
+    assert list(table["model"][:2]) == ["xception", "cnn"]  # lower log loss first
+    assert table["log_loss"][2:].isna().all()  # models without metrics come last
+    best = table.iloc[0]
+    assert (best["arch"], best["backbone"], best["frames"], best["epochs_run"]) == ("transfer", "Xception", "middle", 5)
+    assert (best["roc_auc_ci_low"], best["roc_auc_ci_high"]) == pytest.approx((0.85, 0.96))
+    assert best["recall_at_0.5"] == 0.8 and best["recall_at_val"] == 0.6 and best["val_threshold"] == 0.62
+    assert pd.isna(best["train_time_s"]) and pd.isna(best["best_epoch"])
+
+
+def test_missing_models_are_reported_with_a_reason(results):
+    _, missing = comparison_table(MODELS, *results)
+    reasons = dict(entry.split(": ", 1) for entry in missing)
+    assert set(reasons) == {"lstm", "never_trained", "never_evaluated"}
+    assert "training or evaluation did not finish" in reasons["never_trained"]
+    assert "evaluation did not finish" in reasons["never_evaluated"]
+    assert "unreadable" in reasons["lstm"]
+
+
+def test_model_row_tolerates_absent_settings_metrics_and_train_info():
+    row = model_row("bare", {}, None, None)
+    assert list(row) == COMPARISON_COLUMNS
+    assert row["model"] == "bare" and all(value is None for key, value in row.items() if key != "model")
+
+
+def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results, tmp_path):
+    table, missing = comparison_table(MODELS, *results)
+    cleaned, splits = cleaning_summaries()
+    csv_path, md_path = tmp_path / "report" / "comparison.csv", tmp_path / "report" / "comparison.md"
+    write_report(table, missing, cleaned, splits, csv_path, md_path)
+    from_csv = pd.read_csv(csv_path)
+    assert list(from_csv["model"]) == list(table["model"])
+    assert from_csv.loc[0, "epochs_run"] == 5
+    markdown = md_path.read_text()
+    assert "0.910 [0.850, 0.960]" in markdown
+    assert "Best by log loss: **xception**" in markdown
+    for entry in missing:
+        assert f"- {entry}" in markdown
+    for name in MODELS:
+        assert f"| {name} |" in markdown
+    assert "removed_from_config" not in markdown
+    assert "| xception | transfer | Xception | middle | 5 | 0.910 [0.850, 0.960] | 0.300 |" in markdown
+    assert "<NA>" not in markdown and "nan" not in markdown
+    # cleaning: 8 videos before, 5 after; one drop per reason; the split table
+    assert "| before | 8 | 3 | 5 | 62.5% | 5 |" in markdown
+    assert "| after | 5 | 2 | 3 | 60.0% | 2 |" in markdown
+    for reason in ("too_few_frames", "too_many_frames", "original_dropped"):
+        assert f"| {reason} | 1 |" in markdown
+    assert "| train | 3 | 1 | 2 | 66.7% | 1 | 0.600 |" in markdown
+    assert "seed 2006" in markdown
+
+
+def test_report_without_any_metrics_still_writes(tmp_path):
+    table, missing = comparison_table({"cnn": {"arch": "cnn"}}, tmp_path / "eval", tmp_path / "models")
+    cleaned, splits = cleaning_summaries()
+    write_report(table, missing, cleaned, splits, tmp_path / "c.csv", tmp_path / "c.md")
+    assert "No model has metrics yet." in (tmp_path / "c.md").read_text()
+    assert len(pd.read_csv(tmp_path / "c.csv")) == 1
+
+
+def test_report_reads_what_evaluation_metrics_writes(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1] * 10)
+    table = pd.DataFrame({"label": labels, "family": np.repeat([f"f{i}" for i in range(10)], 2),
+                          "p_fake": np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 20), 0, 1)})
+    metrics = evaluation_metrics(table, table, n_resamples=30)
+    write_json(tmp_path / "eval" / "cnn" / "metrics.json", metrics)
+    comparison, missing = comparison_table({"cnn": {"arch": "cnn"}}, tmp_path / "eval", tmp_path / "models")
+    row = comparison.iloc[0]
+    assert row["roc_auc"] == metrics["roc_auc"] and row["log_loss"] == metrics["log_loss"]
+    assert row["roc_auc_ci_low"] == metrics["roc_auc_ci"][0]
+    assert row["specificity_at_val"] == metrics["at_validation_threshold"]["specificity"]
+    assert row["val_threshold"] == metrics["at_validation_threshold"]["threshold"]
+    assert missing == []
