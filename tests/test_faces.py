@@ -107,7 +107,8 @@ def test_crop_face_shifts_inside_the_frame_and_pads_only_when_larger():
 
 
 def test_order_faces_largest_first_and_capped():
-    small, big, left_twin, right_twin = Box(0, 0, 10, 10, 1), Box(50, 0, 90, 40, 1), Box(0, 0, 20, 20, 1), Box(60, 0, 80, 20, 1)
+    small, big = Box(0, 0, 10, 10, 1), Box(50, 0, 90, 40, 1)
+    left_twin, right_twin = Box(0, 0, 20, 20, 1), Box(60, 0, 80, 20, 1)
     assert faces.order_faces([small, big], None) == [big, small]
     assert faces.order_faces([right_twin, left_twin], None) == [left_twin, right_twin]
     assert faces.order_faces([small, big, left_twin], 2) == [big, left_twin]
@@ -119,7 +120,8 @@ def test_report_path_sits_next_to_the_output():
 
 
 def test_importing_faces_does_not_import_tensorflow():
-    code = "import sys, dfdetect.faces; print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'mtcnn')))"
+    heavy = "('tensorflow', 'keras', 'mtcnn')"
+    code = f"import sys, dfdetect.faces; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy}))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -170,8 +172,18 @@ def test_truncated_video_is_a_decode_error_or_shorter(astronaut_video):
 
 
 def test_garbage_bytes_raise_a_decode_error_naming_the_video():
-    with pytest.raises(VideoDecodeError, match=r"^broken\.mp4: .*Invalid data"):
+    with pytest.raises(VideoDecodeError, match=r"^broken\.mp4: moov atom not found; .*Invalid data"):
         list(faces.iter_video_frames(videos.garbage_mp4_bytes(), name="broken.mp4"))
+
+
+def test_audio_only_mp4_is_a_decode_error(tmp_path):
+    import imageio_ffmpeg
+
+    audio = tmp_path / "audio.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.2",
+                    str(audio)], check=True)
+    with pytest.raises(VideoDecodeError, match=r"audio\.mp4: .*does not contain any stream"):
+        list(faces.iter_video_frames(audio, name="audio.mp4"))
 
 
 # ---------------------------------------------------------------- detection on real faces
@@ -283,7 +295,8 @@ def test_extract_part_writes_a_valid_face_batch(extracted):
     with zipfile.ZipFile(extracted.out_zip) as archive:
         names = archive.namelist()
         metadata = read_metadata(archive.read(METADATA_MEMBER), source=str(extracted.out_zip))
-        crops = {name: np.asarray(Image.open(io.BytesIO(archive.read(name)))) for name in names if name != METADATA_MEMBER}
+        crops = {name: np.asarray(Image.open(io.BytesIO(archive.read(name))))
+                 for name in names if name != METADATA_MEMBER}
     assert names[0] == METADATA_MEMBER
     assert list(metadata["filename"]) == [f"{letter * 10}.mp4" for letter in "abcdef"]
     assert list(metadata["label"]) == [0, 1, 1, 1, 0, 0]
@@ -311,12 +324,15 @@ def test_extract_part_reports_every_video_with_its_reason(extracted):
         "zzzzzzzzzz.mp4": "unlisted",
     }
     reason = dict(zip(report["filename"], report["reason"]))
-    assert reason["dddddddddd.mp4"].startswith("dddddddddd.mp4: ") and "Invalid data" in reason["dddddddddd.mp4"]
+    assert reason["dddddddddd.mp4"] == (
+        "dddddddddd.mp4: moov atom not found; Error opening input: Invalid data found when processing input"
+    )
     assert reason["eeeeeeeeee.mp4"].startswith("no face") and reason["aaaaaaaaaa.mp4"] == ""
     faces_per_video = dict(zip(report["filename"], report["n_faces"]))
     assert faces_per_video["cccccccccc.mp4"] == 6 and faces_per_video["aaaaaaaaaa.mp4"] == 3
     noise = report.set_index("filename").loc["eeeeeeeeee.mp4"]
-    assert (noise["n_frames_read"], noise["n_frames_sampled"], noise["width"], noise["height"]) == (N_FRAMES, 3, 320, 240)
+    counts = noise[["n_frames_read", "n_frames_sampled", "width", "height"]].tolist()
+    assert counts == [N_FRAMES, 3, 320, 240]
     assert extracted.status_counts == {"missing": 1, "no_faces": 1, "ok": 3, "undecodable": 1, "unlisted": 1}
     assert extracted.n_faces == 3 + 3 + 6
 

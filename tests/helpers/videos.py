@@ -102,7 +102,8 @@ def face_frames(faces: Sequence[str], n_frames: int, size: tuple[int, int] = (32
     return frames, boxes
 
 
-def faceless_frames(n_frames: int, size: tuple[int, int] = (320, 240), kind: str = "noise", seed: int = 0) -> list[np.ndarray]:
+def faceless_frames(n_frames: int, size: tuple[int, int] = (320, 240), kind: str = "noise",
+                    seed: int = 0) -> list[np.ndarray]:
     """Frames without faces: smoothed noise or a flat grey."""
     width, height = size
     if kind == "flat":
