@@ -117,14 +117,16 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
         first = duplicated.idxmax()
         raise FaceBatchError(f"{source}: metadata.csv row {rows[first]}: video {video_ids[first]} is listed twice")
 
-    original = table["original"].map(lambda name: video_id_from_filename(name) if name else None)
+    # object dtype keeps "no original" as None (pandas' string dtype would turn it into NaN)
+    original = pd.Series([video_id_from_filename(name) if name else None for name in table["original"]],
+                         index=table.index, dtype=object)
     return pd.DataFrame(
         {
             "video_id": video_ids,
             "filename": table["filename"],
             "split": table["split"],
             "label": labels.map(LABELS).astype("int8"),
-            "original": original.astype(object),
+            "original": original,
             "row": rows.astype("int32"),
         }
     ).reset_index(drop=True)

@@ -1,0 +1,166 @@
+"""Training: every arch trains on a tiny store; resume after a real interruption; bad input names the model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dfdetect.ingest import ingest_batch
+from dfdetect.reduce import select_frames
+from dfdetect.store import pack_batch
+from dfdetect.train import TrainingError, read_history, train_model
+from tests.helpers.batches import Video, write_face_batch
+
+pytestmark = pytest.mark.slow
+IMAGE_SIZE = 32
+N_SLOTS = 4
+
+
+def tiny_videos(prefix: str, n_families: int) -> list[Video]:
+    videos = []
+    for family in range(n_families):
+        real = f"{prefix}r{family}"
+        videos.append(Video(real, "REAL", None, range(0, 40)))
+        videos += [Video(f"{prefix}f{family}{k}", "FAKE", real, range(0, 40)) for k in range(2)]
+    return videos
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    """results/ with a packed store and splits, as the workflow leaves them."""
+    results = tmp_path_factory.mktemp("train") / "results"
+    videos = tiny_videos("v", 6)
+    zip_path = write_face_batch(results.parent / "deepfake-detection-faces-part-0-0.zip", videos, size=IMAGE_SIZE)
+    manifest = ingest_batch(zip_path, "0-0")
+    selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, N_SLOTS)
+    pack_batch(zip_path, selection, "0-0", results / "store" / "0-0", IMAGE_SIZE, N_SLOTS, progress=False)
+    table = manifest.videos[["video_id", "label", "family"]]
+    families = sorted(table["family"].unique())
+    (results / "splits").mkdir(parents=True)
+    table[table["family"].isin(families[:4])].to_parquet(results / "splits/train.parquet")
+    table[table["family"].isin(families[4:])].to_parquet(results / "splits/validation.parquet")
+    return results
+
+
+def run_training(results: Path, name: str, settings: dict, out_dir: Path | None = None) -> dict:
+    return train_model(
+        name, settings,
+        store_prefixes=[results / "store" / "0-0"],
+        train_path=results / "splits/train.parquet",
+        validation_path=results / "splits/validation.parquet",
+        out_dir=out_dir or results / "models" / name,
+        image_size=IMAGE_SIZE,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("cnn", {"arch": "cnn", "frames_per_video": "all", "epochs": 2, "batch_size": 8}),
+        ("cnn_middle", {"arch": "cnn", "frames_per_video": "middle", "epochs": 1, "batch_size": 8}),
+        ("effnet", {"arch": "transfer", "backbone": "EfficientNetB0", "weights": None, "pooling": "avg",
+                    "epochs": 1, "batch_size": 8}),
+        ("lstm", {"arch": "td_lstm", "backbone": "cnn", "epochs": 1, "batch_size": 4}),
+    ],
+)
+def test_each_arch_trains_and_writes_its_outputs(prepared, name, settings):
+    info = run_training(prepared, name, settings)
+    out = prepared / "models" / name
+    for file in ("model.keras", "history.csv", "history.png", "train.json"):
+        assert (out / file).stat().st_size > 0
+    assert not (out / ".resume").exists()
+    history = pd.read_csv(out / "history.csv")
+    assert {"loss", "val_loss", "accuracy", "val_accuracy", "auc", "val_auc"} <= set(history.columns)
+    assert len(history) == settings["epochs"] == info["epochs_run"]
+    saved = json.loads((out / "train.json").read_text())
+    assert saved["backend"] == "tensorflow" and saved["seed"] == 42
+    assert saved["class_weight"] == {"0": pytest.approx(12 / 8), "1": pytest.approx(12 / 16)}
+    assert 1 <= saved["best_epoch"] <= saved["epochs_run"]
+    assert saved["loader_mode"] == {"cnn": "all", "cnn_middle": "middle", "effnet": "middle", "lstm": "clip"}[name]
+    import keras
+
+    model = keras.models.load_model(out / "model.keras")
+    assert model.output_shape == (None, 1)
+
+
+def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp_path):
+    config = {
+        "results_dir": str(prepared),
+        "image_size": IMAGE_SIZE,
+        "models": {"slow": {"arch": "cnn", "frames_per_video": "all", "epochs": 6, "batch_size": 2, "patience": 10}},
+    }
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "dfdetect.train", "--config", str(config_path), "--model", "slow"]
+    work_history = prepared / "models/slow/.resume/history.csv"
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while len(read_history(work_history)) < 2:  # the backup is written right after the CSV row
+            assert process.poll() is None, "training ended before it could be interrupted"
+            assert time.monotonic() < deadline, "no epoch finished in time"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGKILL)  # as a scheduler or a power cut would
+    finally:
+        process.wait()
+    finished = len(read_history(work_history))
+    assert finished < 6 and not (prepared / "models/slow/train.json").exists()
+
+    subprocess.run(command, check=True, capture_output=True)
+    info = json.loads((prepared / "models/slow/train.json").read_text())
+    history = pd.read_csv(prepared / "models/slow/history.csv")
+    assert history["epoch"].tolist() == list(range(6))  # every epoch once, none repeated
+    assert info["resumed_after_epochs"] >= 2 and info["epochs_run"] == 6
+
+
+def test_changed_settings_do_not_resume_an_old_run(prepared):
+    out = prepared / "models" / "changed"
+    (out / ".resume").mkdir(parents=True)
+    (out / ".resume" / "fingerprint.txt").write_text("something-else\n")
+    (out / ".resume" / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,1.0\n1,0.9,0.9\n")
+    info = run_training(prepared, "changed", {"arch": "cnn", "epochs": 1, "batch_size": 8})
+    assert info["resumed_after_epochs"] == 0 and info["epochs_run"] == 1
+
+
+def test_single_class_split_names_the_model(prepared, tmp_path):
+    train = pd.read_parquet(prepared / "splits/train.parquet")
+    train[train["label"] == 1].to_parquet(tmp_path / "fakes_only.parquet")
+    with pytest.raises(TrainingError, match="model 'solo'.*only FAKE videos"):
+        train_model("solo", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/0-0"],
+                    train_path=tmp_path / "fakes_only.parquet", validation_path=prepared / "splits/validation.parquet",
+                    out_dir=tmp_path / "solo", image_size=IMAGE_SIZE)
+
+
+def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
+    train = pd.read_parquet(prepared / "splits/train.parquet")
+    extra = pd.DataFrame({"video_id": ["notpacked"], "label": [0], "family": ["notpacked"]})
+    pd.concat([train, extra]).to_parquet(tmp_path / "train.parquet")
+    with pytest.raises(TrainingError, match="model 'gap'.*notpacked"):
+        train_model("gap", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/0-0"],
+                    train_path=tmp_path / "train.parquet", validation_path=prepared / "splits/validation.parquet",
+                    out_dir=tmp_path / "gap", image_size=IMAGE_SIZE)
+    with pytest.raises(TrainingError, match="model 'nostore'.*missing"):
+        train_model("nostore", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/9-9"],
+                    train_path=prepared / "splits/train.parquet", validation_path=prepared / "splits/validation.parquet",
+                    out_dir=tmp_path / "nostore", image_size=IMAGE_SIZE)
+
+
+def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
+    from dfdetect.models import ModelConfigError
+
+    with pytest.raises(ModelConfigError, match="effnet_typo.*EfficientNetB0"):
+        run_training(prepared, "effnet_typo", {"arch": "transfer", "backbone": "EfficientNetBO", "weights": None},
+                     out_dir=tmp_path / "a")
+    with pytest.raises(ModelConfigError, match="local_weights.*does not exist"):
+        run_training(prepared, "local_weights", {"arch": "transfer", "backbone": "EfficientNetB0",
+                                                 "weights": str(tmp_path / "missing.weights.h5")}, out_dir=tmp_path / "b")
