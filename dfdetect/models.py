@@ -23,7 +23,8 @@ Settings (a model's entry in config `models:`) read here; other keys are the tra
     arch: cnn | transfer | td_lstm
     backbone: a Keras Applications name (see `backbone_names()`), or `cnn` for td_lstm
               (transfer: required; td_lstm: default cnn)
-    weights: imagenet (default) | null | PATH to a weights file for the backbone
+    weights: imagenet (default) | null | PATH to a weights file for the backbone (a Keras
+              Applications *_notop.h5 or a .weights.h5 from save_weights); ignored for cnn
     trainable_layers: N top backbone layers to train, or "all". Default: 0 (frozen) with
               pretrained weights, "all" with `weights: null`, since a frozen random backbone
               would not be trained from scratch at all. BatchNorm layers of a pretrained
@@ -271,20 +272,22 @@ def _build_backbone(
     return base
 
 
+def _check_trainable_layers(trainable_layers: Any, model_name: str) -> None:
+    is_count = isinstance(trainable_layers, int) and not isinstance(trainable_layers, bool)
+    if not (is_count or trainable_layers == "all"):
+        raise ModelConfigError(
+            model_name,
+            f"trainable_layers must be a whole number or 'all', not {trainable_layers!r}",
+        )
+
+
 def _set_trainable_top(
     base: keras.Model, trainable_layers: int | str, pretrained: bool, model_name: str
 ) -> None:
     """Freeze the backbone except its top `trainable_layers` layers (BatchNorm kept frozen
     when pretrained: its statistics are part of what was learned on ImageNet)."""
     body = [layer for layer in base.layers if not isinstance(layer, layers.InputLayer)]
-    if trainable_layers == "all":
-        n_trainable = len(body)
-    elif isinstance(trainable_layers, int) and not isinstance(trainable_layers, bool):
-        n_trainable = trainable_layers
-    else:
-        raise ModelConfigError(
-            model_name, f"trainable_layers must be a whole number or 'all', not {trainable_layers!r}"
-        )
+    n_trainable = len(body) if trainable_layers == "all" else int(trainable_layers)
     if not 0 <= n_trainable <= len(body):
         raise ModelConfigError(
             model_name,
@@ -308,10 +311,12 @@ def _pooling_layer(pooling: str, model_name: str) -> layers.Layer:
         return layers.GlobalAveragePooling2D(name="avg_pool")
     if pooling == "max":
         return layers.GlobalMaxPooling2D(name="max_pool")
-    raise ModelConfigError(model_name, f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+    raise ModelConfigError(
+        model_name, f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}"
+    )
 
 
-def _pretrained_features(
+def _backbone_features(
     frames: keras.KerasTensor,
     image_size: int,
     backbone: str,
@@ -327,6 +332,7 @@ def _pretrained_features(
     pretrained = weights_arg is not None
     if trainable_layers is None:
         trainable_layers = 0 if pretrained else "all"
+    _check_trainable_layers(trainable_layers, model_name)  # before a possibly long download
     base = _build_backbone(spec, image_size, weights_arg, model_name)
     _set_trainable_top(base, trainable_layers, pretrained, model_name)
     x = BackbonePreprocessing(spec.preprocessing, name=f"{spec.module}_preprocessing")(frames)
@@ -404,12 +410,13 @@ def build_transfer(
     """A Keras Applications backbone (its own preprocessing inside) with the study's head."""
     _check_image_size(image_size, model_name)
     frames = _frames_input(image_size)
-    x = _pretrained_features(
+    x = _backbone_features(
         frames, image_size, backbone, weights, trainable_layers, pooling, model_name
     )
     x = _dense_block(x, 1024, 0.5)
     x = _dense_block(x, 512, 0.25)
-    return keras.Model({FRAMES_INPUT: frames}, _fake_probability(x), name=_keras_name(model_name))
+    outputs = _fake_probability(x)
+    return keras.Model({FRAMES_INPUT: frames}, outputs, name=_keras_name(model_name))
 
 
 def build_frame_encoder(
@@ -426,7 +433,7 @@ def build_frame_encoder(
     frames = _frames_input(image_size)
     if backbone == "cnn":
         return keras.Model(frames, _cnn_features(frames), name="cnn_encoder")
-    features = _pretrained_features(
+    features = _backbone_features(
         frames, image_size, backbone, weights, trainable_layers, pooling, model_name
     )
     return keras.Model(frames, features, name=f"{backbone.lower()}_encoder")
