@@ -504,3 +504,8 @@ def build_model(
         settings.get("pooling", "avg"),
         model_name=name,
     )
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a saved dfdetect model; importing this module has registered its custom layers."""
+    return keras.models.load_model(path)

@@ -27,6 +27,13 @@ COMPARISON_COLUMNS = [
 ]
 
 
+def frames_label(model_settings: dict[str, Any], train_info: dict[str, Any]) -> str | None:
+    """What a model sees per video: the middle frame, every frame, or the whole clip (td_lstm)."""
+    if model_settings.get("arch") == "td_lstm":
+        return "clip"
+    return train_info.get("loader_mode") or model_settings.get("frames_per_video") or "middle"
+
+
 def model_row(name: str, model_settings: dict[str, Any], metrics: dict[str, Any] | None,
               train_info: dict[str, Any] | None) -> dict[str, Any]:
     """One comparison row; absent settings, metrics or training facts are None."""
@@ -39,7 +46,7 @@ def model_row(name: str, model_settings: dict[str, Any], metrics: dict[str, Any]
         "model": name,
         "arch": model_settings.get("arch"),
         "backbone": model_settings.get("backbone"),
-        "frames": model_settings.get("frames_per_video"),
+        "frames": frames_label(model_settings, train_info),
         "epochs_run": train_info.get("epochs_run"),
         "best_epoch": train_info.get("best_epoch"),
         "n_test": metrics.get("n"),

@@ -38,5 +38,6 @@ def batch_zip(wildcards):
 def all_targets():
     targets = [result("manifests/videos.parquet"), result("manifests/n_frames_hist.png")]
     targets += [result("reduced/frames.parquet"), result("splits/summary.json")]
-    targets += expand(result("models/{model}/model.keras"), model=MODELS)
+    targets += expand(result("eval/{model}/metrics.json"), model=MODELS)
+    targets += [result("report/comparison.csv")]
     return targets

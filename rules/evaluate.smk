@@ -1,0 +1,75 @@
+# Evaluation: one job per model on the test split (threshold chosen on validation), then the comparison.
+
+
+def evaluation_plot(name, caption):
+    return report(
+        result(f"eval/{{model}}/{name}"),
+        caption=f"../report/{caption}.rst",
+        category="Evaluation",
+        subcategory="{model}",
+        labels={"model": "{model}", "figure": caption.replace("_", " ")},
+    )
+
+
+rule evaluate:
+    input:
+        model=result("models/{model}/model.keras"),
+        test=result("splits/test.parquet"),
+        validation=result("splits/validation.parquet"),
+        store=expand(result("store/{batch}.{part}"), batch=BATCHES, part=("frames.npy", "mask.npy", "index.parquet")),
+    output:
+        predictions=result("eval/{model}/predictions.parquet"),
+        validation_predictions=result("eval/{model}/validation_predictions.parquet"),
+        metrics=report(
+            result("eval/{model}/metrics.json"),
+            caption="../report/metrics.rst",
+            category="Evaluation",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "metrics"},
+        ),
+        roc=evaluation_plot("roc.png", "roc"),
+        precision_recall=evaluation_plot("precision_recall.png", "precision_recall"),
+        confusion=evaluation_plot("confusion_matrix.png", "confusion_matrix"),
+        scores=evaluation_plot("score_histograms.png", "score_histograms"),
+        submission=result("eval/{model}/submission.csv"),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+        backend=config["keras_backend"],
+        evaluation=config["evaluation"],
+        store_prefixes=[result(f"store/{batch}") for batch in BATCHES],
+    log:
+        result("logs/evaluate/{model}.log"),
+    benchmark:
+        result("benchmarks/evaluate/{model}.tsv")
+    threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
+    resources:
+        gpu=model_resource("gpu"),
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+    script:
+        "../workflow_scripts/evaluate.py"
+
+
+rule report:
+    input:
+        clean=result("clean/summary.json"),
+        splits=result("splits/summary.json"),
+        metrics=expand(result("eval/{model}/metrics.json"), model=MODELS),
+        trained=expand(result("models/{model}/train.json"), model=MODELS),
+    output:
+        csv=report(
+            result("report/comparison.csv"),
+            caption="../report/comparison.rst",
+            category="Comparison",
+            labels={"table": "models"},
+        ),
+        markdown=result("report/comparison.md"),
+    params:
+        models=config["models"],
+        eval_dir=result("eval"),
+        models_dir=result("models"),
+    log:
+        result("logs/report.log"),
+    localrule: True
+    script:
+        "../workflow_scripts/report.py"
