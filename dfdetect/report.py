@@ -31,7 +31,7 @@ def frames_label(model_settings: dict[str, Any], train_info: dict[str, Any]) -> 
     """What a model sees per video: the middle frame, every frame, or the whole clip (td_lstm)."""
     if model_settings.get("arch") == "td_lstm":
         return "clip"
-    return train_info.get("loader_mode") or model_settings.get("frames_per_video") or "middle"
+    return train_info.get("loader_mode") or model_settings.get("frames_per_video")
 
 
 def model_row(name: str, model_settings: dict[str, Any], metrics: dict[str, Any] | None,
