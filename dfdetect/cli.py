@@ -1,0 +1,94 @@
+"""The ``dfdetect`` command line: the parts of the pipeline a user runs by hand.
+
+    dfdetect predict --model results/models/cnn/model.keras VIDEO... [--out scores.csv]
+    dfdetect train --config config.yaml --model cnn          # one model, without Snakemake
+    dfdetect report --config config.yaml                     # the comparison from whatever exists
+    dfdetect where --configfile config.yaml                  # where the results and the report are
+
+Subcommands import their heavy modules only when they run, so ``dfdetect where`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    config.setdefault("results_dir", "results")
+    config.setdefault("models", {})
+    return config
+
+
+def where(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dfdetect where", description="Print where the results and the report are.")
+    parser.add_argument("--configfile", "--config", default="config.yaml")
+    args = parser.parse_args(argv)
+    results = Path(load_config(args.configfile)["results_dir"])
+    comparison = results / "report" / "comparison.md"
+    print(f"results:     {results.resolve()}/")
+    if comparison.exists():
+        print(f"comparison:  {comparison.resolve()}")
+        print("HTML report: snakemake --report report.html   (then open report.html)")
+    else:
+        print("comparison:  not built yet (run `make run` or `snakemake --cores all`)")
+    return 0
+
+
+def report(argv: Sequence[str]) -> int:
+    """The comparison from whatever metrics exist, listing the models that have none and why.
+
+    The Snakemake `report` rule waits for every configured model; after a run in which one
+    model failed (`snakemake --keep-going`), this writes the report of the others.
+    """
+    from dfdetect.report import comparison_table, write_report
+
+    parser = argparse.ArgumentParser(prog="dfdetect report", description=report.__doc__.splitlines()[0])
+    parser.add_argument("--config", "--configfile", default="config.yaml")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    results = Path(config["results_dir"])
+    table, missing = comparison_table(config["models"], results / "eval", results / "models")
+    summaries = []
+    for name in ("clean/summary.json", "splits/summary.json"):
+        path = results / name
+        summaries.append(json.loads(path.read_text()) if path.exists() else {})
+    out = results / "report"
+    write_report(table, missing, summaries[0], summaries[1], out / "comparison.csv", out / "comparison.md")
+    print(f"wrote {out / 'comparison.md'} ({len(table) - len(missing)} model(s) with metrics)")
+    for entry in missing:
+        print(f"missing: {entry}")
+    return 0
+
+
+def train(argv: Sequence[str]) -> int:
+    from dfdetect.train import main as train_main
+
+    return train_main(argv)
+
+
+def predict(argv: Sequence[str]) -> int:
+    from dfdetect.predict import main as predict_main
+
+    return predict_main(argv)
+
+
+COMMANDS = {"predict": predict, "train": train, "report": report, "where": where}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        print(__doc__.strip())
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
