@@ -56,6 +56,7 @@ class TrainSettings:
     mixed_precision: bool = False
     seed: int = 42
     loader_workers: int = 1
+    distribute: str = "none"
     model: dict[str, Any] = field(default_factory=dict)  # the whole entry, for the builders and train.json
 
     @classmethod
@@ -176,19 +177,24 @@ def train_model(
     import keras
 
     from dfdetect.callbacks import EpochLog, ResumableEarlyStopping
+    from dfdetect.distribute import choose_distribution
     from dfdetect.loader import FrameDataset, class_weights
-    from dfdetect.models import ModelConfigError, build_model
+    from dfdetect.models import build_model
     from dfdetect.store import FrameStore
 
     set_seeds(train_settings.seed)
     policy = set_mixed_precision(train_settings.mixed_precision)
+
+    distribution = choose_distribution(backend, train_settings.distribute)
+    global_batch = train_settings.batch_size * distribution.replicas  # batch_size is per device
+    log.info("%s: training on %s, global batch %d", name, distribution.description, global_batch)
 
     train_videos = read_split(train_path, name, "train")
     validation_videos = read_split(validation_path, name, "validation")
     try:
         store = FrameStore(store_prefixes)
         weights = class_weights(train_videos["label"])
-        loader_options = dict(mode=train_settings.loader_mode, batch_size=train_settings.batch_size,
+        loader_options = dict(mode=train_settings.loader_mode, batch_size=global_batch,
                               workers=train_settings.loader_workers, use_multiprocessing=False)
         train_data = FrameDataset(store, train_videos, shuffle=True, flip=train_settings.augment,
                                   class_weight=weights, seed=train_settings.seed, **loader_options)
@@ -198,15 +204,13 @@ def train_model(
     if store.image_size != image_size:
         raise TrainingError(name, f"the frame store holds {store.image_size}px frames but image_size is {image_size}")
 
-    try:
+    with distribution.scope:  # variables must be created under the strategy
         model = build_model(name, train_settings.model, image_size, store.n_slots)
-    except ModelConfigError:
-        raise
-    model.compile(
-        optimizer=keras.optimizers.Adam(train_settings.learning_rate),
-        loss="binary_crossentropy",
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
-    )
+        model.compile(
+            optimizer=keras.optimizers.Adam(train_settings.learning_rate),
+            loss="binary_crossentropy",
+            metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+        )
 
     finished_before = prepare_work_dir(paths, train_settings.fingerprint(image_size, backend))
     earlier = read_history(paths.work / "history.csv")
@@ -241,6 +245,8 @@ def train_model(
         "backend": backend,
         "keras_version": keras.__version__,
         "dtype_policy": policy,
+        "distribution": {"replicas": distribution.replicas, "devices": distribution.devices,
+                         "description": distribution.description, "global_batch_size": global_batch},
         "seed": train_settings.seed,
         "image_size": image_size,
         "loader_mode": train_settings.loader_mode,

@@ -123,6 +123,17 @@ def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp
     assert info["resumed_after_epochs"] >= 2 and info["epochs_run"] == 6
 
 
+def test_data_parallel_code_path_on_one_device(prepared):
+    info = run_training(prepared, "mirrored", {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 4,
+                                               "distribute": "always"})
+    assert info["distribution"]["replicas"] == 1
+    assert "MirroredStrategy" in info["distribution"]["description"]
+    assert info["distribution"]["global_batch_size"] == 4
+    import keras
+
+    assert keras.models.load_model(prepared / "models/mirrored/model.keras").output_shape == (None, 1)
+
+
 def test_changed_settings_do_not_resume_an_old_run(prepared):
     out = prepared / "models" / "changed"
     (out / ".resume").mkdir(parents=True)
