@@ -27,8 +27,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
-	@$(BIN)/python -m dfdetect.cli where --configfile config.yaml
+	@# On failure, still write the comparison of the models that finished, then fail.
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) || { $(BIN)/dfdetect report --config config.yaml || true; exit 1; }
+	@$(BIN)/dfdetect where --configfile config.yaml
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
