@@ -13,6 +13,7 @@ validate(config, schema="schemas/config.schema.yaml")
 
 include: "rules/common.smk"
 include: "rules/demo.smk"
+include: "rules/faces.smk"
 include: "rules/ingest.smk"
 include: "rules/prepare.smk"
 include: "rules/train.smk"

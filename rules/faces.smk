@@ -1,0 +1,39 @@
+# Face extraction: each raw DFDC video part in raw_video_dir (dfdc_train_part_{part}.zip, mp4 files
+# and metadata.json) becomes a face batch under {results}/faces, which ingest then reads like a
+# downloaded batch (common.smk's batch_zip points batch {part}-0 at it).
+from dfdetect.config import raw_video_parts
+
+RAW_VIDEO_PARTS = raw_video_parts(config)  # part number -> raw zip
+FACE_SETTINGS = {key: value for key, value in config["faces"].items() if key != "resources"}
+FACE_RESOURCES = config["faces"]["resources"]
+
+
+rule extract_faces:
+    input:
+        lambda wildcards: RAW_VIDEO_PARTS[wildcards.part],
+    output:
+        batch=result("faces/deepfake-detection-faces-part-{part}-0.zip"),
+        report=report(
+            result("faces/deepfake-detection-faces-part-{part}-0.report.csv"),
+            caption="../report/faces.rst",
+            category="Data",
+            subcategory="Face extraction",
+            labels={"part": "{part}", "table": "extraction report"},
+        ),
+    wildcard_constraints:
+        part=r"\d+",
+    params:
+        settings=FACE_SETTINGS,
+    conda:
+        "../envs/faces.yaml"
+    log:
+        result("logs/extract_faces/{part}.log"),
+    benchmark:
+        result("benchmarks/extract_faces/{part}.tsv")
+    threads: FACE_RESOURCES["threads"]
+    resources:
+        gpu=FACE_RESOURCES["gpu"],
+        mem_mb=FACE_RESOURCES["mem_mb"],
+        runtime=FACE_RESOURCES["runtime"],
+    script:
+        "../workflow_scripts/extract_faces.py"

@@ -1,0 +1,271 @@
+"""`dfdetect predict`: inputs (face-batch zip, face folder, mp4), scores equal to evaluation's, failures, CSV."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from dfdetect.backend import select_backend
+from dfdetect.faces import FaceSettings
+from tests.helpers import videos
+from tests.helpers.batches import Video, write_face_batch
+
+select_backend("tensorflow")  # before anything imports Keras
+
+from dfdetect import faces, predict  # noqa: E402
+from dfdetect.evaluate import score_videos  # noqa: E402
+from dfdetect.ingest import ingest_batch  # noqa: E402
+from dfdetect.models import build_model, load_model  # noqa: E402
+from dfdetect.predict import PredictSettings, Scorer  # noqa: E402
+from dfdetect.reduce import select_batch_frames  # noqa: E402
+from dfdetect.store import FrameStore, decode_face, pack_batch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+IMAGE_SIZE = 16
+CROP_SIZE = 24  # face-batch crops differ from the model's input: the resize path is exercised
+STEP, COUNT = 10, 4
+BATCH = "5-0"
+
+
+def face_videos() -> list[Video]:
+    """Two scorable videos (one with some two-face frames), one with only two-face frames, one without a folder."""
+    return [
+        Video("aaaaaaaaaa", "REAL", None, range(0, 40)),
+        Video("bbbbbbbbbb", "FAKE", "aaaaaaaaaa", range(3, 40), extra_faces={3: 2, 4: 2, 13: 2}),
+        Video("cccccccccc", "FAKE", "aaaaaaaaaa", range(0, 40), extra_faces={n: 2 for n in range(40)}),
+        Video("dddddddddd", "FAKE", "aaaaaaaaaa", folder=False),
+    ]
+
+
+@pytest.fixture(scope="module")
+def face_zip(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("face-batch")
+    return write_face_batch(folder / f"deepfake-detection-faces-part-{BATCH}.zip", face_videos(), size=CROP_SIZE)
+
+
+@pytest.fixture(scope="module")
+def face_folder(face_zip, tmp_path_factory) -> Path:
+    """Video aaaaaaaaaa's crops unpacked into a folder named by the video."""
+    folder = tmp_path_factory.mktemp("faces") / "aaaaaaaaaa"
+    folder.mkdir()
+    with zipfile.ZipFile(face_zip) as archive:
+        for name in archive.namelist():
+            if name.startswith("aaaaaaaaaa/"):
+                (folder / name.split("/")[1]).write_bytes(archive.read(name))
+    (folder / "notes.txt").write_text("not a face")  # ignored
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_paths(tmp_path_factory) -> dict[str, Path]:
+    """Untrained models saved and loaded like trained ones: plumbing needs no meaningful scores."""
+    folder = tmp_path_factory.mktemp("models")
+    paths = {}
+    for arch, settings in {"cnn": {"arch": "cnn"}, "td_lstm": {"arch": "td_lstm", "backbone": "cnn"}}.items():
+        paths[arch] = folder / arch / "model.keras"
+        paths[arch].parent.mkdir()
+        build_model(f"tiny_{arch}", settings, IMAGE_SIZE, n_slots=COUNT).save(paths[arch])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def models(model_paths) -> dict[str, object]:
+    return {arch: load_model(path) for arch, path in model_paths.items()}
+
+
+@pytest.fixture(scope="module")
+def detector() -> faces.FaceDetector:
+    return faces.load_detector("CPU:0")
+
+
+def scorer(model, **settings) -> Scorer:
+    def no_detector():
+        raise AssertionError("the face detector was loaded for inputs without an mp4")
+
+    return Scorer(model, PredictSettings(step=STEP, count=COUNT, **settings), detector_factory=no_detector)
+
+
+def by_filename(table: pd.DataFrame) -> dict[str, tuple[float, str]]:
+    return {row.filename: (row.label, row.status) for row in table.itertuples(index=False)}
+
+
+# ---------------------------------------------------------------- model and settings
+
+
+def test_model_spec_reads_the_input_shapes(models):
+    assert predict.model_spec(models["cnn"]) == predict.ModelSpec(IMAGE_SIZE, None, True)
+    assert predict.model_spec(models["td_lstm"]) == predict.ModelSpec(IMAGE_SIZE, COUNT, True)
+
+
+def test_resize_face_matches_the_store_decoding_of_the_same_crop():
+    crop = np.random.default_rng(0).integers(0, 256, size=(CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
+    expected = decode_face(faces.png_bytes(crop), IMAGE_SIZE)  # what pack stores for an extracted crop
+    assert np.array_equal(predict.resize_face(crop, IMAGE_SIZE), expected)
+    assert np.array_equal(predict.resize_face(crop, CROP_SIZE), crop)
+
+
+def test_schema_face_defaults_are_the_library_defaults():
+    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
+    properties = schema["properties"]["faces"]["properties"]
+    schema_defaults = {name: spec["default"] for name, spec in properties.items() if name != "resources"}
+    assert FaceSettings.from_mapping(schema_defaults) == FaceSettings()
+
+
+def test_settings_come_from_the_command_line_over_the_config_over_the_model(models):
+    config = {"faces": {"every_k": 3, "resources": {"gpu": 1}}, "frames": {"step": 5, "count": COUNT},
+              "evaluation": {"aggregate": "median"}}
+    args = predict.parser().parse_args(["x.mp4", "--model", "m.keras", "--frames-step", "7"])
+    cnn_spec = predict.model_spec(models["cnn"])
+    settings = predict.resolve_settings(args, config, cnn_spec)
+    assert settings == PredictSettings(faces=FaceSettings(every_k=3), step=7, count=COUNT, aggregation="median")
+    assert predict.resolve_settings(args, {}, cnn_spec).count == predict.DEFAULT_COUNT
+    assert predict.resolve_settings(args, {}, predict.model_spec(models["td_lstm"])).count == COUNT
+    with pytest.raises(ValueError, match="unknown aggregation"):
+        PredictSettings(aggregation="max")
+
+
+# ---------------------------------------------------------------- same scores as evaluation
+
+
+def evaluation_scores(model, face_zip: Path, store_folder: Path, arch: str, aggregation: str) -> pd.DataFrame:
+    """The workflow's path for the same batch: ingest -> select_frames -> pack -> score_videos."""
+    manifest = ingest_batch(face_zip, BATCH)
+    selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)
+    index = pack_batch(face_zip, selection, BATCH, store_folder / BATCH, IMAGE_SIZE, COUNT, progress=False)
+    packed = manifest.videos[manifest.videos["video_id"].isin(index.loc[index["status"] == "ok", "video_id"])]
+    return score_videos(model, FrameStore([store_folder / BATCH]), packed, arch, aggregation)
+
+
+@pytest.mark.parametrize(("arch", "aggregation"), [("cnn", "mean"), ("cnn", "confident_mean"), ("td_lstm", "mean")])
+def test_zip_scores_equal_the_evaluation_path(models, face_zip, tmp_path, arch, aggregation):
+    expected = evaluation_scores(models[arch], face_zip, tmp_path, arch, aggregation)
+    assert sorted(expected["video_id"]) == ["aaaaaaaaaa", "bbbbbbbbbb"]
+    table = scorer(models[arch], aggregation=aggregation).score([face_zip])
+    assert list(table["filename"]) == [f"{letter * 10}.mp4" for letter in "abcd"]  # metadata order, all videos
+    scores = by_filename(table)
+    for row in expected.itertuples(index=False):
+        label, status = scores[f"{row.video_id}.mp4"]
+        assert status == "ok"
+        assert label == pytest.approx(row.p_fake, abs=2e-6)  # predict rounds to 6 decimals
+    assert scores["aaaaaaaaaa.mp4"][0] != scores["bbbbbbbbbb.mp4"][0]  # different frames, different scores
+
+
+def test_single_frame_score_is_the_aggregate_of_the_selected_frames(models, face_zip):
+    """Video b: slot 0 has frames 5-9 single-face (3, 4 hold two faces), slot 1 frame 10, slot 2 frame 20, slot 3 30."""
+    model = models["cnn"]
+    with zipfile.ZipFile(face_zip) as archive:
+        crops = [decode_face(archive.read(f"bbbbbbbbbb/{frame}.png"), IMAGE_SIZE) for frame in (5, 10, 20, 30)]
+    frame_scores = model.predict({"frames": np.stack(crops)}, verbose=0).reshape(-1)
+    table = scorer(model, aggregation="median").score([face_zip])
+    assert by_filename(table)["bbbbbbbbbb.mp4"] == (pytest.approx(float(np.median(frame_scores)), abs=2e-6), "ok")
+
+
+def test_videos_without_usable_frames_get_half_and_a_reason(models, face_zip):
+    scores = by_filename(scorer(models["cnn"]).score([face_zip]))
+    label, status = scores["cccccccccc.mp4"]
+    assert label == 0.5 and status.startswith("no_usable_frames: no frame with exactly one face")
+    assert scores["dddddddddd.mp4"] == (0.5, "no_faces: no face images")
+
+
+def test_face_folder_scores_like_its_video_in_the_zip(models, face_zip, face_folder):
+    for arch in ("cnn", "td_lstm"):
+        from_zip = by_filename(scorer(models[arch]).score([face_zip]))["aaaaaaaaaa.mp4"]
+        from_folder = scorer(models[arch]).score([face_folder])
+        assert list(from_folder["filename"]) == ["aaaaaaaaaa.mp4"]
+        assert by_filename(from_folder)["aaaaaaaaaa.mp4"] == from_zip
+
+
+# ---------------------------------------------------------------- mp4 input
+
+
+@pytest.mark.slow
+def test_mp4_scores_like_its_extracted_face_batch(models, detector, tmp_path):
+    """The mp4 path and the workflow's extract_faces -> face batch path select the same faces."""
+    frames, _ = videos.face_frames(["astronaut"], 12)
+    mp4 = videos.write_mp4(tmp_path / "eeeeeeeeee.mp4", frames)
+    face_settings = FaceSettings(crop_size=CROP_SIZE)
+    raw_part = videos.write_raw_part(tmp_path / "dfdc_train_part_9.zip", {mp4.name: mp4.read_bytes()},
+                                     {mp4.name: {"label": "REAL", "split": "train", "original": None}})
+    extracted = faces.extract_part(raw_part, tmp_path / "deepfake-detection-faces-part-9-0.zip", face_settings,
+                                   detector=detector, progress=False)
+    settings = PredictSettings(faces=face_settings, step=4, count=3)
+    table = Scorer(models["cnn"], settings, detector_factory=lambda: detector).score([mp4, extracted.out_zip])
+    assert list(table["filename"]) == ["eeeeeeeeee.mp4", "eeeeeeeeee.mp4"]
+    assert list(table["status"]) == ["ok", "ok"]
+    assert table["label"].iloc[0] == table["label"].iloc[1]
+
+
+@pytest.mark.slow
+def test_mp4_without_faces_or_undecodable_gets_half_and_a_reason(models, detector, tmp_path):
+    noise = videos.write_mp4(tmp_path / "noise.mp4", videos.faceless_frames(6))
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_bytes(videos.garbage_mp4_bytes())
+    scored = Scorer(models["cnn"], PredictSettings(step=2, count=3), detector_factory=lambda: detector)
+    statuses = by_filename(scored.score([noise, garbage]))
+    assert statuses["noise.mp4"][0] == 0.5 and statuses["noise.mp4"][1].startswith("no_faces: no face with confidence")
+    assert statuses["garbage.mp4"] == (0.5, "unreadable: garbage.mp4: moov atom not found; "
+                                            "Error opening input: Invalid data found when processing input")
+
+
+# ---------------------------------------------------------------- command line
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False)
+
+
+def test_cli_writes_the_competition_csv_and_scores_the_good_inputs(model_paths, face_zip, face_folder, tmp_path):
+    garbage = tmp_path / "broken.mp4"
+    garbage.write_bytes(videos.garbage_mp4_bytes())
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    out = tmp_path / "scores" / "scores.csv"
+    argv = [str(face_folder), str(garbage), str(tmp_path / "absent.mp4"), str(notes), str(face_zip),
+            "--model", str(model_paths["cnn"]), "--out", str(out), "--frames-step", str(STEP), "--frames-count", str(COUNT)]
+    assert predict.main(argv) == 0
+    assert out.read_text().splitlines()[0] == "filename,label,status"
+    table = read_csv(out)
+    assert list(table["filename"]) == ["aaaaaaaaaa.mp4", "broken.mp4", "absent.mp4", "notes.txt",
+                                       "aaaaaaaaaa.mp4", "bbbbbbbbbb.mp4", "cccccccccc.mp4", "dddddddddd.mp4"]
+    codes = [status.split(":")[0] for status in table["status"]]
+    assert codes == ["ok", "unreadable", "not_found", "unsupported", "ok", "ok", "no_usable_frames", "no_faces"]
+    assert ((table["label"] > 0) & (table["label"] < 1)).all()
+    assert (table.loc[table["status"] != "ok", "label"] == 0.5).all()
+    assert table["label"].iloc[0] == table["label"].iloc[4]  # the folder and its video in the zip
+
+
+def test_cli_exits_non_zero_when_nothing_is_scored_and_writes_to_stdout(model_paths, tmp_path, capsys):
+    garbage = tmp_path / "broken.mp4"
+    garbage.write_bytes(videos.garbage_mp4_bytes())
+    empty = tmp_path / "zzzzzzzzzz"
+    empty.mkdir()
+    assert predict.main([str(garbage), str(empty), "--model", str(model_paths["cnn"])]) == 1
+    table = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
+    assert list(table.columns) == ["filename", "label", "status"]
+    assert list(table["filename"]) == ["broken.mp4", "zzzzzzzzzz.mp4"]
+    assert list(table["label"]) == [0.5, 0.5]
+    assert table["status"].iloc[1].startswith("no_faces: ")
+
+
+def test_cli_takes_the_clip_length_of_a_td_lstm_model_and_rejects_another(model_paths, face_zip, tmp_path):
+    out = tmp_path / "scores.csv"
+    assert predict.main([str(face_zip), "--model", str(model_paths["td_lstm"]), "--out", str(out)]) == 0
+    assert list(read_csv(out)["status"])[:2] == ["ok", "ok"]
+    with pytest.raises(SystemExit) as stopped:
+        predict.main([str(face_zip), "--model", str(model_paths["td_lstm"]), "--frames-count", str(COUNT + 1)])
+    assert stopped.value.code == 2
+
+
+def test_cli_takes_frames_and_aggregation_from_a_workflow_config(model_paths, face_zip, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"frames": {"step": STEP, "count": COUNT}, "evaluation": {"aggregate": "median"}}))
+    out = tmp_path / "scores.csv"
+    assert predict.main([str(face_zip), "--model", str(model_paths["cnn"]), "--config", str(config), "--out", str(out)]) == 0
+    expected = scorer(load_model(model_paths["cnn"]), aggregation="median").score([face_zip])
+    assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
