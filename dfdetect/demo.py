@@ -28,7 +28,6 @@ import io
 import math
 import os
 import struct
-import tempfile
 import time
 import zipfile
 import zlib
@@ -813,15 +812,16 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
         raise ValueError(f"{target}: batch index {batch_index} is demo batch {batch}, but the file name says {batch_id(target)}")
     plan = plan_batch(batch_index, spec)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
+    # A per-process name next to the target (same file system, so the rename is atomic); not
+    # mkstemp, whose 0600 mode would stay on the batch after the rename.
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         with zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
             _add_member(archive, METADATA_MEMBER, _metadata_csv(plan.metadata_rows()), zipfile.ZIP_DEFLATED)
             n_files = _write_families(archive, plan, batch_index, spec)
         os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     return DemoBatchSummary(
         batch=batch,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
+import stat
 import subprocess
 import sys
 import zipfile
@@ -206,6 +208,12 @@ def test_rewriting_a_batch_gives_identical_bytes(tmp_path: Path, small_batches: 
     other_seed = tmp_path / "other" / small_batches[0].path.name
     write_demo_batch(other_seed, 0, DemoSpec(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=12))
     assert other_seed.read_bytes() != again.read_bytes()
+
+
+def test_batches_get_ordinary_file_permissions(small_batches: list[Batch]) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(small_batches[0].path.stat().st_mode) == 0o666 & ~umask
 
 
 def test_a_failed_write_leaves_the_old_zip_and_no_partial_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
