@@ -112,6 +112,9 @@ class FrameDataset(keras.utils.PyDataset):
         self.seed = seed
         self.epoch = 0
         self.samples = sample_table(store, videos, mode)
+        # Plain ndarray views of the memory maps: np.memmap's Python-level __getitem__ costs
+        # microseconds per call, and the gathers index once per frame.
+        self._frames = {batch: np.asarray(frames) for batch, frames in store.frames.items()}
         if self.samples.empty:
             raise ValueError(f"no samples: none of the {len(videos)} videos has a filled slot")
         self._batches = self.samples["batch"].to_numpy()
@@ -148,8 +151,11 @@ class FrameDataset(keras.utils.PyDataset):
             inputs = {FRAMES_INPUT: self._gather_frames(chosen)}
         if self.flip:
             flips = np.random.default_rng([self.seed, self.epoch, index]).random(len(chosen)) < 0.5
-            frames = inputs[FRAMES_INPUT]
-            frames[flips] = frames[flips][..., ::-1, :]  # width is the second-to-last axis
+            # One 3-byte item per pixel: a mirrored copy then moves pixels, not single bytes
+            # (2-3x faster), in place, sample by sample (no batch-sized temporaries).
+            pixels = inputs[FRAMES_INPUT].view(np.dtype((np.void, 3)))
+            for position in np.flatnonzero(flips):
+                pixels[position] = pixels[position][..., ::-1, :]  # width is the second-to-last axis
         if self.class_weight is None:
             return inputs, labels
         weights = np.where(labels > 0.5, self.class_weight[1], self.class_weight[0]).astype("float32")
@@ -158,24 +164,26 @@ class FrameDataset(keras.utils.PyDataset):
     def _gather_frames(self, chosen: np.ndarray) -> np.ndarray:
         size = self.store.image_size
         out = np.empty((len(chosen), size, size, 3), dtype=np.uint8)
-        batches = self._batches[chosen]
-        # One fancy-indexed read per store file: sorted rows read the memory map in order.
-        for batch in np.unique(batches):
-            positions = np.flatnonzero(batches == batch)
-            rows, slots = self._rows[chosen[positions]], self._slots[chosen[positions]]
-            order = np.lexsort((slots, rows))
-            out[positions[order]] = self.store.frames[batch][rows[order], slots[order]]
+        batches, rows, slots = self._batches[chosen], self._rows[chosen], self._slots[chosen]
+        # Each frame is copied once, straight from the memory map into its place in the batch:
+        # a fancy-indexed read would build a temporary batch first and copy it again (and page-
+        # fault it in). Store order (batch, row, slot) keeps cold reads moving forward in the file.
+        for position in np.lexsort((slots, rows, batches)):
+            out[position] = self._frames[batches[position]][rows[position], slots[position]]
         return out
 
     def _gather_clips(self, chosen: np.ndarray) -> dict[str, np.ndarray]:
         n_slots, size = self.store.n_slots, self.store.image_size
         frames = np.empty((len(chosen), n_slots, size, size, 3), dtype=np.uint8)
-        masks = np.empty((len(chosen), n_slots), dtype=bool)
-        batches = self._batches[chosen]
-        for batch in np.unique(batches):
-            positions = np.flatnonzero(batches == batch)
-            rows = self._rows[chosen[positions]]
-            order = np.argsort(rows, kind="stable")
-            frames[positions[order]] = self.store.frames[batch][rows[order]]
-            masks[positions[order]] = self.store.masks[batch][rows[order]]
-        return left_pack_clips(frames, masks)
+        masks = np.zeros((len(chosen), n_slots), dtype=bool)
+        batches, rows = self._batches[chosen], self._rows[chosen]
+        # Filled slots go straight to the front of each clip (right padding), one copy per frame;
+        # only the padding is zeroed.
+        for position in np.lexsort((rows, batches)):
+            batch, row = batches[position], rows[position]
+            filled = np.flatnonzero(self.store.masks[batch][row])
+            for packed_slot, slot in enumerate(filled):
+                frames[position, packed_slot] = self._frames[batch][row, slot]
+            frames[position, len(filled):] = 0
+            masks[position, :len(filled)] = True
+        return {FRAMES_INPUT: frames, MASK_INPUT: masks}
