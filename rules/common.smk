@@ -5,7 +5,8 @@ import sys
 
 # Jobs import the dfdetect of this checkout, installed or not.
 sys.path.insert(0, workflow.basedir)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p)
+# Set through update(): `snakemake --lint` reads an indexed os.environ as a variable the user must set.
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
 from dfdetect.config import ConfigError, check_config, discover_batches
 
@@ -33,6 +34,21 @@ def result(path):
 
 def batch_zip(wildcards):
     return BATCHES[wildcards.batch]
+
+
+def model_resource(name):
+    """A model's scheduler resource (models.NAME.resources in the config)."""
+    return lambda wildcards: config["models"][wildcards.model]["resources"][name]
+
+
+def evaluation_plot(name, caption):
+    return report(
+        result(f"eval/{{model}}/{name}"),
+        caption=f"../report/{caption}.rst",
+        category="Evaluation",
+        subcategory="{model}",
+        labels={"model": "{model}", "figure": caption.replace("_", " ")},
+    )
 
 
 def all_targets():

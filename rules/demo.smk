@@ -7,6 +7,8 @@ rule demo:
     params:
         batch_index=lambda wildcards: list(BATCHES).index(wildcards.batch),
         spec={key: value for key, value in config["demo"].items() if key not in ("enabled", "batches")},
+    conda:
+        "../envs/prep.yaml"
     log:
         result("logs/demo/{batch}.log"),
     benchmark:

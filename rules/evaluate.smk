@@ -1,16 +1,6 @@
 # Evaluation: one job per model on the test split (threshold chosen on validation), then the comparison.
 
 
-def evaluation_plot(name, caption):
-    return report(
-        result(f"eval/{{model}}/{name}"),
-        caption=f"../report/{caption}.rst",
-        category="Evaluation",
-        subcategory="{model}",
-        labels={"model": "{model}", "figure": caption.replace("_", " ")},
-    )
-
-
 rule evaluate:
     input:
         model=result("models/{model}/model.keras"),
@@ -37,6 +27,8 @@ rule evaluate:
         backend=config["keras_backend"],
         evaluation=config["evaluation"],
         store_prefixes=[result(f"store/{batch}") for batch in BATCHES],
+    conda:
+        "../envs/train.yaml"
     log:
         result("logs/evaluate/{model}.log"),
     benchmark:
@@ -66,8 +58,11 @@ rule report:
         markdown=result("report/comparison.md"),
     params:
         models=config["models"],
-        eval_dir=result("eval"),
-        models_dir=result("models"),
+        # Derived from the output, not fixed strings, so that they follow a storage prefix (lint).
+        eval_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.csv)), "eval"),
+        models_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.csv)), "models"),
+    conda:
+        "../envs/prep.yaml"
     log:
         result("logs/report.log"),
     localrule: True

@@ -8,6 +8,11 @@ rule ingest:
         frames=result("manifests/frames/{batch}.parquet"),
         videos=result("manifests/videos/{batch}.parquet"),
         skipped=result("manifests/skipped/{batch}.parquet"),
+    conda:
+        "../envs/prep.yaml"
+    # On a cluster, a batch's ingest, select_frames and pack run as one job (local runs ignore groups).
+    group:
+        "prep"
     log:
         result("logs/ingest/{batch}.log"),
     benchmark:
@@ -28,6 +33,8 @@ rule manifest:
         ),
     params:
         frame_bounds=[config["frames"]["min"], config["frames"]["max"]],
+    conda:
+        "../envs/prep.yaml"
     log:
         result("logs/manifest.log"),
     localrule: True

@@ -10,6 +10,8 @@ rule clean:
     params:
         min_frames=config["frames"]["min"],
         max_frames=config["frames"]["max"],
+    conda:
+        "../envs/prep.yaml"
     log:
         result("logs/clean.log"),
     localrule: True
@@ -28,6 +30,10 @@ rule select_frames:
         n_slots=config["frames"]["count"],
         min_frames=config["frames"]["min"],
         max_frames=config["frames"]["max"],
+    conda:
+        "../envs/prep.yaml"
+    group:
+        "prep"
     log:
         result("logs/select_frames/{batch}.log"),
     script:
@@ -40,6 +46,8 @@ rule reduce:
         selections=expand(result("reduced/batches/{batch}.parquet"), batch=BATCHES),
     output:
         result("reduced/frames.parquet"),
+    conda:
+        "../envs/prep.yaml"
     log:
         result("logs/reduce.log"),
     localrule: True
@@ -58,6 +66,10 @@ rule pack:
     params:
         image_size=config["image_size"],
         n_slots=config["frames"]["count"],
+    conda:
+        "../envs/prep.yaml"
+    group:
+        "prep"
     log:
         result("logs/pack/{batch}.log"),
     benchmark:
@@ -82,6 +94,8 @@ rule split:
         test=config["split"]["test"],
         validation=config["split"]["validation"],
         seed=config["split"]["seed"],
+    conda:
+        "../envs/prep.yaml"
     log:
         result("logs/split.log"),
     localrule: True

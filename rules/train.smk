@@ -1,10 +1,6 @@
 # Training: one job per configured model (a GPU job on a cluster; CPU-only runs work unchanged).
 
 
-def model_resource(name):
-    return lambda wildcards: config["models"][wildcards.model]["resources"][name]
-
-
 rule train:
     input:
         train=result("splits/train.parquet"),
@@ -25,6 +21,8 @@ rule train:
         image_size=config["image_size"],
         backend=config["keras_backend"],
         store_prefixes=[result(f"store/{batch}") for batch in BATCHES],
+    conda:
+        "../envs/train.yaml"
     log:
         result("logs/train/{model}.log"),
     benchmark:
