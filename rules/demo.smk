@@ -1,11 +1,12 @@
 # Demo batches in exactly the DFDC face-batch format (only when demo.enabled).
+from dfdetect.demo import demo_batch_index
 
 
 rule demo:
     output:
         result("demo/raw/deepfake-detection-faces-part-{batch}.zip"),
     params:
-        batch_index=lambda wildcards: list(BATCHES).index(wildcards.batch),
+        batch_index=lambda wildcards: demo_batch_index(wildcards.batch),
         spec={key: value for key, value in config["demo"].items() if key not in ("enabled", "batches")},
     conda:
         "../envs/prep.yaml"
