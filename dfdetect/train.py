@@ -50,7 +50,7 @@ class TrainSettings:
     epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-3
-    frames_per_video: str = "middle"
+    frames_per_video: str | int = "middle"
     patience: int = 3
     augment: bool = True
     mixed_precision: bool = False

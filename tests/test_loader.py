@@ -63,6 +63,15 @@ def test_every_filled_frame_is_a_sample(store):
     assert labels.tolist() == [1.0] * 5 + [0.0] * 6
 
 
+def test_n_frames_per_video_spread_over_the_clip(store):
+    dataset = FrameDataset(store, videos_table(("a", 0), ("c", 1)), mode=3, batch_size=100)
+    inputs, labels = dataset[0]
+    # a fills slots 0..5 -> 0, 2 or 3, 5 (evenly spaced, rounded); c has only two filled slots -> both
+    assert red(inputs["frames"]) == [0, 20, 50, 12, 31]
+    with pytest.raises(ValueError, match="unknown loader mode"):
+        FrameDataset(store, videos_table(("a", 0)), mode=0)
+
+
 def test_clips_with_mask(store):
     dataset = FrameDataset(store, videos_table(("c", 1), ("b", 1)), mode="clip", batch_size=2)
     inputs, labels = dataset[0]
