@@ -31,8 +31,25 @@ def check_config(config: Mapping[str, Any]) -> None:
     train_share = (1 - split["test"]) * (1 - split["validation"])
     if train_share <= 0:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
+    _check_encoders(config.get("models") or {})
     if not config["demo"]["enabled"]:
         _check_raw_sources(config)
+
+
+def _check_encoders(models: Mapping[str, Any]) -> None:
+    """``encoder_from`` names another configured single-frame model, and only td_lstm uses it."""
+    for name, settings in models.items():
+        source = settings.get("encoder_from")
+        if not source:
+            continue
+        key = f"models.{name}.encoder_from"
+        if settings.get("arch") != "td_lstm":
+            raise ConfigError(key, "only arch td_lstm takes its frame encoder from another model")
+        if source not in models:
+            raise ConfigError(key, f"{source!r} is not a configured model (models: {', '.join(models)})")
+        if models[source].get("arch") not in ("cnn", "transfer"):
+            raise ConfigError(key, f"{source!r} must be a cnn or transfer model, not {models[source].get('arch')}")
+
 
 
 def _check_raw_sources(config: Mapping[str, Any]) -> None:

@@ -260,6 +260,8 @@ def _build_backbone(
             "`weights:` to its local path (or copy it into $KERAS_HOME/models/), "
             "or set `weights: null` to train the backbone from scratch",
         ) from error
+    if weights is None:
+        _quicken_batchnorm_statistics(base)
     if isinstance(weights, Path):
         try:
             base.load_weights(str(weights))
@@ -270,6 +272,22 @@ def _build_backbone(
                 f"at image_size {image_size}: {error}",
             ) from error
     return base
+
+
+FROM_SCRATCH_BATCHNORM_MOMENTUM = 0.9
+
+
+def _quicken_batchnorm_statistics(base: keras.Model) -> None:
+    """A backbone trained from scratch: let BatchNorm's moving statistics follow the weights faster.
+
+    Keras Applications use momentum 0.99, which needs many hundreds of steps before the moving
+    mean/variance match what the layers now compute; on a small dataset (the demo trains ~100
+    steps) the model then predicts a constant in inference mode although training went well.
+    0.9 settles within tens of steps. Pretrained backbones keep their ImageNet statistics.
+    """
+    for layer in base.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.momentum = FROM_SCRATCH_BATCHNORM_MOMENTUM
 
 
 def _check_trainable_layers(trainable_layers: Any, model_name: str) -> None:
@@ -358,7 +376,9 @@ def _dense_block(x: keras.KerasTensor, units: int, dropout: float) -> keras.Kera
     """The study's head block: Dense (ReLU) + Dropout + BatchNorm."""
     x = layers.Dense(units, activation="relu", name=f"dense_{units}")(x)
     x = layers.Dropout(dropout, name=f"dropout_{units}")(x)
-    return layers.BatchNormalization(name=f"batchnorm_{units}")(x)
+    # momentum 0.9 (Keras: 0.99): the moving statistics that inference uses must settle within
+    # the few hundred steps a small dataset gives, or the model predicts a constant.
+    return layers.BatchNormalization(momentum=FROM_SCRATCH_BATCHNORM_MOMENTUM, name=f"batchnorm_{units}")(x)
 
 
 def _cnn_features(frames: keras.KerasTensor) -> keras.KerasTensor:
@@ -448,13 +468,18 @@ def build_td_lstm(
     pooling: str = "avg",
     *,
     model_name: str = "td_lstm",
+    encoder: keras.Model | None = None,
 ) -> keras.Model:
-    """Per-frame encoder over the clip's slots, masked LSTM 64 -> LSTM 256, Dense 512 head."""
+    """Per-frame encoder over the clip's slots, masked LSTM 64 -> LSTM 256, Dense 512 head.
+
+    ``encoder``: a ready frame encoder (``encoder_from_trained``) instead of a new backbone.
+    """
     if not isinstance(n_slots, int) or isinstance(n_slots, bool) or n_slots < 1:
         raise ModelConfigError(model_name, f"n_slots must be a whole number >= 1, not {n_slots!r}")
-    encoder = build_frame_encoder(
-        image_size, backbone, weights, trainable_layers, pooling, model_name=model_name
-    )
+    if encoder is None:
+        encoder = build_frame_encoder(
+            image_size, backbone, weights, trainable_layers, pooling, model_name=model_name
+        )
     frames = keras.Input((n_slots, image_size, image_size, 3), dtype="uint8", name=FRAMES_INPUT)
     mask = keras.Input((n_slots,), dtype="bool", name=MASK_INPUT)
     features = FrameWise(encoder, name="frame_features")(frames)
@@ -471,10 +496,37 @@ def build_td_lstm(
     )
 
 
-def build_model(
-    name: str, settings: Mapping[str, Any], image_size: int, n_slots: int = 30
+def encoder_from_trained(
+    model_path: str | Path, image_size: int, trainable: bool = False, *, model_name: str = "td_lstm"
 ) -> keras.Model:
-    """Build config model `name` from its settings (dispatch on settings["arch"])."""
+    """A trained single-frame model (cnn or transfer) up to its last hidden layer, as a frame encoder.
+
+    Two-stage training for ``td_lstm`` (setting ``encoder_from: OTHER_MODEL``): the sequence
+    model learns from one label per clip, far fewer than the frame model's one label per frame,
+    so starting from the frame model's features (frozen by default) lets it learn on small data.
+    """
+    path = Path(model_path)
+    if not path.exists():
+        raise ModelConfigError(model_name, f"encoder model {path} does not exist (train that model first)")
+    trained = load_model(path)
+    if MASK_INPUT in trained.input:
+        raise ModelConfigError(model_name, f"encoder model {path} is a clip model; encoder_from needs a cnn or transfer model")
+    frames = trained.input[FRAMES_INPUT]
+    if tuple(frames.shape[1:3]) != (image_size, image_size):
+        raise ModelConfigError(model_name, f"encoder model {path} takes {frames.shape[1]}px frames, not image_size {image_size}")
+    encoder = keras.Model(frames, trained.get_layer("fake_probability").input, name=f"{trained.name}_encoder")
+    encoder.trainable = trainable
+    return encoder
+
+
+def build_model(
+    name: str, settings: Mapping[str, Any], image_size: int, n_slots: int = 30,
+    encoder: keras.Model | None = None,
+) -> keras.Model:
+    """Build config model `name` from its settings (dispatch on settings["arch"]).
+
+    ``encoder`` (td_lstm only): the frame encoder to use, e.g. from ``encoder_from_trained``.
+    """
     arch = settings.get("arch")
     if arch not in ARCHS:
         raise ModelConfigError(name, f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
@@ -503,6 +555,7 @@ def build_model(
         trainable_layers,
         settings.get("pooling", "avg"),
         model_name=name,
+        encoder=encoder,
     )
 
 

@@ -69,9 +69,11 @@ class TrainSettings:
     def loader_mode(self) -> str:
         return "clip" if self.arch == "td_lstm" else self.frames_per_video
 
-    def fingerprint(self, image_size: int, backend: str) -> str:
+    def fingerprint(self, image_size: int, backend: str, encoder_path: str | Path | None = None) -> str:
         """Changes whenever resuming from an older run's checkpoint would be wrong."""
-        payload = json.dumps({"settings": self.model, "image_size": image_size, "backend": backend}, sort_keys=True, default=str)
+        encoder = hashlib.sha256(Path(encoder_path).read_bytes()).hexdigest() if encoder_path else None
+        payload = json.dumps({"settings": self.model, "image_size": image_size, "backend": backend, "encoder": encoder},
+                             sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -166,8 +168,12 @@ def train_model(
     out_dir: str | Path,
     image_size: int,
     backend: str = "tensorflow",
+    encoder_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train ``name`` and write model.keras, history.csv, history.png and train.json to ``out_dir``."""
+    """Train ``name`` and write model.keras, history.csv, history.png and train.json to ``out_dir``.
+
+    ``encoder_path``: the trained frame model named by a td_lstm's ``encoder_from`` setting.
+    """
     started = time.perf_counter()
     train_settings = TrainSettings.from_config(settings)
     paths = TrainPaths(Path(out_dir))
@@ -179,7 +185,7 @@ def train_model(
     from dfdetect.callbacks import EpochLog, ResumableEarlyStopping
     from dfdetect.distribute import choose_distribution
     from dfdetect.loader import FrameDataset, class_weights
-    from dfdetect.models import build_model
+    from dfdetect.models import build_model, encoder_from_trained
     from dfdetect.store import FrameStore
 
     set_seeds(train_settings.seed)
@@ -204,15 +210,21 @@ def train_model(
     if store.image_size != image_size:
         raise TrainingError(name, f"the frame store holds {store.image_size}px frames but image_size is {image_size}")
 
+    encoder_from = train_settings.model.get("encoder_from")
+    if encoder_from and encoder_path is None:
+        raise TrainingError(name, f"encoder_from: {encoder_from} needs that model's model.keras (encoder_path)")
     with distribution.scope:  # variables must be created under the strategy
-        model = build_model(name, train_settings.model, image_size, store.n_slots)
+        encoder = encoder_from_trained(encoder_path, image_size, bool(train_settings.model.get("encoder_trainable")),
+                                       model_name=name) if encoder_from else None
+        model = build_model(name, train_settings.model, image_size, store.n_slots, encoder=encoder)
         model.compile(
             optimizer=keras.optimizers.Adam(train_settings.learning_rate),
             loss="binary_crossentropy",
             metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
         )
 
-    finished_before = prepare_work_dir(paths, train_settings.fingerprint(image_size, backend))
+    fingerprint = train_settings.fingerprint(image_size, backend, encoder_path)
+    finished_before = prepare_work_dir(paths, fingerprint)
     earlier = read_history(paths.work / "history.csv")
     if finished_before:
         log.info("resuming %s after %d finished epoch(s)", name, finished_before)
@@ -318,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out_dir=Path(args.out_dir) if args.out_dir else results_dir / "models" / args.model,
         image_size=int(config.get("image_size", 160)),
         backend=args.backend or os.environ.get("DFDETECT_KERAS_BACKEND") or config.get("keras_backend", "tensorflow"),
+        encoder_path=results_dir / "models" / settings["encoder_from"] / "model.keras" if settings.get("encoder_from") else None,
     )
     return 0
 

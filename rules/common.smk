@@ -36,6 +36,12 @@ def batch_zip(wildcards):
     return BATCHES[wildcards.batch]
 
 
+def encoder_model(wildcards):
+    """A td_lstm with `encoder_from: OTHER` trains after OTHER, from its model.keras."""
+    source = config["models"][wildcards.model].get("encoder_from")
+    return [result(f"models/{source}/model.keras")] if source else []
+
+
 def model_resource(name):
     """A model's scheduler resource (models.NAME.resources in the config)."""
     return lambda wildcards: config["models"][wildcards.model]["resources"][name]

@@ -6,6 +6,7 @@ rule train:
         train=result("splits/train.parquet"),
         validation=result("splits/validation.parquet"),
         store=expand(result("store/{batch}.{part}"), batch=BATCHES, part=("frames.npy", "mask.npy", "index.parquet")),
+        encoder=encoder_model,
     output:
         model=result("models/{model}/model.keras"),
         history=result("models/{model}/history.csv"),

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -121,6 +122,28 @@ def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp
     history = pd.read_csv(prepared / "models/slow/history.csv")
     assert history["epoch"].tolist() == list(range(6))  # every epoch once, none repeated
     assert info["resumed_after_epochs"] >= 2 and info["epochs_run"] == 6
+
+
+def test_td_lstm_on_a_trained_frame_encoder(prepared, tmp_path):
+    import keras
+
+    from dfdetect.models import load_model
+
+    run_training(prepared, "frame_cnn", {"arch": "cnn", "epochs": 1, "batch_size": 8}, out_dir=tmp_path / "frame_cnn")
+    settings = {"arch": "td_lstm", "encoder_from": "frame_cnn", "epochs": 1, "batch_size": 4}
+    with pytest.raises(TrainingError, match="two_stage.*encoder_path"):
+        run_training(prepared, "two_stage", settings, out_dir=tmp_path / "two_stage")
+    train_model("two_stage", settings, store_prefixes=[prepared / "store/0-0"],
+                train_path=prepared / "splits/train.parquet", validation_path=prepared / "splits/validation.parquet",
+                out_dir=tmp_path / "two_stage", image_size=IMAGE_SIZE, encoder_path=tmp_path / "frame_cnn/model.keras")
+    frame_model = load_model(tmp_path / "frame_cnn/model.keras")
+    clip_model = load_model(tmp_path / "two_stage/model.keras")
+    encoder = clip_model.get_layer("frame_features").layer
+    # the frame model's layers, frozen: unchanged by training the LSTM on top of them
+    for name in ("block1_conv1", "dense_256"):
+        for kept, original in zip(encoder.get_layer(name).get_weights(), frame_model.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(kept, original)
+    assert isinstance(clip_model.get_layer("lstm_64"), keras.layers.LSTM)
 
 
 def test_data_parallel_code_path_on_one_device(prepared):

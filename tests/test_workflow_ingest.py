@@ -116,6 +116,10 @@ def test_duplicate_video_across_batches_fails_naming_both(tmp_path):
         ({"raw_dir": "/nonexistent/raw"}, "config key 'raw_dir': folder '/nonexistent/raw' does not exist"),
         ({"raw_dir": "."}, "config key 'raw_dir': folder '.' holds no deepfake-detection-faces-part"),
         ({"keras_backend": "theano"}, "'theano' is not one of"),
+        ({"models": {"seq": {"arch": "td_lstm", "encoder_from": "nosuch"}}},
+         "config key 'models.seq.encoder_from': 'nosuch' is not a configured model"),
+        ({"models": {"a": {"arch": "cnn", "encoder_from": "b"}, "b": {"arch": "cnn"}}},
+         "config key 'models.a.encoder_from': only arch td_lstm"),
     ],
 )
 def test_bad_config_fails_at_once_naming_the_key(tmp_path, overrides, expected):
