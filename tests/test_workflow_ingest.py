@@ -129,3 +129,19 @@ def test_bad_config_fails_at_once_naming_the_key(tmp_path, overrides, expected):
     assert done.returncode != 0
     assert expected in done.stdout + done.stderr
     assert "rule ingest" not in done.stdout  # failed before planning any job
+
+
+def test_rule_graph_renders_with_dot(tmp_path):
+    """`snakemake --rulegraph | dot -Tsvg`, as the README shows (graphviz comes from .ci/run)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dot") is None:
+        pytest.skip("graphviz `dot` is not installed (.ci/run installs it)")
+    write_face_batch(tmp_path / "raw" / "deepfake-detection-faces-part-0-0.zip", [Video("a", frames=[0])])
+    config = manifests_only(tmp_path, models={"cnn": {"arch": "cnn"}})
+    graph = snakemake(tmp_path, config, "--rulegraph").stdout
+    assert graph.lstrip().startswith("digraph")
+    svg = subprocess.run(["dot", "-Tsvg"], input=graph, capture_output=True, text=True, check=True).stdout
+    for rule in ("ingest", "clean", "pack", "split", "train", "evaluate", "report"):
+        assert f">{rule}<" in svg
