@@ -5,7 +5,7 @@
     dfdetect report --config config.yaml                     # the comparison from whatever exists
     dfdetect where --configfile config.yaml                  # where the results and the report are
 
-Subcommands import their heavy modules only when they run, so ``dfdetect where`` stays instant.
+Subcommands import their heavy modules (Keras, MTCNN) only when they run.
 """
 
 from __future__ import annotations
@@ -14,16 +14,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-import yaml
-
-
-def load_config(path: str | Path) -> dict[str, Any]:
-    config = yaml.safe_load(Path(path).read_text()) or {}
-    config.setdefault("results_dir", "results")
-    config.setdefault("models", {})
-    return config
+from dfdetect.config import load_config
 
 
 def where(argv: Sequence[str]) -> int:

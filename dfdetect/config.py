@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from dfdetect.facebatch import BATCH_FILE_GLOB, batch_file_name, batch_id
 
 RAW_VIDEO_GLOB = "dfdc_train_part_*.zip"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -20,6 +21,18 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"config key '{key}': {message}")
         self.key = key
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """A config file as the workflow sees it, for the commands that run without Snakemake:
+    validated against the same schema, with its defaults filled in, and checked."""
+    import yaml
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(Path(path).read_text()) or {}
+    validate(config, str(SCHEMA_PATH))
+    check_config(config)
+    return config
 
 
 def check_config(config: Mapping[str, Any]) -> None:

@@ -103,10 +103,7 @@ def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.Da
 
 
 def _video_table(metadata: pd.DataFrame, frames: pd.DataFrame, batch: str) -> pd.DataFrame:
-    per_video = frames.groupby("video_id").agg(
-        n_frames=("member", "size"),
-        n_multi_face_frames=("face_index", lambda faces: int((faces > 1).sum())),
-    )
+    per_video = frames.groupby("video_id").size().rename("n_frames").to_frame()
     # n_multi_face_frames counts frames that hold an extra face, not the extra files.
     multi = frames.loc[frames["face_index"] > 1].groupby("video_id")["frame_index"].nunique()
     per_video["n_multi_face_frames"] = multi.reindex(per_video.index, fill_value=0)

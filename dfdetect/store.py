@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -126,6 +126,12 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
     return index[INDEX_COLUMNS]
 
 
+def store_prefixes(folder: str | Path) -> list[Path]:
+    """``{folder}/{batch}`` for every packed batch in a store folder, in batch order."""
+    suffix = ".index.parquet"
+    return sorted(path.with_name(path.name[: -len(suffix)]) for path in Path(folder).glob(f"*{suffix}"))
+
+
 class FrameStore:
     """Read side: memory-maps the arrays of several batches and finds videos in them."""
 
@@ -154,11 +160,8 @@ class FrameStore:
         self._position = self.index.set_index("video_id")[["batch", "row"]]
 
     @classmethod
-    def from_folder(cls, folder: str | Path, batches: Sequence[str] | None = None) -> "FrameStore":
-        folder = Path(folder)
-        if batches is None:
-            batches = sorted(path.name[: -len(".index.parquet")] for path in folder.glob("*.index.parquet"))
-        return cls([folder / batch for batch in batches])
+    def from_folder(cls, folder: str | Path) -> "FrameStore":
+        return cls(store_prefixes(folder))
 
     @property
     def n_slots(self) -> int:

@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -111,10 +110,10 @@ def read_split(path: str | Path, model: str, name: str) -> pd.DataFrame:
     return table
 
 
-def prepare_work_dir(paths: TrainPaths, fingerprint: str) -> int:
+def prepare_work_dir(paths: TrainPaths, fingerprint: str) -> pd.DataFrame:
     """Keep an interrupted run's checkpoints only when they belong to the same settings.
 
-    Returns the number of epochs an earlier, interrupted run finished (0 for a fresh start).
+    Returns the history of the epochs an earlier, interrupted run finished (empty for a fresh start).
     """
     stamp = paths.work / "fingerprint.txt"
     if paths.work.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
@@ -122,7 +121,7 @@ def prepare_work_dir(paths: TrainPaths, fingerprint: str) -> int:
         shutil.rmtree(paths.work)
     paths.work.mkdir(parents=True, exist_ok=True)
     stamp.write_text(fingerprint + "\n")
-    return len(read_history(paths.work / "history.csv"))
+    return read_history(paths.work / "history.csv")
 
 
 def read_history(path: Path) -> pd.DataFrame:
@@ -223,9 +222,8 @@ def train_model(
             metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
         )
 
-    fingerprint = train_settings.fingerprint(image_size, backend, encoder_path)
-    finished_before = prepare_work_dir(paths, fingerprint)
-    earlier = read_history(paths.work / "history.csv")
+    earlier = prepare_work_dir(paths, train_settings.fingerprint(image_size, backend, encoder_path))
+    finished_before = len(earlier)
     if finished_before:
         log.info("resuming %s after %d finished epoch(s)", name, finished_before)
     best_so_far = float(earlier["val_loss"].min()) if len(earlier) else None
@@ -250,6 +248,7 @@ def train_model(
     plot_history(history, fake_share, paths.history_plot, f"{name} ({train_settings.arch})")
     best = history.loc[history["val_loss"].idxmin()]
     epochs_this_run = len(history) - finished_before
+    images_per_epoch = len(train_data.samples) * (store.n_slots if train_data.mode == "clip" else 1)
     info = {
         "model": name,
         "settings": train_settings.model,
@@ -275,8 +274,8 @@ def train_model(
         "best_val_auc": float(best["val_auc"]),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "fit_time_s": round(fit_seconds, 2),
-        "train_images_per_s": round(epochs_this_run * _images_per_sample(train_data, store) * len(train_data.samples)
-                                    / max(fit_seconds, 1e-9), 1) if epochs_this_run else None,
+        "train_images_per_s": round(epochs_this_run * images_per_epoch / max(fit_seconds, 1e-9), 1)
+                              if epochs_this_run else None,
     }
     paths.info.write_text(json.dumps(info, indent=2, default=str) + "\n")
     shutil.rmtree(paths.work)  # finished: nothing left to resume
@@ -285,16 +284,8 @@ def train_model(
     return info
 
 
-def _images_per_sample(dataset, store) -> int:
-    return store.n_slots if dataset.mode == "clip" else 1
-
-
 # ------------------------------------------------------------------------------------------------
 # Running without Snakemake
-
-
-def store_prefixes_for(results_dir: Path) -> list[Path]:
-    return sorted(path.with_name(path.name[: -len(".index.parquet")]) for path in (results_dir / "store").glob("*.index.parquet"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -307,18 +298,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the model's epochs")
     args = parser.parse_args(argv)
 
-    import yaml
+    from dfdetect.config import load_config
 
-    config = yaml.safe_load(Path(args.config).read_text())
-    models = config.get("models") or {}
+    config = load_config(args.config)
+    models = config["models"]
     if args.model not in models:
         parser.error(f"model {args.model!r} is not in {args.config} (models: {', '.join(models) or 'none'})")
     settings = dict(models[args.model])
     if args.epochs:
         settings["epochs"] = args.epochs
-    results_dir = Path(args.results_dir or config.get("results_dir", "results"))
+    results_dir = Path(args.results_dir or config["results_dir"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    prefixes = store_prefixes_for(results_dir)
+    from dfdetect.store import store_prefixes
+
+    prefixes = store_prefixes(results_dir / "store")
     if not prefixes:
         parser.error(f"no frame store under {results_dir / 'store'}: run `snakemake --until split` first")
     train_model(
@@ -328,8 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_path=results_dir / "splits/train.parquet",
         validation_path=results_dir / "splits/validation.parquet",
         out_dir=Path(args.out_dir) if args.out_dir else results_dir / "models" / args.model,
-        image_size=int(config.get("image_size", 160)),
-        backend=args.backend or os.environ.get("DFDETECT_KERAS_BACKEND") or config.get("keras_backend", "tensorflow"),
+        image_size=config["image_size"],
+        backend=args.backend or config["keras_backend"],
         encoder_path=results_dir / "models" / settings["encoder_from"] / "model.keras" if settings.get("encoder_from") else None,
     )
     return 0

@@ -32,6 +32,11 @@ def result(path):
     return f"{RESULTS}/{path}"
 
 
+# The packed frame store that train and evaluate read (dfdetect.store: {prefix}.frames.npy etc.).
+STORE_PREFIXES = [result(f"store/{batch}") for batch in BATCHES]
+STORE_FILES = [f"{prefix}.{part}" for prefix in STORE_PREFIXES for part in ("frames.npy", "mask.npy", "index.parquet")]
+
+
 def batch_zip(wildcards):
     return BATCHES[wildcards.batch]
 

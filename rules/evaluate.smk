@@ -6,7 +6,7 @@ rule evaluate:
         model=result("models/{model}/model.keras"),
         test=result("splits/test.parquet"),
         validation=result("splits/validation.parquet"),
-        store=expand(result("store/{batch}.{part}"), batch=BATCHES, part=("frames.npy", "mask.npy", "index.parquet")),
+        store=STORE_FILES,
     output:
         predictions=result("eval/{model}/predictions.parquet"),
         validation_predictions=result("eval/{model}/validation_predictions.parquet"),
@@ -26,7 +26,7 @@ rule evaluate:
         settings=lambda wildcards: config["models"][wildcards.model],
         backend=config["keras_backend"],
         evaluation=config["evaluation"],
-        store_prefixes=[result(f"store/{batch}") for batch in BATCHES],
+        store_prefixes=STORE_PREFIXES,
     conda:
         "../envs/train.yaml"
     log:

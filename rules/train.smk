@@ -5,7 +5,7 @@ rule train:
     input:
         train=result("splits/train.parquet"),
         validation=result("splits/validation.parquet"),
-        store=expand(result("store/{batch}.{part}"), batch=BATCHES, part=("frames.npy", "mask.npy", "index.parquet")),
+        store=STORE_FILES,
         encoder=encoder_model,
     output:
         model=result("models/{model}/model.keras"),
@@ -21,7 +21,7 @@ rule train:
         settings=lambda wildcards: config["models"][wildcards.model],
         image_size=config["image_size"],
         backend=config["keras_backend"],
-        store_prefixes=[result(f"store/{batch}") for batch in BATCHES],
+        store_prefixes=STORE_PREFIXES,
     conda:
         "../envs/train.yaml"
     log:
