@@ -64,7 +64,6 @@ def _check_encoders(models: Mapping[str, Any]) -> None:
             raise ConfigError(key, f"{source!r} must be a cnn or transfer model, not {models[source].get('arch')}")
 
 
-
 def _check_raw_sources(config: Mapping[str, Any]) -> None:
     raw_dir = Path(config["raw_dir"])
     raw_video_dir = config.get("raw_video_dir")

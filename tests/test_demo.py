@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import zipfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
