@@ -22,9 +22,7 @@ No TensorFlow or Keras here (data-prep modules start fast).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import math
 import os
 import struct
@@ -40,7 +38,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from dfdetect.facebatch import BATCH_FILE_PATTERN, METADATA_COLUMNS, METADATA_MEMBER, batch_id, face_member_name
+from dfdetect.facebatch import (
+    BATCH_FILE_PATTERN,
+    METADATA_MEMBER,
+    batch_id,
+    face_member_name,
+    metadata_csv,
+    write_member,
+)
 
 __all__ = [
     "DemoSpec",
@@ -59,8 +64,6 @@ Affine = tuple[float, float, float, float, float, float]
 # Maps an ellipse (centre x, y and radii, in canvas units) to a PIL bounding box in pixels.
 BoxFn = Callable[[float, float, float, float], list[float]]
 
-# Fixed zip timestamps (the earliest a zip can hold) make reruns byte-identical.
-ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 # Run-length deflate: on noisy crops it is twice as fast as the default strategy and the files
 # are smaller (long-distance LZ77 matches are rare in sensor noise; filtered rows leave runs).
 PNG_ZLIB_STRATEGY = zlib.Z_RLE
@@ -119,13 +122,16 @@ class DemoBatchSummary:
 
     batch: str
     path: Path
-    n_videos: int
     n_real: int
     n_fake: int
     n_absent_originals: int  # originals referenced by fakes but not written
     n_files: int  # face images written
     n_bytes: int
     seconds: float
+
+    @property
+    def n_videos(self) -> int:
+        return self.n_real + self.n_fake
 
     def __str__(self) -> str:
         return (
@@ -144,10 +150,6 @@ class FamilyPlan:
     original_present: bool
     fakes: tuple[str, ...]
     layout: str  # one of LAYOUTS, shared by the original and its fakes
-
-    @property
-    def n_written(self) -> int:
-        return len(self.fakes) + int(self.original_present)
 
 
 @dataclass(frozen=True)
@@ -580,10 +582,9 @@ def _composition(total: int, parts: int, rng: np.random.Generator, positive: boo
     """Split ``total`` into ``parts`` random integers (each >= 1 when positive, else >= 0)."""
     if positive:
         cuts = np.sort(rng.choice(np.arange(1, total), size=parts - 1, replace=False)) if parts > 1 else np.array([], int)
-        edges = np.concatenate([[0], cuts, [total]])
     else:
         cuts = np.sort(rng.integers(0, total + 1, size=parts - 1))
-        edges = np.concatenate([[0], cuts, [total]])
+    edges = np.concatenate([[0], cuts, [total]])
     return [int(length) for length in np.diff(edges)]
 
 
@@ -817,7 +818,7 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         with zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
-            _add_member(archive, METADATA_MEMBER, _metadata_csv(plan.metadata_rows()), zipfile.ZIP_DEFLATED)
+            write_member(archive, METADATA_MEMBER, metadata_csv(plan.metadata_rows()), zipfile.ZIP_DEFLATED)
             n_files = _write_families(archive, plan, batch_index, spec)
         os.replace(temporary, target)
     except BaseException:
@@ -826,7 +827,6 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
     return DemoBatchSummary(
         batch=batch,
         path=target,
-        n_videos=plan.n_real + plan.n_fake,
         n_real=plan.n_real,
         n_fake=plan.n_fake,
         n_absent_originals=plan.n_absent_originals,
@@ -861,7 +861,7 @@ def _write_video(archive: zipfile.ZipFile, video_id: str, crops: list[tuple[Trac
         for frame, png in zip(track.frames, _encode_pngs(pixels))
     )
     for frame, face_index, png in members:
-        _add_member(archive, face_member_name(video_id, frame, face_index), png, zipfile.ZIP_STORED)
+        write_member(archive, face_member_name(video_id, frame, face_index), png, zipfile.ZIP_STORED)
     return len(members)
 
 
@@ -903,19 +903,3 @@ def _average_filtered(frames: np.ndarray) -> np.ndarray:
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _add_member(archive: zipfile.ZipFile, name: str, data: bytes, compression: int) -> None:
-    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
-    info.compress_type = compression  # PNGs are compressed already; storing them is faster
-    info.external_attr = 0o644 << 16
-    info.create_system = 3  # unix, whatever the platform, for identical bytes everywhere
-    archive.writestr(info, data)
-
-
-def _metadata_csv(rows: list[tuple[str, str, str, str]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(METADATA_COLUMNS)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")

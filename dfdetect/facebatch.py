@@ -7,10 +7,13 @@ face crops ``{n}.png`` for frame n and ``{n}_{k}.png`` for the k-th face (k >= 2
 
 from __future__ import annotations
 
+import csv
 import io
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
 
 import pandas as pd
 
@@ -19,6 +22,8 @@ BATCH_FILE_PATTERN = re.compile(r"^deepfake-detection-faces-part-(\d+)-(\d+)\.zi
 METADATA_MEMBER = "metadata.csv"
 METADATA_COLUMNS = ("filename", "split", "original", "label")
 LABELS = {"REAL": 0, "FAKE": 1}
+# Fixed member times (the earliest a zip can hold): the same content gives byte-identical zips.
+ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 
 # `{video}/{n}.png` or `{video}/{n}_{k}.png`; video stems in DFDC are lowercase letters, but any
 # name without a slash is accepted.
@@ -73,6 +78,24 @@ def parse_face_member(name: str) -> FaceMember | None:
 def face_member_name(video_id: str, frame_index: int, face_index: int = 1) -> str:
     suffix = "" if face_index == 1 else f"_{face_index}"
     return f"{video_id}/{frame_index}{suffix}.png"
+
+
+def write_member(archive: zipfile.ZipFile, name: str, data: bytes, compression: int) -> None:
+    """Add one member with fixed time, mode and creator system, so reruns give identical bytes."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+    info.compress_type = compression  # PNGs are compressed already: store them
+    info.external_attr = 0o644 << 16
+    info.create_system = 3  # unix, whatever the platform, for identical bytes everywhere
+    archive.writestr(info, data)
+
+
+def metadata_csv(rows: Iterable[Sequence[str]]) -> bytes:
+    """``metadata.csv`` bytes: the header, then ``filename, split, original, label`` rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(METADATA_COLUMNS)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
 
 
 def video_id_from_filename(filename: str) -> str:

@@ -17,7 +17,6 @@ Importing this module is cheap: mtcnn and TensorFlow are imported only by ``load
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import json
 import logging
@@ -40,11 +39,12 @@ from tqdm import tqdm
 
 from dfdetect.facebatch import (
     LABELS,
-    METADATA_COLUMNS,
     METADATA_MEMBER,
     FaceBatchError,
     face_member_name,
+    metadata_csv,
     video_id_from_filename,
+    write_member,
 )
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,6 @@ _FFMPEG_LOG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
 _FFMPEG_NOISE = re.compile(
     r"^(===|ffmpeg version|built with|configuration:|lib\w+\s+\d|Could not (load meta|read frame))"
 )
-_ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)  # fixed member times: same input, same bytes
 
 
 class VideoDecodeError(RuntimeError):
@@ -498,13 +497,10 @@ def read_raw_metadata(data: bytes, source: str) -> list[RawVideoEntry]:
 
 def metadata_csv_bytes(entries: Iterable[RawVideoEntry]) -> bytes:
     """``metadata.csv`` of the face-batch format; original is empty for REAL (or unknown) rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(METADATA_COLUMNS)
-    for entry in entries:
-        original = entry.original if entry.label == "FAKE" and entry.original else ""
-        writer.writerow([entry.filename, entry.split, original, entry.label])
-    return buffer.getvalue().encode("utf-8")
+    return metadata_csv(
+        (entry.filename, entry.split, entry.original if entry.label == "FAKE" and entry.original else "", entry.label)
+        for entry in entries
+    )
 
 
 def png_bytes(crop: np.ndarray) -> bytes:
@@ -533,7 +529,7 @@ def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSe
         rows = []
         with _atomic_path(out_zip) as temporary_zip, zipfile.ZipFile(temporary_zip, "w") as out, \
                 tempfile.TemporaryDirectory(prefix="dfdetect-part-") as work_dir:
-            _write_member(out, METADATA_MEMBER, metadata_csv_bytes(entries), zipfile.ZIP_DEFLATED)
+            write_member(out, METADATA_MEMBER, metadata_csv_bytes(entries), zipfile.ZIP_DEFLATED)
             for entry in _progress(entries, raw_part_zip, progress):
                 member = video_members.get(entry.filename)
                 row = _extract_entry(archive, member, entry.filename, out, Path(work_dir), detector, settings,
@@ -580,7 +576,7 @@ def _extract_entry(archive: zipfile.ZipFile, member: str | None, filename: str, 
     for frame_index in sorted(video.faces):
         for face_number, face in enumerate(video.faces[frame_index], start=1):
             member_name = face_member_name(video_id, frame_index, face_number)
-            _write_member(out, member_name, png_bytes(face.crop), zipfile.ZIP_STORED)  # PNG is compressed already
+            write_member(out, member_name, png_bytes(face.crop), zipfile.ZIP_STORED)  # PNG is compressed already
     return _report_row(filename, STATUS_OK, "", video)
 
 
@@ -633,14 +629,6 @@ def _read_member(archive: zipfile.ZipFile, member: str, source: Path) -> bytes:
         return archive.read(member)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise FaceBatchError(f"{source}: {member} cannot be read ({error})") from error
-
-
-def _write_member(out: zipfile.ZipFile, name: str, data: bytes, compression: int) -> None:
-    info = zipfile.ZipInfo(name, date_time=_ZIP_TIMESTAMP)
-    info.compress_type = compression
-    info.create_system = 3  # unix, on every platform: same bytes everywhere
-    info.external_attr = 0o644 << 16
-    out.writestr(info, data)
 
 
 @contextlib.contextmanager
