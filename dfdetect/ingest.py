@@ -44,20 +44,25 @@ def open_batch_zip(zip_path: str | Path) -> zipfile.ZipFile:
         raise FaceBatchError(f"{zip_path}: not a readable zip file ({error}); the download may be truncated") from error
 
 
+def read_member(archive: zipfile.ZipFile, member: str, zip_path: str | Path) -> bytes:
+    """One member's bytes, turning zipfile's errors into one that names the file and member."""
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise FaceBatchError(f"{zip_path}: {member} cannot be read ({error})") from error
+
+
 def ingest_batch(zip_path: str | Path, batch: str) -> BatchManifest:
     with open_batch_zip(zip_path) as archive:
-        try:
-            members = archive.infolist()
-        except (zipfile.BadZipFile, OSError) as error:
-            raise FaceBatchError(f"{zip_path}: cannot read the zip's directory ({error})") from error
-        names = {info.filename for info in members}
-        if METADATA_MEMBER not in names:
-            raise FaceBatchError(f"{zip_path}: no {METADATA_MEMBER} in the zip (a face batch needs one at its root)")
-        try:
-            metadata_bytes = archive.read(METADATA_MEMBER)
-        except (zipfile.BadZipFile, OSError, EOFError) as error:
-            raise FaceBatchError(f"{zip_path}: {METADATA_MEMBER} cannot be read ({error})") from error
-    metadata = read_metadata(metadata_bytes, source=f"{zip_path}")
+        return ingest_archive(archive, zip_path, batch)
+
+
+def ingest_archive(archive: zipfile.ZipFile, zip_path: str | Path, batch: str) -> BatchManifest:
+    """``ingest_batch`` on an open zip (a caller that goes on to read its faces opens it once)."""
+    members = archive.infolist()
+    if METADATA_MEMBER not in {info.filename for info in members}:
+        raise FaceBatchError(f"{zip_path}: no {METADATA_MEMBER} in the zip (a face batch needs one at its root)")
+    metadata = read_metadata(read_member(archive, METADATA_MEMBER, zip_path), source=f"{zip_path}")
     frames, skipped = _face_members(members, batch)
     listed = set(metadata["video_id"])
     unlisted = ~frames["video_id"].isin(listed)

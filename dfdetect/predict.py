@@ -9,7 +9,7 @@ of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), or a
 (every video of its ``metadata.csv``). Per video the workflow's frame selection picks one
 single-face frame per slot (``dfdetect.reduce.select_frames``), crops are resized to the model's
 input size as packing does, and the video score is the evaluation's: single-frame models score
-every selected frame and aggregate (``dfdetect.metrics.aggregate_frame_scores``), ``td_lstm``
+every selected frame and aggregate (``dfdetect.aggregate.aggregate_frame_scores``), ``td_lstm``
 models score the clip with its filled slots first (``dfdetect.loader.left_pack_clips``).
 
 Output: CSV ``filename,label,status`` (label = probability of FAKE, the DFDC submission format;
@@ -23,6 +23,7 @@ when an mp4 is scored.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -40,7 +41,8 @@ from tqdm import tqdm
 from dfdetect import faces
 from dfdetect.facebatch import FaceBatchError, face_member_name, parse_face_member
 from dfdetect.faces import FaceDetector, FaceSettings
-from dfdetect.metrics import AGGREGATIONS, aggregate_frame_scores
+from dfdetect.ingest import ingest_archive, open_batch_zip
+from dfdetect.aggregate import AGGREGATIONS, aggregate_frame_scores
 from dfdetect.reduce import select_frames
 from dfdetect.store import decode_face
 
@@ -352,14 +354,13 @@ class Scorer:
             yield failed(input_filename(path), error)
 
     def _zip_videos(self, path: Path) -> Iterator[VideoClip | VideoResult]:
-        from dfdetect.ingest import ingest_batch
-
-        try:
-            manifest = ingest_batch(path, _BATCH_LABEL)
-        except FaceBatchError as error:
-            raise VideoFailure(UNREADABLE, str(error)) from error
-        videos = list(manifest.videos[["video_id", "filename"]].itertuples(index=False, name=None))
-        with zipfile.ZipFile(path) as archive:
+        with contextlib.ExitStack() as stack:
+            try:
+                archive = stack.enter_context(open_batch_zip(path))
+                manifest = ingest_archive(archive, path, _BATCH_LABEL)  # one open: one central-directory read
+            except FaceBatchError as error:
+                raise VideoFailure(UNREADABLE, str(error)) from error
+            videos = list(manifest.videos[["video_id", "filename"]].itertuples(index=False, name=None))
             source = FaceSource(manifest.frames, lambda member, size: decode_face(archive.read(member), size))
             yield from selected_clips(source, videos, self.settings, self.spec.image_size)
 
