@@ -13,24 +13,23 @@ dry run (top functions by cumulative time) to find where the time goes.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from dfdetect.facebatch import batch_file_name, face_member_name  # noqa: E402
-from tests.helpers.batches import Video, face_pixels, metadata_csv, png_bytes  # noqa: E402
+from dfdetect.demo import demo_batch_id  # noqa: E402
+from dfdetect.facebatch import batch_file_name  # noqa: E402
+from tests.helpers.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
+from tests.helpers.workflow import planned_jobs, write_config  # noqa: E402
 
 
 def write_placeholder_batch(path: Path, prefix: str, n_videos: int, n_frames: int, image: bytes) -> None:
@@ -40,19 +39,14 @@ def write_placeholder_batch(path: Path, prefix: str, n_videos: int, n_frames: in
         real = number % 5 == 0  # about 80% fakes, each family led by a real video
         original = None if real else f"{prefix}v{number - number % 5}"
         videos.append(Video(f"{prefix}v{number}", "REAL" if real else "FAKE", original, range(n_frames)))
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr("metadata.csv", metadata_csv(videos))
-        for video in videos:
-            for frame in video.frames:
-                archive.writestr(face_member_name(video.video_id, frame), image)
+    write_face_batch(path, videos, image=image)
 
 
 def write_raw_dir(raw_dir: Path, n_batches: int, n_videos: int, n_frames: int) -> None:
     raw_dir.mkdir(parents=True)
     image = png_bytes(face_pixels("placeholder", 0, size=4))
     for index in range(n_batches):
-        batch = f"{index // 2}-{index % 2}"
-        write_placeholder_batch(raw_dir / batch_file_name(batch), f"b{index}", n_videos, n_frames, image)
+        write_placeholder_batch(raw_dir / batch_file_name(demo_batch_id(index)), f"b{index}", n_videos, n_frames, image)
 
 
 def dry_run(workdir: Path, config: Path, extra: list[str] | None = None) -> tuple[float, int, str]:
@@ -64,8 +58,7 @@ def dry_run(workdir: Path, config: Path, extra: list[str] | None = None) -> tupl
     if done.returncode != 0:
         raise SystemExit(f"snakemake -n failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     output = done.stdout + done.stderr
-    total = re.search(r"^total\s+(\d+)$", output, re.MULTILINE)
-    return seconds, int(total.group(1)) if total else 0, output
+    return seconds, sum(planned_jobs(output).values()), output
 
 
 def main() -> None:
@@ -84,11 +77,10 @@ def main() -> None:
         for n_batches in sorted(args.batches):
             workdir = scratch / f"b{n_batches}"
             write_raw_dir(workdir / "raw", n_batches, args.videos, args.frames)
-            config = workdir / "config.yaml"
-            config.write_text(yaml.safe_dump({
+            config = write_config(workdir, {
                 "raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False},
                 "models": {"cnn": {"arch": "cnn"}},
-            }))
+            }, "config.yaml")
             runs = [dry_run(workdir, config) for _ in range(args.repeat)]
             best, jobs = min(run[0] for run in runs), runs[0][1]
             counts.append(n_batches)

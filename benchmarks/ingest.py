@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from dfdetect.facebatch import face_member_name  # noqa: E402
+from dfdetect.facebatch import batch_file_name  # noqa: E402
 from dfdetect.ingest import ingest_batch  # noqa: E402
-from tests.helpers.batches import Video, face_pixels, metadata_csv, png_bytes  # noqa: E402
+from tests.helpers.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
 
 FRAMES_PER_VIDEO = 250
 
@@ -38,21 +38,12 @@ FRAMES_PER_VIDEO = 250
 def write_batch(path: Path, n_members: int) -> int:
     """A batch of about n_members face files; returns the exact count."""
     n_videos = max(1, round(n_members / (FRAMES_PER_VIDEO * 1.1)))
-    image = png_bytes(face_pixels("placeholder", 0, size=4))
+    second_faces = {frame: 2 for frame in range(0, FRAMES_PER_VIDEO, 10)}  # as in two-actor videos
     videos = [Video(f"v{number:05d}", "REAL" if number % 5 == 0 else "FAKE",
-                    None if number % 5 == 0 else f"v{number - number % 5:05d}", range(FRAMES_PER_VIDEO))
+                    None if number % 5 == 0 else f"v{number - number % 5:05d}", range(FRAMES_PER_VIDEO), second_faces)
               for number in range(n_videos)]
-    written = 0
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
-        archive.writestr("metadata.csv", metadata_csv(videos))
-        for video in videos:
-            for frame in video.frames:
-                archive.writestr(face_member_name(video.video_id, frame), image)
-                written += 1
-                if frame % 10 == 0:  # a second face, as in two-actor videos
-                    archive.writestr(face_member_name(video.video_id, frame, 2), image)
-                    written += 1
-    return written
+    write_face_batch(path, videos, image=png_bytes(face_pixels("placeholder", 0, size=4)))
+    return n_videos * (FRAMES_PER_VIDEO + len(second_faces))
 
 
 def best(function: Callable[[], object], repeat: int) -> tuple[float, object]:
@@ -81,7 +72,7 @@ def main() -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="dfdetect-ingest-bench-"))
     try:
-        path = scratch / "deepfake-detection-faces-part-0-0.zip"
+        path = scratch / batch_file_name("0-0")
         members = write_batch(path, args.members)
         print(f"batch: {members} face files, {path.stat().st_size / 1e6:.1f} MB")
 

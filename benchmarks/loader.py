@@ -42,19 +42,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import imageio.v3 as iio  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from dfdetect.demo import DemoSpec, write_demo_batch  # noqa: E402
-from dfdetect.ingest import ingest_batch  # noqa: E402
-from dfdetect.reduce import select_frames  # noqa: E402
+from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
+from dfdetect.backend import select_backend  # noqa: E402
 from dfdetect.store import FrameStore, StorePaths, pack_batch  # noqa: E402
 
-BATCH = "0-0"
 SEED = 2006
 
 
@@ -86,17 +83,11 @@ def make_data(folder: Path, n_videos: int, size: int, n_slots: int) -> BenchData
     """Demo zip -> manifest -> every single-face frame of each video -> store + extracted PNGs."""
     from dfdetect.loader import sample_table  # imports Keras
 
-    zip_path = folder / f"deepfake-detection-faces-part-{BATCH}.zip"
-    write_demo_batch(zip_path, 0, DemoSpec(videos_per_batch=n_videos, image_size=size,
-                                           n_frame_slots=max(n_slots, 10)))
-    manifest = ingest_batch(zip_path, BATCH)
-    # step 1: each of the first n_slots frame indices is its own slot (the workflow takes every
-    # 10th of 300 frames; only the stored bytes matter here, and generating 30 frames is faster).
-    selection = select_frames(manifest.frames, manifest.videos["video_id"], step=1, count=n_slots)
+    zip_path, all_videos, selection = make_batch(folder, n_videos, size, n_slots)
     prefix = folder / "store" / BATCH
     pack_batch(zip_path, selection, BATCH, prefix, size, n_slots, progress=False)
-    packed = manifest.videos["video_id"].isin(set(selection["video_id"]))
-    videos = manifest.videos.loc[packed, ["video_id", "label"]].reset_index(drop=True)
+    packed = all_videos["video_id"].isin(set(selection["video_id"]))
+    videos = all_videos.loc[packed, ["video_id", "label"]].reset_index(drop=True)
     store = FrameStore([prefix])
     samples = sample_table(store, videos, "all")  # the loader's samples, in its unshuffled order
     del store
@@ -290,6 +281,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder for the temporary data (default: the system temp folder; use a real disk for cold reads)")
     args = parser.parse_args(argv)
 
+    select_backend(os.environ.get("KERAS_BACKEND", "tensorflow"))
     import dfdetect.loader  # noqa: F401  (imports Keras before any timing)
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-loader-", dir=args.workdir) as temp:
@@ -302,8 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"data: {len(data.videos)} videos, {len(data.png_paths)} frames of {args.size}x{args.size} "
               f"(store {frames_file.stat().st_size / 1e6:.0f} MB, PNGs {png_bytes / 1e6:.0f} MB, "
               f"{png_bytes / len(data.png_paths) / 1e3:.1f} kB each); batch {args.batch_size}; "
-              f"setup {time.perf_counter() - started:.0f} s; cpus {os.cpu_count()}, "
-              f"loadavg {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
+              f"setup {time.perf_counter() - started:.0f} s; {machine_load()}")
 
         can_drop = hasattr(os, "posix_fadvise")
         loader_cold = files_cold = None

@@ -54,16 +54,21 @@ def dry_run(workdir: Path, config_path: Path, *args: str) -> dict[str, int]:
     return planned_jobs(done.stdout + done.stderr)
 
 
+def planned_jobs_detail(output: str) -> list[dict]:
+    """Each job a (dry) run prints: rule, wildcards and resources (as strings)."""
+    jobs: list[dict] = []
+    for line in output.splitlines():
+        text = line.strip()
+        header = re.match(r"^(?:local)?rule (\w+):$", text)
+        if header:
+            jobs.append({"rule": header.group(1), "wildcards": {}, "resources": {}})
+        elif jobs and text.startswith(("wildcards:", "resources:")):
+            key, _, values = text.partition(": ")
+            jobs[-1][key] = dict(item.split("=", 1) for item in values.split(", "))
+    return jobs
+
+
 def planned_wildcards(output: str, rule: str, name: str = "batch") -> set[str]:
     """The values of one wildcard over the jobs of ``rule`` that a (dry) run lists."""
-    values: set[str] = set()
-    current = None
-    for line in output.splitlines():
-        header = re.match(r"^(?:local)?rule (\w+):", line.strip())
-        if header:
-            current = header.group(1)
-        elif current == rule and line.strip().startswith("wildcards:"):
-            match = re.search(rf"\b{name}=([^,\s]+)", line)
-            if match:
-                values.add(match.group(1))
-    return values
+    return {job["wildcards"][name] for job in planned_jobs_detail(output)
+            if job["rule"] == rule and name in job["wildcards"]}
