@@ -19,6 +19,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from dfdetect import metrics
 from dfdetect.metrics import (
     aggregate_frame_scores,
     bootstrap_auc_interval,
@@ -292,7 +293,14 @@ def test_evaluation_metrics_is_json_safe_and_complete():
     assert {"n", "n_real", "n_fake", "roc_auc", "roc_auc_ci", "average_precision", "log_loss", "at_0.5",
             "at_validation_threshold"} <= set(result)
     assert (result["n"], result["n_real"], result["n_fake"]) == (12, 4, 8)
-    assert result == json.loads(json.dumps(result))  # plain Python types all the way down
+    assert result == json.loads(json.dumps(result))  # no tuples
+    def plain(value) -> bool:  # json.dumps accepts numpy floats (float subclasses): check the exact types
+        if isinstance(value, dict):
+            return all(plain(item) for item in value.values())
+        if isinstance(value, list):
+            return all(plain(item) for item in value)
+        return type(value) in (str, int, float, bool, type(None))
+    assert plain(result)
     low, high = result["roc_auc_ci"]
     assert low <= result["roc_auc"] <= high
     assert set(result["at_0.5"]["confusion_matrix"]) == {"tn", "fp", "fn", "tp"}
@@ -325,7 +333,11 @@ def test_missing_scores_are_an_error_naming_the_problem():
 
 @pytest.mark.parametrize("labels", [LABELS, np.ones_like(LABELS), np.zeros_like(LABELS)],
                          ids=["two_classes", "only_fake", "only_real"])
-def test_plots_are_png_files_even_with_one_class(tmp_path, labels):
+def test_plots_are_png_files_even_with_one_class(tmp_path, labels, monkeypatch):
+    placeholders = []
+    draw_placeholder = metrics.undefined_plot
+    monkeypatch.setattr(metrics, "undefined_plot",
+                        lambda path, *args: (placeholders.append(path.name), draw_placeholder(path, *args)))
     paths = [tmp_path / name for name in ("roc.png", "pr.png", "confusion.png", "hist.png")]
     plot_roc(labels, SCORES, paths[0], "ROC")
     plot_precision_recall(labels, SCORES, paths[1], "Precision-recall")
@@ -333,3 +345,5 @@ def test_plots_are_png_files_even_with_one_class(tmp_path, labels):
     plot_score_histograms(labels, SCORES, paths[3], "Scores", thresholds={"validation": 0.4})
     for path in paths:
         assert path.read_bytes()[:8] == PNG_SIGNATURE and path.stat().st_size > 2000
+    # a curve is drawn whenever it is defined; the placeholder only when it is not
+    assert placeholders == [] if 0 < labels.sum() < len(labels) else ["roc.png"] if labels.all() else ["roc.png", "pr.png"]

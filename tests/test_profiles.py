@@ -18,8 +18,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from dfdetect.facebatch import batch_file_name
 from tests.helpers.batches import family_batch, write_face_batch
-from tests.helpers.workflow import ROOT, SNAKEFILE, snakemake, write_config
+from tests.helpers.workflow import ROOT, SNAKEFILE, planned_jobs_detail, snakemake, write_config
 
 PROFILES = ROOT / "profiles"
 ENVS = ROOT / "envs"
@@ -79,8 +80,7 @@ def test_every_rule_names_an_existing_env_and_every_env_is_used():
             path = (smk.parent / match.group(1)).resolve()
             assert path.is_file(), f"{smk.name}: conda env {match.group(1)} does not exist"
             used.add(path.stem)
-    assert used >= {"prep", "train"}
-    assert {path.stem for path in ENVS.glob("*.yaml")} <= used | {"faces"}  # faces: once rules/faces.smk names it
+    assert used == {path.stem for path in ENVS.glob("*.yaml")} == set(NEEDS)
 
 
 @pytest.mark.parametrize("env", sorted(NEEDS))
@@ -132,38 +132,22 @@ def test_lint_passes():
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
 
 
-def planned_jobs_detail(output: str) -> list[dict]:
-    """Each job a dry run prints: rule, wildcards and resources (as strings)."""
-    jobs: list[dict] = []
-    for line in output.splitlines():
-        text = line.strip()
-        header = re.match(r"^(?:local)?rule (\w+):$", text)
-        if header:
-            jobs.append({"rule": header.group(1), "wildcards": {}, "resources": {}})
-        elif jobs and text.startswith(("wildcards:", "resources:")):
-            key, _, values = text.partition(": ")
-            jobs[-1][key] = dict(item.split("=", 1) for item in values.split(", "))
-    return jobs
-
-
 @pytest.mark.workflow
 @pytest.mark.skipif(importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
                     reason="SLURM executor plugin not installed (pip install -e '.[slurm]')")
 def test_slurm_dry_run_sends_gpu_rules_to_gpu_nodes(tmp_path, monkeypatch):
     for number, batch in enumerate(("0-0", "0-1")):
-        write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", family_batch(f"s{number}", 1, 1, range(3)))
+        write_face_batch(tmp_path / "raw" / batch_file_name(batch), family_batch(f"s{number}", 1, 1, range(3)))
     config = {
         "raw_dir": "raw",
         "results_dir": "results",
         "demo": {"enabled": False},
         "models": {"tiny": {"arch": "cnn", "epochs": 1, "batch_size": 4}, "wide": {"arch": "cnn", "resources": {"gpu": 2}}},
     }
-    with_faces = (ROOT / "rules/faces.smk").exists()
-    if with_faces:  # a raw video part: only its name matters to a dry run
-        (tmp_path / "videos").mkdir()
-        with zipfile.ZipFile(tmp_path / "videos/dfdc_train_part_7.zip", "w") as archive:
-            archive.writestr("metadata.json", "{}")
-        config["raw_video_dir"] = "videos"
+    (tmp_path / "videos").mkdir()  # a raw video part: only its name matters to a dry run
+    with zipfile.ZipFile(tmp_path / "videos/dfdc_train_part_7.zip", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    config["raw_video_dir"] = "videos"
     monkeypatch.setenv("DFDETECT_SLURM_PARTITION", "cpu-test")
     monkeypatch.setenv("DFDETECT_SLURM_GPU_PARTITION", "gpu-test")
     monkeypatch.setenv("DFDETECT_SLURM_ACCOUNT", "project-test")
@@ -184,14 +168,12 @@ def test_slurm_dry_run_sends_gpu_rules_to_gpu_nodes(tmp_path, monkeypatch):
             assert resources["cpus_per_gpu"] == "8"
             assert resources["slurm_partition"] == "gpu-test"
             assert resources["slurm_account"] == "project-test"
-    if with_faces:
-        (faces,) = by_rule["extract_faces"]
-        assert faces["resources"]["gpu"] == "1" and faces["resources"]["slurm_partition"] == "gpu-test"
+    (faces,) = by_rule["extract_faces"]
+    assert faces["resources"]["gpu"] == "1" and faces["resources"]["slurm_partition"] == "gpu-test"
     for rule in PREP_GROUP + ("manifest", "clean", "reduce", "split", "report"):
         for job in by_rule[rule]:
             assert "gpu" not in job["resources"], (rule, job["resources"])
             assert job["resources"]["slurm_partition"] == "cpu-test"
             assert "mem_mb" in job["resources"] and "runtime" in job["resources"]
     # One cluster job per batch for ingest -> select_frames -> pack.
-    batches = 3 if with_faces else 2
-    assert output.count("Group job prep") == batches
+    assert output.count("Group job prep") == 3
