@@ -25,10 +25,8 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import struct
 import time
 import zipfile
-import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import NormalDist
@@ -46,6 +44,7 @@ from dfdetect.facebatch import (
     metadata_csv,
     write_member,
 )
+from dfdetect.png import encode_pngs
 
 __all__ = [
     "DemoSpec",
@@ -63,11 +62,6 @@ RGB = tuple[float, float, float]
 Affine = tuple[float, float, float, float, float, float]
 # Maps an ellipse (centre x, y and radii, in canvas units) to a PIL bounding box in pixels.
 BoxFn = Callable[[float, float, float, float], list[float]]
-
-# Run-length deflate: on noisy crops it is twice as fast as the default strategy and the files
-# are smaller (long-distance LZ77 matches are rare in sensor noise; filtered rows leave runs).
-PNG_ZLIB_STRATEGY = zlib.Z_RLE
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Frame-set layouts and their target shares of the videos in a batch (the rest are "steady").
 LAYOUTS = ("steady", "sparse", "two_actors", "extra_faces")
@@ -858,48 +852,8 @@ def _write_video(archive: zipfile.ZipFile, video_id: str, crops: list[tuple[Trac
     members = sorted(
         (int(frame), track.face_index, png)
         for track, pixels in crops
-        for frame, png in zip(track.frames, _encode_pngs(pixels))
+        for frame, png in zip(track.frames, encode_pngs(pixels))
     )
     for frame, face_index, png in members:
         write_member(archive, face_member_name(video_id, frame, face_index), png, zipfile.ZIP_STORED)
     return len(members)
-
-
-def _encode_pngs(frames: np.ndarray) -> list[bytes]:
-    """(T, H, W, 3) uint8 -> one 8-bit RGB PNG file per frame.
-
-    PNG written directly: the row filter is computed for a block of frames at once in numpy,
-    then each frame is deflated alone. This is twice as fast as going through PIL for small
-    crops, and the bytes depend only on the pixels (no ancillary chunks, no timestamps).
-    """
-    _, height, width, _ = frames.shape
-    header = _PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-    end = _png_chunk(b"IEND", b"")
-    files = []
-    for part in _frame_blocks(len(frames)):
-        for scanlines in _average_filtered(frames[part]):
-            deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 15, 8, PNG_ZLIB_STRATEGY)
-            data = deflate.compress(scanlines.tobytes()) + deflate.flush()
-            files.append(header + _png_chunk(b"IDAT", data) + end)
-    return files
-
-
-def _average_filtered(frames: np.ndarray) -> np.ndarray:
-    """PNG scanlines of each frame under the Average filter (type 3): (T, H, 1 + 3W) uint8.
-
-    Each byte is stored minus the mean of its left and upper neighbours, modulo 256; on smooth,
-    noisy crops this deflates smaller than raw rows.
-    """
-    count, height, width, _ = frames.shape
-    rows = frames.reshape(count, height, width * 3)
-    neighbours = np.zeros(rows.shape, dtype=np.uint16)
-    neighbours[:, :, 3:] = rows[:, :, :-3]
-    neighbours[:, 1:, :] += rows[:, :-1, :]
-    scanlines = np.empty((count, height, width * 3 + 1), dtype=np.uint8)
-    scanlines[:, :, 0] = 3
-    np.subtract(rows, (neighbours >> 1).astype(np.uint8), out=scanlines[:, :, 1:])  # wraps modulo 256
-    return scanlines
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))

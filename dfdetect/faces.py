@@ -17,7 +17,6 @@ Importing this module is cheap: mtcnn and TensorFlow are imported only by ``load
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
 import os
@@ -37,6 +36,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from dfdetect.png import encode_pngs
 from dfdetect.facebatch import (
     LABELS,
     METADATA_MEMBER,
@@ -46,6 +46,7 @@ from dfdetect.facebatch import (
     video_id_from_filename,
     write_member,
 )
+from dfdetect.ingest import open_batch_zip, read_member
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -173,14 +174,17 @@ class VideoFaces:
 
     @property
     def n_face_frames(self) -> int:
-        return sum(1 for faces in self.faces.values() if faces)
+        return len(self.faces)  # only frames with a face have an entry
 
 
 @dataclass
 class PartSummary:
     out_zip: Path
-    report_path: Path
     report: pd.DataFrame  # REPORT_COLUMNS, one row per video of metadata.json and per unlisted mp4
+
+    @property
+    def report_path(self) -> Path:
+        return report_path(self.out_zip)
 
     @property
     def status_counts(self) -> dict[str, int]:
@@ -418,11 +422,12 @@ def _read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
 
 
 def extract_video_faces(video: str | Path | bytes, detector: FaceDetector, settings: FaceSettings,
-                        name: str | None = None) -> VideoFaces:
+                        name: str | None = None, frame_limit: int | None = None) -> VideoFaces:
     """Decode, detect in batches and crop the faces of one video. Raises VideoDecodeError.
 
     Decoding is streamed and runs ahead of detection in a background thread (ffmpeg decodes
-    while MTCNN detects): at most about 2 x ``batch_size`` frames are held at a time.
+    while MTCNN detects): at most about 2 x ``batch_size`` frames are held at a time. With
+    ``frame_limit``, decoding stops at that frame index (predict never selects later frames).
     """
     faces: dict[int, list[Face]] = {}
     pending: list[tuple[int, np.ndarray]] = []
@@ -437,6 +442,8 @@ def extract_video_faces(video: str | Path | bytes, detector: FaceDetector, setti
         pending.clear()
 
     for index, frame in _read_ahead(decoded_frames(video, name), depth=settings.batch_size):
+        if frame_limit is not None and index >= frame_limit:
+            break  # closing the read-ahead stops ffmpeg
         n_read += 1
         frame_size = (frame.shape[1], frame.shape[0])
         if index % settings.every_k:
@@ -504,10 +511,8 @@ def metadata_csv_bytes(entries: Iterable[RawVideoEntry]) -> bytes:
 
 
 def png_bytes(crop: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    # zlib level 1: about 4x faster than PIL's default 6 for files about 7% larger (160x160 faces)
-    Image.fromarray(crop).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+    # demo's encoder: the same pixels as PIL's PNG at zlib level 1, 3.5x faster and 8% smaller (160x160 faces)
+    return encode_pngs(crop[np.newaxis])[0]
 
 
 def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSettings = FaceSettings(), *,
@@ -520,9 +525,9 @@ def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSe
     same input gives the same bytes.
     """
     raw_part_zip, out_zip = Path(raw_part_zip), Path(out_zip)
-    with _open_raw_part(raw_part_zip) as archive:
+    with open_batch_zip(raw_part_zip) as archive:
         metadata_member, video_members = _raw_part_members(archive, raw_part_zip)
-        metadata_bytes = _read_member(archive, metadata_member, raw_part_zip)
+        metadata_bytes = read_member(archive, metadata_member, raw_part_zip)
         entries = read_raw_metadata(metadata_bytes, f"{raw_part_zip}: {metadata_member}")
         log.info("%s: %d videos listed, %d mp4 files; %s", raw_part_zip, len(entries), len(video_members), settings)
         detector = detector if detector is not None else load_detector()  # after the cheap checks: TF is slow to load
@@ -541,10 +546,9 @@ def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSe
         reason = "mp4 in the zip without a metadata.json entry; not extracted"
         rows.append(_report_row(filename, STATUS_UNLISTED, reason))
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
-    summary_path = report_path(out_zip)
-    with _atomic_path(summary_path) as temporary_report:
+    summary = PartSummary(out_zip=out_zip, report=report)
+    with _atomic_path(summary.report_path) as temporary_report:
         report.to_csv(temporary_report, index=False, lineterminator="\n")
-    summary = PartSummary(out_zip=out_zip, report_path=summary_path, report=report)
     log.info("%s -> %s: %s, %d face crops", raw_part_zip, out_zip, summary.status_counts, summary.n_faces)
     return summary
 
@@ -581,26 +585,20 @@ def _extract_entry(archive: zipfile.ZipFile, member: str | None, filename: str, 
 
 
 def _report_row(filename: str, status: str, reason: str, video: VideoFaces | None = None) -> dict[str, Any]:
-    width, height = video.frame_size if video is not None else (0, 0)
+    video = video or VideoFaces(faces={}, n_frames_read=0, n_frames_sampled=0, frame_size=(0, 0))
+    width, height = video.frame_size
     return {
         "filename": filename,
         "video_id": video_id_from_filename(filename),
         "status": status,
         "reason": reason,
-        "n_frames_read": video.n_frames_read if video is not None else 0,
-        "n_frames_sampled": video.n_frames_sampled if video is not None else 0,
-        "n_face_frames": video.n_face_frames if video is not None else 0,
-        "n_faces": video.n_faces if video is not None else 0,
+        "n_frames_read": video.n_frames_read,
+        "n_frames_sampled": video.n_frames_sampled,
+        "n_face_frames": video.n_face_frames,
+        "n_faces": video.n_faces,
         "width": width,
         "height": height,
     }
-
-
-def _open_raw_part(path: Path) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise FaceBatchError(f"{path}: not a readable zip file ({error}); the download may be truncated") from error
 
 
 def _raw_part_members(archive: zipfile.ZipFile, source: Path) -> tuple[str, dict[str, str]]:
@@ -622,13 +620,6 @@ def _raw_part_members(archive: zipfile.ZipFile, source: Path) -> tuple[str, dict
     if len(metadata_members) > 1:
         raise FaceBatchError(f"{source}: several {RAW_METADATA_NAME} members ({', '.join(metadata_members)}); want one")
     return metadata_members[0], videos
-
-
-def _read_member(archive: zipfile.ZipFile, member: str, source: Path) -> bytes:
-    try:
-        return archive.read(member)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise FaceBatchError(f"{source}: {member} cannot be read ({error})") from error
 
 
 @contextlib.contextmanager

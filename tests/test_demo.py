@@ -227,8 +227,8 @@ def test_a_failed_write_leaves_the_old_zip_and_no_partial_file(tmp_path: Path, m
             raise KeyboardInterrupt  # what a killed job looks like from inside
         return original_encode(frames)
 
-    original_encode = demo._encode_pngs
-    monkeypatch.setattr(demo, "_encode_pngs", fail_on_third_video)
+    original_encode = demo.encode_pngs
+    monkeypatch.setattr(demo, "encode_pngs", fail_on_third_video)
     with pytest.raises(KeyboardInterrupt):
         write_demo_batch(target, 0, SMALL)
     assert target.read_bytes() == b"previous batch"

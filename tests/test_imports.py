@@ -9,7 +9,7 @@ import pytest
 
 # Modules that light jobs (demo, ingest, clean, reduce, pack, split, report) and the CLI's start import.
 PREP_MODULES = [
-    "dfdetect.facebatch", "dfdetect.config", "dfdetect.aggregate", "dfdetect.logutil", "dfdetect.ingest", "dfdetect.demo",
+    "dfdetect.facebatch", "dfdetect.config", "dfdetect.aggregate", "dfdetect.png", "dfdetect.logutil", "dfdetect.ingest", "dfdetect.demo",
     "dfdetect.clean", "dfdetect.reduce", "dfdetect.store", "dfdetect.splits", "dfdetect.metrics",
     "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate",
 ]
