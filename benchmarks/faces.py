@@ -10,6 +10,7 @@ the time of the batched pipeline goes (decode, detection, crop + PNG encoding).
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         video = videos.write_mp4(Path(folder) / "bench.mp4", frames, fps=30)
         detector = faces.load_detector(args.device)
         # Warm-up: the first calls build TF kernels for each input shape; keep that out of the timings.
-        warm = [frame for _, frame in faces.iter_video_frames(video)][: args.batch_size]
+        warm = [frame for _, frame in itertools.islice(faces.iter_video_frames(video), args.batch_size)]
         faces.detect_faces(warm[:1], detector, per_frame)
         faces.detect_faces(warm, detector, batched)
 

@@ -27,9 +27,7 @@ import contextlib
 import logging
 import os
 import sys
-import zipfile
-import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
@@ -44,7 +42,7 @@ from dfdetect.faces import FaceDetector, FaceSettings
 from dfdetect.ingest import ingest_archive, open_batch_zip
 from dfdetect.aggregate import AGGREGATIONS, aggregate_frame_scores
 from dfdetect.reduce import select_frames
-from dfdetect.store import decode_face
+from dfdetect.store import DECODE_ERRORS, decode_face, fit_face
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +60,6 @@ DEFAULT_STEP, DEFAULT_COUNT = 10, 30  # the workflow's frames.step / frames.coun
 FRAMES_INPUT, MASK_INPUT = "frames", "mask"  # the models' input names (dfdetect.models)
 VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
 _BATCH_LABEL = "predict"  # select_frames keeps a batch column; inputs here have no batch id
-_PNG_DECODE_ERRORS = (OSError, SyntaxError, ValueError, zipfile.BadZipFile, zlib.error, EOFError,
-                      Image.DecompressionBombError)
 
 
 class VideoFailure(Exception):
@@ -157,9 +153,7 @@ def clip_scores(model: Any, spec: ModelSpec, clips: Sequence[VideoClip], setting
     if spec.is_clip_model:
         from dfdetect.loader import left_pack_clips
 
-        packed = left_pack_clips(frames, masks)
-        inputs = packed if spec.named_inputs else packed[FRAMES_INPUT]
-        return _predict(model, inputs, settings.batch_size)
+        return _predict(model, left_pack_clips(frames, masks), settings.batch_size)  # clip models have named inputs
     filled = frames[masks]
     scores = np.zeros(masks.shape, dtype=np.float64)
     scores[masks] = _predict(model, {FRAMES_INPUT: filled} if spec.named_inputs else filled, settings.batch_size)
@@ -175,10 +169,7 @@ def _predict(model: Any, inputs: Any, batch_size: int) -> np.ndarray:
 
 def resize_face(face: np.ndarray, image_size: int) -> np.ndarray:
     """An RGB crop at the model's size, resized exactly as ``store.decode_face`` resizes PNG crops."""
-    image = Image.fromarray(np.ascontiguousarray(face)).convert("RGB")
-    if image.size != (image_size, image_size):
-        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
+    return fit_face(Image.fromarray(np.ascontiguousarray(face)), image_size)
 
 
 def build_clip(filename: str, selection: pd.DataFrame, source: FaceSource, image_size: int, count: int) -> VideoClip:
@@ -188,7 +179,7 @@ def build_clip(filename: str, selection: pd.DataFrame, source: FaceSource, image
     for slot, member in selection[["slot", "member"]].itertuples(index=False):
         try:
             frames[slot] = source.read_face(member, image_size)
-        except _PNG_DECODE_ERRORS as error:
+        except DECODE_ERRORS as error:
             raise VideoFailure(UNREADABLE, f"face image {member} cannot be decoded ({error})") from error
         mask[slot] = True
     return VideoClip(filename, frames, mask)
@@ -240,41 +231,24 @@ def input_filename(path: Path) -> str:
     return f"{path.name}.mp4" if path.is_dir() else path.name
 
 
-def mp4_face_source(path: Path, detector: Callable[[], FaceDetector], settings: PredictSettings) -> FaceSource:
-    """MTCNN faces of the frames that can fall into a slot, as ``faces.extract_video_faces`` finds them.
+def mp4_face_source(path: Path, detector: FaceDetector, settings: PredictSettings) -> FaceSource:
+    """MTCNN faces of the frames that can fall into a slot, found by ``faces.extract_video_faces``.
 
-    Decoding stops at ``settings.frame_limit``: later frames are never selected. Only the first
-    face of single-face frames is cropped, since no other face is ever selected. ``detector`` is
-    called when the first frames are decoded, so an undecodable video loads no detector.
+    Decoding stops at ``settings.frame_limit``: later frames are never selected.
     """
     video_id = path.stem
-    rows: list[tuple[str, int, int, str]] = []
-    crops: dict[str, np.ndarray] = {}
-    pending: list[tuple[int, np.ndarray]] = []
-
-    def detect_pending() -> None:
-        boxes_per_frame = faces.detect_faces([frame for _, frame in pending], detector(), settings.faces)
-        for (index, frame), boxes in zip(pending, boxes_per_frame):
-            rows.extend((video_id, index, number, face_member_name(video_id, index, number))
-                        for number in range(1, len(boxes) + 1))
-            if len(boxes) == 1:
-                crops[face_member_name(video_id, index)] = faces.crop_face(frame, boxes[0], settings.faces)
-        pending.clear()
-
     try:
-        for index, frame in faces.iter_video_frames(path, settings.faces.every_k, name=path.name):
-            if index >= settings.frame_limit:
-                break  # closing the generator stops ffmpeg
-            pending.append((index, frame))
-            if len(pending) == settings.faces.batch_size:
-                detect_pending()
+        found = faces.extract_video_faces(path, detector, settings.faces, name=path.name,
+                                          frame_limit=settings.frame_limit)
     except faces.VideoDecodeError as error:
         raise VideoFailure(UNREADABLE, str(error)) from error
-    if pending:
-        detect_pending()
-    if not rows:
+    if found.n_faces == 0:
         raise VideoFailure(NO_FACES, f"no face with confidence >= {settings.faces.threshold} and size >= "
                                      f"{settings.faces.min_face_size} px in frames 0-{settings.frame_limit - 1}")
+    rows = [(video_id, index, number, face_member_name(video_id, index, number))
+            for index, frame_faces in found.faces.items() for number in range(1, len(frame_faces) + 1)]
+    # Only a single-face frame is ever selected, so only `{n}.png` is ever read.
+    crops = {face_member_name(video_id, index): frame_faces[0].crop for index, frame_faces in found.faces.items()}
     return FaceSource(_frame_table(rows), lambda member, size: resize_face(crops[member], size))
 
 
@@ -299,6 +273,20 @@ def _frame_table(rows: list[tuple[str, int, int, str]]) -> pd.DataFrame:
 # ---------------------------------------------------------------- inputs -> results
 
 
+class _LazyDetector:
+    """A FaceDetector that loads the real one at the first detection: inputs without an mp4, and
+    mp4s that cannot be decoded, load none."""
+
+    def __init__(self, factory: Callable[[], FaceDetector]) -> None:
+        self._factory = factory
+        self._detector: FaceDetector | None = None
+
+    def detect_faces(self, image: Any, **kwargs: Any) -> Any:
+        if self._detector is None:
+            self._detector = self._factory()
+        return self._detector.detect_faces(image, **kwargs)
+
+
 class Scorer:
     """Scores inputs in order, loading the face detector only when an mp4 needs it."""
 
@@ -310,13 +298,7 @@ class Scorer:
         if self.spec.is_clip_model and self.spec.n_slots != settings.count:
             raise ValueError(f"the model scores clips of {self.spec.n_slots} slots, but frames count is "
                              f"{settings.count}: use --frames-count {self.spec.n_slots} (or the model's config)")
-        self._detector_factory = detector_factory
-        self._detector: FaceDetector | None = None
-
-    def detector(self) -> FaceDetector:
-        if self._detector is None:
-            self._detector = self._detector_factory()
-        return self._detector
+        self.detector = _LazyDetector(detector_factory)
 
     def score(self, inputs: Sequence[str | Path], progress: bool = False) -> pd.DataFrame:
         """``filename,label,status`` for every video of ``inputs``, in input order."""
@@ -397,8 +379,7 @@ def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: 
     overrides = {"step": args.frames_step, "count": args.frames_count, "aggregation": args.aggregate,
                  "batch_size": args.batch_size}
     values.update({key: value for key, value in overrides.items() if value is not None})
-    known = {item.name for item in fields(PredictSettings)}
-    return PredictSettings(**{key: value for key, value in values.items() if key in known})
+    return PredictSettings(**values)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -34,7 +34,7 @@ STATUS_OK = "ok"
 STATUS_UNREADABLE = "unreadable_frame"
 STATUS_EMPTY = "no_usable_frames"
 INDEX_COLUMNS = ["row", "batch", "video_id", "n_filled", "status", "reason"]
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, zipfile.BadZipFile, zlib.error, EOFError, Image.DecompressionBombError)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, zipfile.BadZipFile, zlib.error, EOFError, Image.DecompressionBombError)
 
 
 @dataclass(frozen=True)
@@ -52,10 +52,15 @@ class StorePaths:
 def decode_face(data: bytes, image_size: int) -> np.ndarray:
     """PNG bytes -> (image_size, image_size, 3) uint8, resized only when the crop differs."""
     with Image.open(io.BytesIO(data)) as image:
-        image = image.convert("RGB")
-        if image.size != (image_size, image_size):
-            image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
-        return np.asarray(image, dtype=np.uint8)
+        return fit_face(image, image_size)
+
+
+def fit_face(image: Image.Image, image_size: int) -> np.ndarray:
+    """A face image as (image_size, image_size, 3) uint8 RGB, resized only when its size differs."""
+    image = image.convert("RGB")
+    if image.size != (image_size, image_size):
+        image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix: str | Path,
@@ -104,7 +109,7 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
                 try:
                     clip[slot] = decode_face(archive.read(member), image_size)
                     mask[row_of[video_id], slot] = True
-                except _DECODE_ERRORS as error:
+                except DECODE_ERRORS as error:
                     log.warning("%s: member %s cannot be decoded (%s); video %s is excluded", zip_path, member,
                                 error, video_id)
                     if status[video_id][0] == STATUS_OK:
