@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -119,13 +118,6 @@ def test_report_path_sits_next_to_the_output():
     assert faces.report_path(out) == Path("results/faces/deepfake-detection-faces-part-12-0.report.csv")
 
 
-def test_importing_faces_does_not_import_tensorflow():
-    heavy = "('tensorflow', 'keras', 'mtcnn')"
-    code = f"import sys, dfdetect.faces; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy}))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
-
-
 # ---------------------------------------------------------------- decoding
 
 
@@ -232,6 +224,7 @@ def test_two_faces_come_largest_first(detector, two_face_video):
 def test_max_faces_and_min_face_size_filter(detector, two_face_video):
     data, _ = two_face_video
     one = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, max_faces=1))
+    assert sorted(one.faces) == [0, 6]  # faces were found, so the next line checks something
     assert all(len(frame_faces) == 1 for frame_faces in one.faces.values())
     too_big = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, min_face_size=120))
     assert too_big.n_faces == 0 and too_big.n_frames_sampled == 2
@@ -315,7 +308,6 @@ def test_extract_part_writes_a_valid_face_batch(extracted):
 
 def test_extract_part_reports_every_video_with_its_reason(extracted):
     report = pd.read_csv(extracted.report_path, keep_default_na=False)
-    assert extracted.report_path == faces.report_path(extracted.out_zip)
     assert list(report.columns) == faces.REPORT_COLUMNS
     status = dict(zip(report["filename"], report["status"]))
     assert status == {
