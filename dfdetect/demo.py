@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import time
 import zipfile
 from dataclasses import dataclass, replace
@@ -44,6 +43,7 @@ from dfdetect.facebatch import (
     metadata_csv,
     write_member,
 )
+from dfdetect.atomic import atomic_path
 from dfdetect.png import encode_pngs
 
 __all__ = [
@@ -807,17 +807,9 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
         raise ValueError(f"{target}: batch index {batch_index} is demo batch {batch}, but the file name says {batch_id(target)}")
     plan = plan_batch(batch_index, spec)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A per-process name next to the target (same file system, so the rename is atomic); not
-    # mkstemp, whose 0600 mode would stay on the batch after the rename.
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        with zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
-            write_member(archive, METADATA_MEMBER, metadata_csv(plan.metadata_rows()), zipfile.ZIP_DEFLATED)
-            n_files = _write_families(archive, plan, batch_index, spec)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
+        write_member(archive, METADATA_MEMBER, metadata_csv(plan.metadata_rows()), zipfile.ZIP_DEFLATED)
+        n_files = _write_families(archive, plan, batch_index, spec)
     return DemoBatchSummary(
         batch=batch,
         path=target,

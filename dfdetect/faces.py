@@ -36,6 +36,7 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from dfdetect.atomic import atomic_path
 from dfdetect.png import encode_pngs
 from dfdetect.facebatch import (
     LABELS,
@@ -532,7 +533,7 @@ def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSe
         log.info("%s: %d videos listed, %d mp4 files; %s", raw_part_zip, len(entries), len(video_members), settings)
         detector = detector if detector is not None else load_detector()  # after the cheap checks: TF is slow to load
         rows = []
-        with _atomic_path(out_zip) as temporary_zip, zipfile.ZipFile(temporary_zip, "w") as out, \
+        with atomic_path(out_zip) as temporary_zip, zipfile.ZipFile(temporary_zip, "w") as out, \
                 tempfile.TemporaryDirectory(prefix="dfdetect-part-") as work_dir:
             write_member(out, METADATA_MEMBER, metadata_csv_bytes(entries), zipfile.ZIP_DEFLATED)
             for entry in _progress(entries, raw_part_zip, progress):
@@ -547,7 +548,7 @@ def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSe
         rows.append(_report_row(filename, STATUS_UNLISTED, reason))
     report = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     summary = PartSummary(out_zip=out_zip, report=report)
-    with _atomic_path(summary.report_path) as temporary_report:
+    with atomic_path(summary.report_path) as temporary_report:
         report.to_csv(temporary_report, index=False, lineterminator="\n")
     log.info("%s -> %s: %s, %d face crops", raw_part_zip, out_zip, summary.status_counts, summary.n_faces)
     return summary
@@ -620,21 +621,6 @@ def _raw_part_members(archive: zipfile.ZipFile, source: Path) -> tuple[str, dict
     if len(metadata_members) > 1:
         raise FaceBatchError(f"{source}: several {RAW_METADATA_NAME} members ({', '.join(metadata_members)}); want one")
     return metadata_members[0], videos
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path``, renamed onto it on success and removed on failure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; outputs are ordinary files
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _progress(entries: list[RawVideoEntry], raw_part_zip: Path, enabled: bool) -> Iterable[RawVideoEntry]:

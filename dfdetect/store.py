@@ -28,6 +28,8 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
+from dfdetect.atomic import atomic_path, commit, temporary_name
+
 log = logging.getLogger(__name__)
 
 STATUS_OK = "ok"
@@ -76,47 +78,51 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
     row_of = {video_id: row for row, video_id in enumerate(video_ids)}
     status = {video_id: (STATUS_OK, "") for video_id in video_ids}
     shape = (len(video_ids), n_slots, image_size, image_size, 3)
-    temp_frames = paths.frames.with_name(paths.frames.name + ".partial.npy")
-    mask = np.zeros(shape[:2], dtype=bool)
-    if not video_ids:  # nothing to decode; mmap cannot map zero bytes
-        np.save(temp_frames, np.zeros(shape, dtype=np.uint8))
-    else:
-        # open_memmap writes the .npy header and sizes the (sparse, zero) file; the frames then go
-        # in with one plain write per video: writing through a shared memory map costs a page
-        # fault (and the file system's page_mkwrite) per 4 KiB page, CPU that pack adds to decoding.
-        header = np.lib.format.open_memmap(temp_frames, mode="w+", dtype=np.uint8, shape=shape)
-        offset = header.offset
-        del header
-        clip = np.zeros(shape[1:], dtype=np.uint8)  # one video's slots, written when it is done
-        # Rows of one video together (a selection is sorted by video already; this keeps any order safe).
-        by_row = selection.iloc[np.argsort(selection["video_id"].map(row_of).to_numpy(), kind="stable")]
-        with zipfile.ZipFile(zip_path) as archive, open(temp_frames, "r+b") as out:
+    temp_frames = temporary_name(paths.frames, suffix=".npy")  # unique: two jobs on one batch never share it
+    try:
+        mask = np.zeros(shape[:2], dtype=bool)
+        if not video_ids:  # nothing to decode; mmap cannot map zero bytes
+            np.save(temp_frames, np.zeros(shape, dtype=np.uint8))
+        else:
+            # open_memmap writes the .npy header and sizes the (sparse, zero) file; the frames then go
+            # in with one plain write per video: writing through a shared memory map costs a page
+            # fault (and the file system's page_mkwrite) per 4 KiB page, CPU that pack adds to decoding.
+            header = np.lib.format.open_memmap(temp_frames, mode="w+", dtype=np.uint8, shape=shape)
+            offset = header.offset
+            del header
+            clip = np.zeros(shape[1:], dtype=np.uint8)  # one video's slots, written when it is done
+            # Rows of one video together (a selection is sorted by video already; this keeps any order safe).
+            by_row = selection.iloc[np.argsort(selection["video_id"].map(row_of).to_numpy(), kind="stable")]
+            with zipfile.ZipFile(zip_path) as archive, open(temp_frames, "r+b") as out:
 
-            def write_clip(video_id: str) -> None:
-                row = row_of[video_id]
-                clip[~mask[row]] = 0  # no stale pixels from the previous video in empty slots
-                out.seek(offset + row * clip.nbytes)
-                out.write(clip)
+                def write_clip(video_id: str) -> None:
+                    row = row_of[video_id]
+                    clip[~mask[row]] = 0  # no stale pixels from the previous video in empty slots
+                    out.seek(offset + row * clip.nbytes)
+                    out.write(clip)
 
-            current = None
-            rows = by_row[["video_id", "slot", "member"]].itertuples(index=False)
-            for video_id, slot, member in tqdm(rows, total=len(selection), desc=f"pack {batch}", unit="frame",
-                                               mininterval=2.0, disable=not progress):
-                if video_id != current:
-                    if current is not None:
-                        write_clip(current)
-                    current = video_id
-                try:
-                    clip[slot] = decode_face(archive.read(member), image_size)
-                    mask[row_of[video_id], slot] = True
-                except DECODE_ERRORS as error:
-                    log.warning("%s: member %s cannot be decoded (%s); video %s is excluded", zip_path, member,
-                                error, video_id)
-                    if status[video_id][0] == STATUS_OK:
-                        status[video_id] = (STATUS_UNREADABLE, f"{member}: {error}")
-            write_clip(current)
-            out.flush()
-            os.fsync(out.fileno())  # on disk before the rename below makes it the store
+                current = None
+                rows = by_row[["video_id", "slot", "member"]].itertuples(index=False)
+                for video_id, slot, member in tqdm(rows, total=len(selection), desc=f"pack {batch}", unit="frame",
+                                                   mininterval=2.0, disable=not progress):
+                    if video_id != current:
+                        if current is not None:
+                            write_clip(current)
+                        current = video_id
+                    try:
+                        clip[slot] = decode_face(archive.read(member), image_size)
+                        mask[row_of[video_id], slot] = True
+                    except DECODE_ERRORS as error:
+                        log.warning("%s: member %s cannot be decoded (%s); video %s is excluded", zip_path, member,
+                                    error, video_id)
+                        if status[video_id][0] == STATUS_OK:
+                            status[video_id] = (STATUS_UNREADABLE, f"{member}: {error}")
+                write_clip(current)
+                out.flush()
+                os.fsync(out.fileno())  # on disk before the rename below makes it the store
+    except BaseException:
+        temp_frames.unlink(missing_ok=True)  # a failed job leaves no stray temporary file
+        raise
     index = pd.DataFrame({"row": range(len(video_ids)), "batch": batch, "video_id": video_ids})
     index["n_filled"] = mask.sum(axis=1).astype("int32")
     index["status"] = [status[video_id][0] for video_id in video_ids]
@@ -125,9 +131,11 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
     index.loc[empty, ["status", "reason"]] = [STATUS_EMPTY, "no single-face frame in any slot"]
     # Write the small files first and move the big one into place last, so a killed job
     # never leaves a frames file that looks finished next to a stale index.
-    np.save(paths.mask, mask)
-    index[INDEX_COLUMNS].to_parquet(paths.index, index=False)
-    os.replace(temp_frames, paths.frames)
+    with atomic_path(paths.mask, suffix=".npy") as temporary:
+        np.save(temporary, mask)
+    with atomic_path(paths.index) as temporary:
+        index[INDEX_COLUMNS].to_parquet(temporary, index=False)
+    commit(temp_frames, paths.frames)
     return index[INDEX_COLUMNS]
 
 
