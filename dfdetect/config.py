@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from dfdetect.facebatch import BATCH_FILE_GLOB, batch_file_name, batch_id
+from dfdetect.facebatch import BATCH_FILE_GLOB, batch_id
+from dfdetect.layout import ResultsLayout, demo_batch_ids
+from dfdetect.schema import SCHEMA_PATH
 
 RAW_VIDEO_GLOB = "dfdc_train_part_*.zip"
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -23,19 +24,46 @@ class ConfigError(ValueError):
         self.key = key
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
+def load_config(path: str | Path, check_sources: bool = True) -> dict[str, Any]:
     """A config file as the workflow sees it, for the commands that run without Snakemake:
-    validated against the same schema, with its defaults filled in, and checked."""
-    import yaml
-    from snakemake.utils import validate
+    validated against the same schema, with its defaults filled in, and checked.
 
-    config = yaml.safe_load(Path(path).read_text()) or {}
-    validate(config, str(SCHEMA_PATH))
-    check_config(config)
+    ``check_sources=False`` skips the raw-data checks, for commands that read no raw data
+    (``dfdetect predict`` takes only its faces, frames and evaluation settings).
+    """
+    import yaml
+
+    config = complete_config(yaml.safe_load(Path(path).read_text()) or {})
+    check_config(config, check_sources)
     return config
 
 
-def check_config(config: Mapping[str, Any]) -> None:
+def complete_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` validated against the schema, with every default filled in.
+
+    The schema is the only source of defaults: library code reads settings from what this (or
+    the Snakefile's ``validate``, the same function) returns, and keeps no defaults of its own.
+    """
+    import copy
+
+    from snakemake.utils import validate
+
+    completed = copy.deepcopy(dict(config))
+    validate(completed, str(SCHEMA_PATH))
+    return completed
+
+
+def complete_model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``models:`` entry with the schema's defaults filled in (for callers without a config)."""
+    return complete_config({"models": {"model": settings}})["models"]["model"]
+
+
+def default_config() -> dict[str, Any]:
+    """The configuration an empty config file means: every schema default."""
+    return complete_config({})
+
+
+def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
     """Raise ConfigError for the first setting that cannot work."""
     frames = config["frames"]
     if frames["min"] > frames["max"]:
@@ -45,7 +73,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     if train_share <= 0:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
     _check_encoders(config.get("models") or {})
-    if not config["demo"]["enabled"]:
+    if check_sources and not config["demo"]["enabled"]:
         _check_raw_sources(config)
 
 
@@ -85,11 +113,6 @@ def _check_raw_sources(config: Mapping[str, Any]) -> None:
         raise ConfigError("raw_dir", f"folder '{raw_dir}' holds no {BATCH_FILE_GLOB} files")
 
 
-def demo_batch_ids(n_batches: int) -> list[str]:
-    """Demo batches are named like the Kaggle parts: 0-0, 0-1, 1-0, 1-1, ..."""
-    return [f"{index // 2}-{index % 2}" for index in range(n_batches)]
-
-
 def raw_video_part_number(path: str | Path) -> str:
     """``dfdc_train_part_12.zip`` -> ``"12"``."""
     stem = Path(path).stem
@@ -107,7 +130,7 @@ def discover_batches(config: Mapping[str, Any]) -> dict[str, str]:
     ``extract_faces`` writes from ``raw_video_dir``'s parts. The same id from two sources is an
     error, since the manifests are keyed by batch id.
     """
-    results = Path(config["results_dir"])
+    layout = ResultsLayout(config["results_dir"])
     sources: dict[str, str] = {}
 
     def add(batch: str, path: Path) -> None:
@@ -117,7 +140,7 @@ def discover_batches(config: Mapping[str, Any]) -> dict[str, str]:
 
     if config["demo"]["enabled"]:
         for batch in demo_batch_ids(config["demo"]["batches"]):
-            add(batch, results / "demo" / "raw" / batch_file_name(batch))
+            add(batch, Path(layout.demo_zip(batch)))
     else:
         raw_dir = Path(config["raw_dir"])
         if raw_dir.is_dir():
@@ -125,8 +148,8 @@ def discover_batches(config: Mapping[str, Any]) -> dict[str, str]:
                 add(batch_id(path), path)
     if config.get("raw_video_dir"):
         for path in sorted(Path(config["raw_video_dir"]).glob(RAW_VIDEO_GLOB)):
-            batch = f"{raw_video_part_number(path)}-0"
-            add(batch, results / "faces" / batch_file_name(batch))
+            part = raw_video_part_number(path)
+            add(f"{part}-0", Path(layout.faces_zip(part)))
     return dict(sorted(sources.items(), key=lambda item: tuple(int(part) for part in item[0].split("-"))))
 
 

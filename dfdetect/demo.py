@@ -44,7 +44,9 @@ from dfdetect.facebatch import (
     write_member,
 )
 from dfdetect.atomic import atomic_path
+from dfdetect.layout import demo_batch_id, demo_batch_index
 from dfdetect.png import encode_pngs
+from dfdetect.schema import schema_default
 
 __all__ = [
     "DemoSpec",
@@ -94,10 +96,10 @@ _IRIS_COLOURS = ((90, 60, 35), (45, 35, 30), (80, 110, 150), (80, 110, 70), (120
 class DemoSpec:
     """Size and seed of the demo data; the zips are a function of this and the batch index."""
 
-    videos_per_batch: int = 30
-    image_size: int = 64
-    n_frame_slots: int = 300  # frame indices 0..n-1 (DFDC: 10 s at 30 fps)
-    seed: int = 7
+    videos_per_batch: int = schema_default("demo", "videos_per_batch")
+    image_size: int = schema_default("demo", "image_size")
+    n_frame_slots: int = schema_default("demo", "n_frame_slots")  # frame indices 0..n-1 (DFDC: 10 s at 30 fps)
+    seed: int = schema_default("demo", "seed")
 
     def __post_init__(self) -> None:
         if self.videos_per_batch < 1:
@@ -173,21 +175,6 @@ class BatchPlan:
     @property
     def n_absent_originals(self) -> int:
         return sum(not family.original_present for family in self.families)
-
-
-def demo_batch_id(batch_index: int) -> str:
-    """Batch ids run ``0-0, 0-1, 1-0, 1-1, ...``: index k -> ``f"{k // 2}-{k % 2}"``."""
-    if batch_index < 0:
-        raise ValueError(f"batch_index must not be negative, got {batch_index}")
-    return f"{batch_index // 2}-{batch_index % 2}"
-
-
-def demo_batch_index(batch: str) -> int:
-    """The inverse of ``demo_batch_id``: ``"1-0"`` -> 2 (for rules that only know the batch id)."""
-    major, _, minor = batch.partition("-")
-    if not (major.isdigit() and minor in ("0", "1")):
-        raise ValueError(f"{batch!r} is not a demo batch id (want I-0 or I-1)")
-    return int(major) * 2 + int(minor)
 
 
 # --------------------------------------------------------------------------------------------

@@ -158,6 +158,24 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def family_of(video_id: str, label: int, original: str | None) -> str:
-    """A FAKE's family is its original (present in the data or not); a REAL is its own family."""
-    return original if label == 1 and original else video_id
+def families(videos: pd.DataFrame) -> pd.Series:
+    """Each video's family (video_id, label, original columns): a FAKE's family is its original
+    (present in the data or not); a REAL is its own family."""
+    is_fake_with_original = (videos["label"] == 1) & videos["original"].notna()
+    return videos["original"].where(is_fake_with_original, videos["video_id"])
+
+
+def open_batch_zip(zip_path: str | Path) -> zipfile.ZipFile:
+    """Open a face batch, turning zipfile's errors into one that names the file."""
+    try:
+        return zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise FaceBatchError(f"{zip_path}: not a readable zip file ({error}); the download may be truncated") from error
+
+
+def read_member(archive: zipfile.ZipFile, member: str, zip_path: str | Path) -> bytes:
+    """One member's bytes, turning zipfile's errors into one that names the file and member."""
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise FaceBatchError(f"{zip_path}: {member} cannot be read ({error})") from error

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pandas as pd
+
+from dfdetect.layout import ResultsLayout
 
 THRESHOLD_METRICS = ("precision", "recall", "specificity")
 COMPARISON_COLUMNS = [
@@ -85,13 +87,23 @@ def missing_reason(metrics_problem: str, train_problem: str | None) -> str:
     return "no metrics.json and no train.json: training or evaluation did not finish"
 
 
-def comparison_table(models: dict[str, dict[str, Any]], eval_dir: str | Path,
-                     models_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """(one row per configured model sorted by log loss with missing metrics last, ["model: reason"])."""
+def model_result_files(models: Mapping[str, Any], layout: ResultsLayout) -> tuple[dict[str, str], dict[str, str]]:
+    """Each model's metrics.json and train.json in the results layout (for runs without Snakemake)."""
+    return ({name: layout.eval_file(name, "metrics") for name in models},
+            {name: layout.train_file(name, "info") for name in models})
+
+
+def comparison_table(models: Mapping[str, Mapping[str, Any]], metrics_paths: Mapping[str, str | Path],
+                     train_info_paths: Mapping[str, str | Path]) -> tuple[pd.DataFrame, list[str]]:
+    """(one row per configured model sorted by log loss with missing metrics last, ["model: reason"]).
+
+    ``metrics_paths`` / ``train_info_paths``: model name -> its metrics.json / train.json (the
+    report rule's inputs; ``model_result_files`` for the same files found through the layout).
+    """
     rows, missing = [], []
     for name, settings in models.items():
-        metrics, metrics_problem = read_json(Path(eval_dir) / name / "metrics.json")
-        train_info, train_problem = read_json(Path(models_dir) / name / "train.json")
+        metrics, metrics_problem = read_json(Path(metrics_paths[name]))
+        train_info, train_problem = read_json(Path(train_info_paths[name]))
         if metrics_problem is not None:
             missing.append(f"{name}: {missing_reason(metrics_problem, train_problem)}")
         rows.append(model_row(name, settings or {}, metrics, train_info))

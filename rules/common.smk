@@ -9,6 +9,7 @@ sys.path.insert(0, workflow.basedir)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
 from dfdetect.config import ConfigError, check_config, discover_batches
+from dfdetect.layout import ResultsLayout
 
 try:
     check_config(config)
@@ -17,6 +18,8 @@ except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
 
 RESULTS = config["results_dir"].rstrip("/")
+# Paths that library code also opens come from the one layout; logs and benchmarks use result().
+LAYOUT = ResultsLayout(RESULTS)
 
 
 MODELS = list(config["models"])
@@ -29,22 +32,26 @@ wildcard_constraints:
 
 def result(path):
     """A path under results_dir."""
-    return f"{RESULTS}/{path}"
+    return LAYOUT.path(path)
 
 
-# The packed frame store that train and evaluate read (dfdetect.store: {prefix}.frames.npy etc.).
-STORE_PREFIXES = [result(f"store/{batch}") for batch in BATCHES]
-STORE_FILES = [f"{prefix}.{part}" for prefix in STORE_PREFIXES for part in ("frames.npy", "mask.npy", "index.parquet")]
+# The packed frame store that train and evaluate read (the pack rule's outputs, dfdetect.store).
+STORE_PREFIXES = [LAYOUT.store_prefix(batch) for batch in BATCHES]
 
 
 def batch_zip(wildcards):
     return BATCHES[wildcards.batch]
 
 
+def store_files():
+    """Every batch's packed store: the pack rule's outputs (call after rules/prepare.smk)."""
+    return expand(rules.pack.output, batch=BATCHES)
+
+
 def encoder_model(wildcards):
     """A td_lstm with `encoder_from: OTHER` trains after OTHER, from its model.keras."""
     source = config["models"][wildcards.model].get("encoder_from")
-    return [result(f"models/{source}/model.keras")] if source else []
+    return [LAYOUT.train_file(source, "model")] if source else []
 
 
 def model_resource(name):
@@ -52,9 +59,9 @@ def model_resource(name):
     return lambda wildcards: config["models"][wildcards.model]["resources"][name]
 
 
-def evaluation_plot(name, caption):
+def evaluation_plot(output, caption):
     return report(
-        result(f"eval/{{model}}/{name}"),
+        LAYOUT.eval_file("{model}", output),
         caption=f"../report/{caption}.rst",
         category="Evaluation",
         subcategory="{model}",
@@ -63,8 +70,8 @@ def evaluation_plot(name, caption):
 
 
 def all_targets():
-    targets = [result("manifests/videos.parquet"), result("manifests/n_frames_hist.png")]
-    targets += [result("reduced/frames.parquet"), result("splits/summary.json")]
-    targets += expand(result("eval/{model}/metrics.json"), model=MODELS)
-    targets += [result("report/comparison.csv")]
+    """What `rule all` asks for (called in the Snakefile, after every rule is defined)."""
+    targets = [rules.manifest.output.videos, rules.manifest.output.histogram, rules.reduce.output[0]]
+    targets += [rules.split.output.summary, *expand(rules.evaluate.output.metrics, model=MODELS)]
+    targets += [rules.report.output.csv]
     return targets

@@ -1,10 +1,10 @@
 # Demo batches in exactly the DFDC face-batch format (only when demo.enabled).
-from dfdetect.demo import demo_batch_index
+from dfdetect.layout import demo_batch_index
 
 
 rule demo:
     output:
-        result("demo/raw/deepfake-detection-faces-part-{batch}.zip"),
+        LAYOUT.demo_zip("{batch}"),
     params:
         batch_index=lambda wildcards: demo_batch_index(wildcards.batch),
         spec={key: value for key, value in config["demo"].items() if key not in ("enabled", "batches")},

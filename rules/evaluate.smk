@@ -3,25 +3,26 @@
 
 rule evaluate:
     input:
-        model=result("models/{model}/model.keras"),
-        test=result("splits/test.parquet"),
-        validation=result("splits/validation.parquet"),
-        store=STORE_FILES,
+        model=rules.train.output.model,
+        test=rules.split.output.test,
+        validation=rules.split.output.validation,
+        store=store_files(),
+    # Names and paths are dfdetect.evaluate.EvaluationPaths' (dfdetect.layout.EVALUATION_FILES).
     output:
-        predictions=result("eval/{model}/predictions.parquet"),
-        validation_predictions=result("eval/{model}/validation_predictions.parquet"),
+        predictions=LAYOUT.eval_file("{model}", "predictions"),
+        validation_predictions=LAYOUT.eval_file("{model}", "validation_predictions"),
         metrics=report(
-            result("eval/{model}/metrics.json"),
+            LAYOUT.eval_file("{model}", "metrics"),
             caption="../report/metrics.rst",
             category="Evaluation",
             subcategory="{model}",
             labels={"model": "{model}", "figure": "metrics"},
         ),
-        roc=evaluation_plot("roc.png", "roc"),
-        precision_recall=evaluation_plot("precision_recall.png", "precision_recall"),
-        confusion=evaluation_plot("confusion_matrix.png", "confusion_matrix"),
-        scores=evaluation_plot("score_histograms.png", "score_histograms"),
-        submission=result("eval/{model}/submission.csv"),
+        roc=evaluation_plot("roc", "roc"),
+        precision_recall=evaluation_plot("precision_recall", "precision_recall"),
+        confusion=evaluation_plot("confusion", "confusion_matrix"),
+        scores=evaluation_plot("scores", "score_histograms"),
+        submission=LAYOUT.eval_file("{model}", "submission"),
     params:
         settings=lambda wildcards: config["models"][wildcards.model],
         backend=config["keras_backend"],
@@ -44,23 +45,20 @@ rule evaluate:
 
 rule report:
     input:
-        clean=result("clean/summary.json"),
-        splits=result("splits/summary.json"),
-        metrics=expand(result("eval/{model}/metrics.json"), model=MODELS),
-        trained=expand(result("models/{model}/train.json"), model=MODELS),
+        clean=rules.clean.output.summary,
+        splits=rules.split.output.summary,
+        metrics=expand(rules.evaluate.output.metrics, model=MODELS),
+        trained=expand(rules.train.output.info, model=MODELS),
     output:
         csv=report(
-            result("report/comparison.csv"),
+            LAYOUT.report_file("comparison.csv"),
             caption="../report/comparison.rst",
             category="Comparison",
             labels={"table": "models"},
         ),
-        markdown=result("report/comparison.md"),
+        markdown=LAYOUT.report_file("comparison.md"),
     params:
         models=config["models"],
-        # Derived from the output, not fixed strings, so that they follow a storage prefix (lint).
-        eval_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.csv)), "eval"),
-        models_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.csv)), "models"),
     conda:
         "../envs/prep.yaml"
     log:

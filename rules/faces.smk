@@ -12,9 +12,9 @@ rule extract_faces:
     input:
         lambda wildcards: RAW_VIDEO_PARTS[wildcards.part],
     output:
-        batch=result("faces/deepfake-detection-faces-part-{part}-0.zip"),
+        batch=LAYOUT.faces_zip("{part}"),
         report=report(
-            result("faces/deepfake-detection-faces-part-{part}-0.report.csv"),
+            LAYOUT.faces_report("{part}"),
             caption="../report/faces.rst",
             category="Data",
             subcategory="Face extraction",

@@ -5,8 +5,8 @@ rule ingest:
     input:
         batch_zip,
     output:
-        frames=result("manifests/frames/{batch}.parquet"),
-        videos=result("manifests/videos/{batch}.parquet"),
+        frames=LAYOUT.frame_manifest("{batch}"),
+        videos=LAYOUT.video_manifest("{batch}"),
         skipped=result("manifests/skipped/{batch}.parquet"),
     conda:
         "../envs/prep.yaml"
@@ -23,7 +23,7 @@ rule ingest:
 
 rule manifest:
     input:
-        expand(result("manifests/videos/{batch}.parquet"), batch=BATCHES),
+        expand(rules.ingest.output.videos, batch=BATCHES),
     output:
         videos=result("manifests/videos.parquet"),
         histogram=report(

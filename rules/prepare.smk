@@ -3,10 +3,10 @@
 
 rule clean:
     input:
-        result("manifests/videos.parquet"),
+        rules.manifest.output.videos,
     output:
         videos=result("clean/videos.parquet"),
-        summary=report(result("clean/summary.json"), caption="../report/clean.rst", category="Data"),
+        summary=report(LAYOUT.clean_summary(), caption="../report/clean.rst", category="Data"),
     params:
         min_frames=config["frames"]["min"],
         max_frames=config["frames"]["max"],
@@ -21,10 +21,10 @@ rule clean:
 
 rule select_frames:
     input:
-        frames=result("manifests/frames/{batch}.parquet"),
-        videos=result("manifests/videos/{batch}.parquet"),
+        frames=rules.ingest.output.frames,
+        videos=rules.ingest.output.videos,
     output:
-        result("reduced/batches/{batch}.parquet"),
+        LAYOUT.selection("{batch}"),
     params:
         step=config["frames"]["step"],
         n_slots=config["frames"]["count"],
@@ -42,8 +42,8 @@ rule select_frames:
 
 rule reduce:
     input:
-        cleaned=result("clean/videos.parquet"),
-        selections=expand(result("reduced/batches/{batch}.parquet"), batch=BATCHES),
+        cleaned=rules.clean.output.videos,
+        selections=expand(rules.select_frames.output, batch=BATCHES),
     output:
         result("reduced/frames.parquet"),
     conda:
@@ -58,11 +58,11 @@ rule reduce:
 rule pack:
     input:
         zip=batch_zip,
-        selection=result("reduced/batches/{batch}.parquet"),
+        selection=rules.select_frames.output[0],
     output:
-        frames=result("store/{batch}.frames.npy"),
-        mask=result("store/{batch}.mask.npy"),
-        index=result("store/{batch}.index.parquet"),
+        frames=LAYOUT.store_file("{batch}", "frames.npy"),
+        mask=LAYOUT.store_file("{batch}", "mask.npy"),
+        index=LAYOUT.store_file("{batch}", "index.parquet"),
     params:
         image_size=config["image_size"],
         n_slots=config["frames"]["count"],
@@ -82,14 +82,14 @@ rule pack:
 
 rule split:
     input:
-        cleaned=result("clean/videos.parquet"),
-        reduced=result("reduced/frames.parquet"),
-        indexes=expand(result("store/{batch}.index.parquet"), batch=BATCHES),
+        cleaned=rules.clean.output.videos,
+        reduced=rules.reduce.output[0],
+        indexes=expand(rules.pack.output.index, batch=BATCHES),
     output:
-        train=result("splits/train.parquet"),
-        validation=result("splits/validation.parquet"),
-        test=result("splits/test.parquet"),
-        summary=report(result("splits/summary.json"), caption="../report/splits.rst", category="Data"),
+        train=LAYOUT.split("train"),
+        validation=LAYOUT.split("validation"),
+        test=LAYOUT.split("test"),
+        summary=report(LAYOUT.split_summary(), caption="../report/splits.rst", category="Data"),
     params:
         test=config["split"]["test"],
         validation=config["split"]["validation"],

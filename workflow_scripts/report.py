@@ -6,7 +6,10 @@ from dfdetect.logutil import log_to
 from dfdetect.report import comparison_table, write_report
 
 with log_to(snakemake.log[0]) as log:
-    table, missing = comparison_table(snakemake.params.models, snakemake.params.eval_dir, snakemake.params.models_dir)
+    models = snakemake.params.models
+    # The report rule's inputs list the models' files in config order.
+    table, missing = comparison_table(models, dict(zip(models, snakemake.input.metrics)),
+                                      dict(zip(models, snakemake.input.trained)))
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
     write_report(table, missing, clean_summary, split_summary, snakemake.output.csv, snakemake.output.markdown)
