@@ -54,8 +54,6 @@ __all__ = [
     "FamilyPlan",
     "BatchPlan",
     "LAYOUTS",
-    "demo_batch_id",
-    "demo_batch_index",
     "plan_batch",
     "write_demo_batch",
 ]

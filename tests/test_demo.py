@@ -19,7 +19,8 @@ import pytest
 from PIL import Image
 
 from dfdetect import demo
-from dfdetect.demo import DemoSpec, demo_batch_id, demo_batch_index, plan_batch, write_demo_batch
+from dfdetect.demo import DemoSpec, plan_batch, write_demo_batch
+from dfdetect.layout import demo_batch_id, demo_batch_index
 from dfdetect.facebatch import (
     METADATA_MEMBER,
     batch_file_name,

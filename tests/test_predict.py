@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from pathlib import Path
@@ -13,8 +14,8 @@ import yaml
 
 from dfdetect.backend import select_backend
 from dfdetect.faces import FaceSettings
-from tests.helpers import videos
-from tests.helpers.batches import Video, write_face_batch
+from dfdetect.testkit import videos
+from dfdetect.testkit.batches import Video, write_face_batch
 
 select_backend("tensorflow")  # before anything imports Keras
 
@@ -112,13 +113,6 @@ def test_resize_face_matches_the_store_decoding_of_the_same_crop():
     assert np.array_equal(sources.resize_face(crop, CROP_SIZE), crop)
 
 
-def test_schema_face_defaults_are_the_library_defaults():
-    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
-    properties = schema["properties"]["faces"]["properties"]
-    schema_defaults = {name: spec["default"] for name, spec in properties.items() if name != "resources"}
-    assert FaceSettings.from_mapping(schema_defaults) == FaceSettings()
-
-
 def test_settings_come_from_the_command_line_over_the_config_over_the_model(models):
     config = complete_config({"faces": {"every_k": 3, "resources": {"gpu": 1}}, "frames": {"step": 5, "count": COUNT},
                               "evaluation": {"aggregate": "median"}})
@@ -159,6 +153,26 @@ def test_zip_scores_equal_the_evaluation_path(models, face_zip, tmp_path, arch, 
         label, status = scores[f"{row.video_id}.mp4"]
         assert status == "ok"
         assert label == pytest.approx(row.p_fake, abs=2e-6)  # predict rounds to 6 decimals
+
+
+def test_evaluation_writes_exactly_the_paths_it_is_given(model_paths, face_zip, tmp_path):
+    """The rule's declared outputs are what evaluate writes: no file of its own choosing, none missing."""
+    from dfdetect.evaluate import EvaluationPaths, evaluate_model
+
+    manifest = ingest_batch(face_zip, BATCH)
+    selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)
+    pack_batch(face_zip, selection, BATCH, tmp_path / "store" / BATCH, IMAGE_SIZE, COUNT, progress=False)
+    videos = manifest.videos[manifest.videos["video_id"].isin(["aaaaaaaaaa", "bbbbbbbbbb"])]
+    videos.to_parquet(tmp_path / "videos.parquet")
+    out = tmp_path / "out"
+    names = [field.name for field in dataclasses.fields(EvaluationPaths)]
+    paths = EvaluationPaths.from_mapping({name: out / f"sub{number}" / f"{name}.x" for number, name in enumerate(names)})
+    metrics = evaluate_model("tiny", {"arch": "cnn"}, model_path=model_paths["cnn"], store_prefixes=[tmp_path / "store" / BATCH],
+                             test_path=tmp_path / "videos.parquet", validation_path=tmp_path / "videos.parquet", paths=paths,
+                             backend="tensorflow", aggregation="mean", n_resamples=10, seed=0, batch_size=8)
+    written = sorted(path.relative_to(out) for path in out.rglob("*") if path.is_file())
+    assert written == sorted(Path(getattr(paths, name)).relative_to(out) for name in names)
+    assert metrics["n"] == 2
 
 
 def test_single_frame_score_is_the_aggregate_of_the_selected_frames(models, face_zip):

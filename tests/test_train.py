@@ -19,7 +19,7 @@ from dfdetect.ingest import ingest_batch
 from dfdetect.reduce import select_frames
 from dfdetect.store import pack_batch
 from dfdetect.train import TrainingError, TrainPaths, read_history, train_model
-from tests.helpers.batches import Video, write_face_batch
+from dfdetect.testkit.batches import Video, write_face_batch
 
 pytestmark = pytest.mark.slow
 IMAGE_SIZE = 32
