@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dfdetect.facebatch import class_balance
+
 TOO_FEW_FRAMES = "too_few_frames"
 TOO_MANY_FRAMES = "too_many_frames"
 ORIGINAL_DROPPED = "original_dropped"
@@ -41,17 +43,6 @@ def clean_videos(videos: pd.DataFrame, min_frames: int, max_frames: int) -> pd.D
     table["keep"] = table["drop_reason"] == ""
     table["drop_reason"] = table["drop_reason"].replace("", None)
     return table[CLEAN_COLUMNS].reset_index(drop=True)
-
-
-def class_balance(table: pd.DataFrame) -> dict[str, Any]:
-    n_fake = int((table["label"] == 1).sum())
-    return {
-        "videos": int(len(table)),
-        "fake": n_fake,
-        "real": int(len(table) - n_fake),
-        "fake_share": round(n_fake / len(table), 4) if len(table) else None,
-        "families": int(table["family"].nunique()),
-    }
 
 
 def clean_summary(cleaned: pd.DataFrame) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from dfdetect.facebatch import (
     write_member,
 )
 from dfdetect.atomic import atomic_path
-from dfdetect.layout import demo_batch_id, demo_batch_index
+from dfdetect.layout import demo_batch_id
 from dfdetect.png import encode_pngs
 from dfdetect.schema import schema_default
 

@@ -13,7 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
@@ -163,6 +163,18 @@ def families(videos: pd.DataFrame) -> pd.Series:
     (present in the data or not); a REAL is its own family."""
     is_fake_with_original = (videos["label"] == 1) & videos["original"].notna()
     return videos["original"].where(is_fake_with_original, videos["video_id"])
+
+
+def class_balance(table: pd.DataFrame) -> dict[str, Any]:
+    """Videos, FAKE and REAL counts, fake share and families of a video table (label, family)."""
+    n_fake = int((table["label"] == 1).sum())
+    return {
+        "videos": int(len(table)),
+        "fake": n_fake,
+        "real": int(len(table) - n_fake),
+        "fake_share": round(n_fake / len(table), 4) if len(table) else None,
+        "families": int(table["family"].nunique()),
+    }
 
 
 def open_batch_zip(zip_path: str | Path) -> zipfile.ZipFile:

@@ -16,10 +16,8 @@ Importing this module is cheap: mtcnn and TensorFlow are imported only by ``load
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import queue
 import re
 import shutil

@@ -52,6 +52,7 @@ from dfdetect.schema import schema_default
 ARCHS = ("cnn", "transfer", "td_lstm")
 POOLINGS = ("flatten", "avg", "max")
 PREPROCESSING_MODES = ("tf", "torch", "caffe", "none")
+DEFAULT_WEIGHTS = schema_default("model", "weights")  # null: from scratch (a download is opt-in)
 
 # Each Keras Applications module's `preprocess_input` mode (read from the module sources in
 # Keras 3.15; tests check every supported backbone against its module's preprocess_input).
@@ -422,7 +423,7 @@ def build_cnn(image_size: int, *, model_name: str = "cnn") -> keras.Model:
 def build_transfer(
     image_size: int,
     backbone: str,
-    weights: Any = schema_default("model", "weights"),
+    weights: Any = DEFAULT_WEIGHTS,
     trainable_layers: int | str | None = None,
     pooling: str = "flatten",
     *,
@@ -443,7 +444,7 @@ def build_transfer(
 def build_frame_encoder(
     image_size: int,
     backbone: str = "cnn",
-    weights: Any = schema_default("model", "weights"),
+    weights: Any = DEFAULT_WEIGHTS,
     trainable_layers: int | str | None = None,
     pooling: str = "avg",
     *,
@@ -464,7 +465,7 @@ def build_td_lstm(
     image_size: int,
     n_slots: int,
     backbone: str = "cnn",
-    weights: Any = schema_default("model", "weights"),
+    weights: Any = DEFAULT_WEIGHTS,
     trainable_layers: int | str | None = None,
     pooling: str = "avg",
     *,
@@ -535,7 +536,7 @@ def build_model(
         raise ModelConfigError(name, f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
     if arch == "cnn":
         return build_cnn(image_size, model_name=name)
-    weights = settings.get("weights", schema_default("model", "weights"))
+    weights = settings.get("weights", DEFAULT_WEIGHTS)
     trainable_layers = settings.get("trainable_layers")
     if arch == "transfer":
         if not settings.get("backbone"):

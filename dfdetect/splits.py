@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from dfdetect.clean import class_balance
+from dfdetect.facebatch import class_balance
 from dfdetect.store import STATUS_OK
 
 SPLIT_NAMES = ("train", "validation", "test")

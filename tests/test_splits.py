@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import zipfile
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from dfdetect.clean import clean_videos, clean_summary
-from dfdetect.ingest import ingest_batch
-from dfdetect.reduce import combine_selections, select_batch_frames, select_frames
-from dfdetect.splits import SplitError, packable_videos, split_videos
-from dfdetect.store import FrameStore, pack_batch
-from dfdetect.testkit.batches import Video, face_pixels, video_code, write_face_batch
+from dfdetect.clean import clean_videos
+from dfdetect.splits import SplitError, split_videos
 
 
-from tests.helpers.prepared import manifest_for, video_rows
+from tests.helpers.prepared import video_rows
 
 
 @pytest.fixture(scope="module")
