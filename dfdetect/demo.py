@@ -521,7 +521,8 @@ def _draw_eyes_and_brows(draw: ImageDraw.ImageDraw, person: Identity, box: BoxFn
         draw.ellipse(box(eye_x, eye_y, half_w, half_h), fill=(236, 232, 224))
         draw.ellipse(box(eye_x, eye_y, 0.95 * half_h, 0.95 * half_h), fill=_ink(person.iris))
         draw.ellipse(box(eye_x, eye_y, 0.42 * half_h, 0.42 * half_h), fill=(18, 14, 12))
-        draw.arc(box(eye_x, eye_y, half_w, half_h), 180, 360, fill=(40, 30, 28), width=max(1, round(half_h * 0.3 * size)))
+        draw.arc(box(eye_x, eye_y, half_w, half_h), 180, 360, fill=(40, 30, 28),
+                 width=max(1, round(half_h * 0.3 * size)))
         # Brow: a thick slanted bar above the eye, the outer end lifted by the tilt.
         brow_y = eye_y - person.brow_lift * half_h
         lift = math.tan(math.radians(person.brow_tilt)) * half_w
@@ -550,7 +551,8 @@ def _draw_nose_and_mouth(draw: ImageDraw.ImageDraw, person: Identity, box: BoxFn
               fill=_ink(person.skin, 0.82), width=max(1, round(0.15 * nose_w * size)))
     draw.ellipse(box(cx, nose_y - 0.02 * b, 0.55 * nose_w, 0.07 * b), fill=_ink(person.skin, 1.06))
     for side in (-1, 1):
-        draw.ellipse(box(cx + side * 0.5 * nose_w, nose_y + 0.02 * b, 0.22 * nose_w, 0.035 * b), fill=_ink(person.skin, 0.55))
+        nostril = box(cx + side * 0.5 * nose_w, nose_y + 0.02 * b, 0.22 * nose_w, 0.035 * b)
+        draw.ellipse(nostril, fill=_ink(person.skin, 0.55))
     mouth_y = cy + person.mouth_down * b
     mouth_w = person.mouth_width * a
     lip_h = person.lip_height * b
@@ -655,7 +657,10 @@ def _with_gaps(n: int, n_missing: int, n_runs: int, rng: np.random.Generator) ->
 def _composition(total: int, parts: int, rng: np.random.Generator, positive: bool) -> list[int]:
     """Split ``total`` into ``parts`` random integers (each >= 1 when positive, else >= 0)."""
     if positive:
-        cuts = np.sort(rng.choice(np.arange(1, total), size=parts - 1, replace=False)) if parts > 1 else np.array([], int)
+        if parts > 1:
+            cuts = np.sort(rng.choice(np.arange(1, total), size=parts - 1, replace=False))
+        else:
+            cuts = np.array([], int)
     else:
         cuts = np.sort(rng.integers(0, total + 1, size=parts - 1))
     edges = np.concatenate([[0], cuts, [total]])
@@ -714,7 +719,8 @@ def _warp_all(canvas: Image.Image, warps: tuple[Affine, ...], size: int, reduced
         if reduced is None or reduced >= size:
             frame = canvas.transform((size, size), Image.Transform.AFFINE, warp, Image.Resampling.BILINEAR)
         else:
-            small = canvas.transform((reduced, reduced), Image.Transform.AFFINE, _rescaled(warp, size, reduced), Image.Resampling.BILINEAR)
+            small = canvas.transform((reduced, reduced), Image.Transform.AFFINE, _rescaled(warp, size, reduced),
+                                     Image.Resampling.BILINEAR)
             frame = small.resize((size, size), Image.Resampling.BILINEAR)
         strip.paste(frame, (0, i * size))
     pixels = np.asarray(strip)
@@ -761,7 +767,8 @@ def _render_original(family: FamilyPlan, spec: DemoSpec, rng: np.random.Generato
     tracks = [_render_track(1, _sample_identity(rng), first, spec, rng, swappable=True)]
     if len(second):
         # Two-actor videos swap both actors; a bystander's few crops stay as they were.
-        tracks.append(_render_track(2, _sample_identity(rng), second, spec, rng, swappable=family.layout == "two_actors"))
+        swappable = family.layout == "two_actors"
+        tracks.append(_render_track(2, _sample_identity(rng), second, spec, rng, swappable=swappable))
     return tracks
 
 
@@ -1040,7 +1047,9 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
     target = Path(zip_path)
     batch = demo_batch_id(batch_index)
     if BATCH_FILE_PATTERN.match(target.name) and batch_id(target) != batch:
-        raise ValueError(f"{target}: batch index {batch_index} is demo batch {batch}, but the file name says {batch_id(target)}")
+        raise ValueError(
+            f"{target}: batch index {batch_index} is demo batch {batch}, but the file name says {batch_id(target)}"
+        )
     plan = plan_batch(batch_index, spec)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
@@ -1061,7 +1070,8 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
 
 def _write_families(archive: zipfile.ZipFile, plan: BatchPlan, batch_index: int, spec: DemoSpec) -> int:
     n_files = 0
-    with tqdm(total=plan.n_real + plan.n_fake, desc=f"demo batch {plan.batch}", unit="video", mininterval=1.0) as progress:
+    progress_bar = tqdm(total=plan.n_real + plan.n_fake, desc=f"demo batch {plan.batch}", unit="video", mininterval=1.0)
+    with progress_bar as progress:
         for family in plan.families:
             tracks = _render_original(family, spec, _family_rng(spec, batch_index, family))
             if family.original_present:

@@ -14,10 +14,10 @@ import yaml
 
 from dfdetect.clean import clean_videos
 from dfdetect.demo import (
+    _MANIPULATORS,
     MANIPULATIONS,
     DemoSpec,
     _feature_mask,
-    _MANIPULATORS,
     _render_original,
     _warped_mask,
     demo_batch_id,

@@ -37,7 +37,8 @@ def batch(tmp_path, with_column: bool):
     videos = [Video("real1", "REAL", None, range(250)), Video("fake1", "FAKE", "real1", range(250)),
               Video("fake2", "FAKE", "real1", range(250)), Video("fake3", "FAKE", "gone", range(250)),
               Video("real2", "REAL", None, range(250)), Video("fake4", "FAKE", "real2", range(250))]
-    text = CSV + b"real2.mp4,train,,REAL,\nfake4.mp4,train,real2.mp4,FAKE,colour\n" if with_column else metadata_csv(videos)
+    more = b"real2.mp4,train,,REAL,\nfake4.mp4,train,real2.mp4,FAKE,colour\n"
+    text = CSV + more if with_column else metadata_csv(videos)
     path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", videos, image=b"png",
                             with_metadata=False, extra_members={"metadata.csv": text})
     return ingest_batch(path, "0-0").videos
