@@ -69,6 +69,7 @@ __all__ = [
     "LEVELS",
     "N_LEVELS",
     "PERTURBATIONS",
+    "conditions",
     "parameter",
     "perturb_frames",
     "video_seed",
@@ -106,6 +107,13 @@ def parameter(perturbation: str, level: int) -> float | None:
     if not (isinstance(level, (int, np.integer)) and 0 <= level <= N_LEVELS):
         raise ValueError(f"perturbation level must be an integer 0..{N_LEVELS}, got {level!r}")
     return None if level == 0 else LEVELS[perturbation][int(level) - 1]
+
+
+def conditions(perturbations: tuple[str, ...] = PERTURBATIONS) -> list[tuple[str, int]]:
+    """Every perturbed (perturbation, level) pair, levels 1..5, in table order: the robustness grid."""
+    for name in perturbations:
+        parameter(name, 0)  # names the unknown perturbation, if any
+    return [(name, level) for name in perturbations for level in range(1, N_LEVELS + 1)]
 
 
 def video_seed(video_id: str, seed: int = 0) -> int:

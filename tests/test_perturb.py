@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfdetect.perturb import LEVELS, N_LEVELS, PERTURBATIONS, parameter, perturb_frames, video_seed
+from dfdetect.perturb import LEVELS, N_LEVELS, PERTURBATIONS, conditions, parameter, perturb_frames, video_seed
 
 ALL_LEVELS = range(1, N_LEVELS + 1)
 
@@ -59,6 +59,9 @@ def test_the_table_is_deeperforensics_levels():
     assert LEVELS["pixelation"] == (2, 3, 4, 5, 6)
     assert all(len(values) == N_LEVELS for values in LEVELS.values())
     assert parameter("blur", 0) is None and parameter("blur", 5) == 21
+    assert len(conditions()) == 35 and conditions(("blur",)) == [("blur", level) for level in ALL_LEVELS]
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        conditions(("sharpen",))
 
 
 @pytest.mark.parametrize("perturbation", PERTURBATIONS)
