@@ -12,6 +12,7 @@ PREP_MODULES = [
     "dfdetect.facebatch", "dfdetect.config", "dfdetect.aggregate", "dfdetect.png", "dfdetect.logutil", "dfdetect.ingest", "dfdetect.demo",
     "dfdetect.clean", "dfdetect.reduce", "dfdetect.store", "dfdetect.splits", "dfdetect.metrics",
     "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate",
+    "dfdetect.perturb", "dfdetect.plots_robustness",
 ]
 HEAVY = ("tensorflow", "keras", "jax", "torch", "mtcnn")
 
