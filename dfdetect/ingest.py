@@ -15,6 +15,7 @@ from typing import Iterable
 import pandas as pd
 
 from dfdetect.facebatch import (
+    MANIPULATION_COLUMN,
     METADATA_MEMBER,
     FaceBatchError,
     families,
@@ -105,6 +106,8 @@ def _video_table(metadata: pd.DataFrame, frames: pd.DataFrame, batch: str) -> pd
     videos.insert(0, "batch", batch)
     columns = ["batch", "video_id", "filename", "label", "original", "family", "split",
                "n_frames", "n_multi_face_frames", "has_folder", "row"]
+    if MANIPULATION_COLUMN in videos.columns:  # demo batches say which method made each fake; DFDC does not
+        columns.insert(columns.index("family") + 1, MANIPULATION_COLUMN)
     return videos[columns].astype(
         {"batch": str, "video_id": str, "filename": str, "family": str, "split": str,
          "n_frames": "int32", "n_multi_face_frames": "int32", "has_folder": bool}

@@ -243,3 +243,59 @@ def evaluation_metrics(test: pd.DataFrame, validation: pd.DataFrame, score_colum
         at_validation["threshold_fallback"] = reason
     result["at_validation_threshold"] = at_validation | threshold_metrics(labels, scores, threshold)
     return result
+
+
+# --- per manipulation and under perturbations ---------------------------------------------------
+
+MANIPULATION_COLUMN = "manipulation"
+UNKNOWN_MANIPULATION = "unknown"  # a FAKE whose metadata names no manipulation
+ROBUSTNESS_COLUMNS = ["perturbation", "level", "roc_auc", "log_loss", "n"]
+
+
+def per_manipulation_auc(predictions: pd.DataFrame, score_column: str = "p_fake",
+                         manipulation_column: str = MANIPULATION_COLUMN, n_resamples: int = 0,
+                         seed: int = 0) -> dict[str, dict[str, Any]]:
+    """ROC AUC of each manipulation's fakes against all the REAL videos of ``predictions``.
+
+    ``predictions`` holds ``label``, ``score_column`` and, where the data says which
+    manipulation made each fake, ``manipulation_column`` (REAL rows: empty). Without that
+    column the result is ``{}`` (real DFDC metadata has none). FAKE rows without a value are
+    grouped as ``"unknown"``. Per kind: ``roc_auc`` (None plus ``roc_auc_undefined`` without
+    REAL videos), ``n_fake`` and ``n_real``; with ``n_resamples`` > 0 and a ``family`` column
+    also ``roc_auc_ci``, the family-bootstrap 95% interval on that subset. Kinds are sorted.
+    """
+    if manipulation_column not in predictions.columns:
+        return {}
+    labels, scores = table_labels_and_scores(predictions, "predictions", score_column)
+    kinds = np.array([UNKNOWN_MANIPULATION if pd.isna(kind) or kind == "" else str(kind)
+                      for kind in predictions[manipulation_column].astype(object)], dtype=object)
+    real = labels == 0
+    families = predictions["family"].to_numpy() if "family" in predictions.columns else None
+    result: dict[str, dict[str, Any]] = {}
+    for kind in sorted(set(kinds[labels == 1].tolist())):
+        subset = real | ((labels == 1) & (kinds == kind))
+        entry: dict[str, Any] = {"n_fake": int((labels[subset] == 1).sum()), "n_real": int(real.sum())}
+        reason = one_class_reason(labels[subset])
+        if reason is None:
+            entry["roc_auc"] = float(roc_auc_score(labels[subset], scores[subset]))
+            if n_resamples > 0 and families is not None:
+                interval = bootstrap_auc_interval(labels[subset], scores[subset], families[subset], n_resamples, seed)
+                entry["roc_auc_ci"] = list(interval) if interval else None
+        else:
+            entry["roc_auc"] = None
+            entry["roc_auc_undefined"] = reason
+        result[kind] = entry
+    return result
+
+
+def robustness_record(perturbation: str, level: int, labels: Any, scores: Any) -> dict[str, Any]:
+    """One ``robustness.csv`` row: roc_auc (None with one class), log_loss and n videos."""
+    metrics = probability_metrics(labels, scores)
+    return {"perturbation": perturbation, "level": int(level), "roc_auc": metrics["roc_auc"],
+            "log_loss": metrics["log_loss"], "n": int(len(np.asarray(labels)))}
+
+
+def mean_perturbed_auc(robustness: pd.DataFrame) -> float | None:
+    """Mean ROC AUC over every perturbed row (level >= 1) with a defined AUC; None when there is none."""
+    perturbed = robustness.loc[robustness["level"] >= 1, "roc_auc"].dropna()
+    return float(perturbed.mean()) if len(perturbed) else None

@@ -1,4 +1,5 @@
-"""Every figure dfdetect draws, in one place: evaluation curves, training history, data histograms.
+"""Every figure dfdetect draws, in one place: evaluation curves, robustness curves, training
+history, data histograms.
 
 Figures are ``matplotlib.figure.Figure`` objects on the Agg canvas, never global pyplot state,
 so that no interactive backend is touched and nothing leaks between plots. Each is written
@@ -18,6 +19,8 @@ from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocC
 
 from dfdetect.atomic import atomic_path
 from dfdetect.metrics import CLASS_NAMES, labels_and_scores, one_class_reason
+
+ROBUSTNESS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
 def new_figure(size: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Any]:
@@ -150,4 +153,36 @@ def plot_n_frames_histogram(videos: pd.DataFrame, path: str | Path, frame_bounds
     axes.set_ylabel("videos")
     axes.set_title("Face files per video")
     axes.legend()
+    save_figure(figure, path)
+
+
+def plot_robustness(robustness: pd.DataFrame, path: str | Path, title: str, clean_auc: float | None = None) -> None:
+    """AUC (y) against level (x), a line per perturbation in the table's order; ``clean_auc`` dashed.
+
+    Rows at level 0 (unperturbed) are drawn where the table holds them; an undefined AUC (None or
+    NaN) leaves a gap. A table without any defined AUC still gives a PNG that says so.
+    """
+    missing = [column for column in ("perturbation", "level", "roc_auc") if column not in robustness.columns]
+    if missing:
+        raise ValueError(f"robustness table lacks column(s) {', '.join(missing)}")
+    aucs = pd.to_numeric(robustness["roc_auc"], errors="coerce")
+    if aucs.isna().all():
+        undefined_plot(path, title, "Robustness curve undefined:\nno perturbed AUC is defined (one class?)")
+        return
+    figure, axes = new_figure((6.5, 4.5))
+    table = robustness.assign(roc_auc=aucs)
+    for number, (name, rows) in enumerate(table.groupby("perturbation", sort=False)):
+        rows = rows.sort_values("level")
+        axes.plot(rows["level"], rows["roc_auc"], marker=ROBUSTNESS_MARKERS[number % len(ROBUSTNESS_MARKERS)], linewidth=1.5,
+                  label=str(name))
+    if clean_auc is not None and np.isfinite(clean_auc):
+        axes.axhline(clean_auc, color="black", linestyle="--", linewidth=1.2, label=f"clean ({clean_auc:.3f})")
+    axes.axhline(0.5, color="grey", linestyle=":", linewidth=1.0, label="chance (0.5)")
+    levels = sorted(int(level) for level in table["level"].unique())
+    axes.set_xticks(levels)
+    axes.set_ylim(0.0, 1.02)
+    axes.set_xlabel("Perturbation level (DeeperForensics-1.0; 0 = none, 5 = strongest)")
+    axes.set_ylabel("ROC AUC")
+    axes.set_title(title)
+    axes.legend(loc="lower left", fontsize=8, ncol=2)
     save_figure(figure, path)

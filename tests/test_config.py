@@ -138,7 +138,8 @@ def test_raw_video_part_numbers():
 SETTINGS_CLASSES = {
     FaceSettings: {field: ("faces", field) for field in schema_defaults("faces") if field != "resources"},
     DemoSpec: {"videos_per_batch": ("demo", "videos_per_batch"), "image_size": ("demo", "image_size"),
-               "n_frame_slots": ("demo", "n_frame_slots"), "seed": ("demo", "seed")},
+               "n_frame_slots": ("demo", "n_frame_slots"), "seed": ("demo", "seed"),
+               "manipulations": ("demo", "manipulations"), "real_share": ("demo", "real_share")},
 }
 
 
@@ -160,7 +161,9 @@ def test_settings_class_defaults_are_the_schema_defaults(settings_class):
             assert field.default is dataclasses.MISSING, f"{cls.__name__}.{name} has a default the schema lacks"
             continue
         section, key = sources[name]
-        assert field.default == schema_default(section, key), f"{cls.__name__}.{name} != schema {section}.{key}"
+        expected = schema_default(section, key)
+        expected = tuple(expected) if isinstance(expected, list) else expected  # frozen dataclasses hold tuples
+        assert field.default == expected, f"{cls.__name__}.{name} != schema {section}.{key}"
     assert set(sources) <= set(fields)
     # and the section's keys are all settings of the class (faces: all but the scheduler's resources)
     if cls is FaceSettings:

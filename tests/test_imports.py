@@ -15,7 +15,7 @@ PREP_MODULES = [
     "dfdetect.clean", "dfdetect.reduce", "dfdetect.store", "dfdetect.splits", "dfdetect.metrics", "dfdetect.plots",
     "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.modelinput", "dfdetect.scoring",
     "dfdetect.sources", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate",
-    "dfdetect.testkit.batches", "dfdetect.testkit.videos", "dfdetect.testkit.dryrun",
+    "dfdetect.perturb", "dfdetect.testkit.batches", "dfdetect.testkit.videos", "dfdetect.testkit.dryrun",
 ]
 HEAVY = ("tensorflow", "keras", "jax", "torch", "mtcnn")
 
