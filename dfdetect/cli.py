@@ -48,7 +48,9 @@ def report(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     config = load_config(args.config)
     layout = ResultsLayout(config["results_dir"])
-    table, missing = comparison_table(config["models"], *model_result_files(config["models"], layout))
+    sets = list(config["evaluation"]["sets"])
+    files = model_result_files(config["models"], layout, sets, config["evaluation"]["robustness"])
+    table, missing = comparison_table(config["models"], files)
     summaries = []
     for path in map(Path, (layout.clean_summary(), layout.split_summary())):
         summaries.append(json.loads(path.read_text()) if path.exists() else {})

@@ -22,14 +22,15 @@ import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
 from dfdetect.backend import select_backend
-from dfdetect.layout import EVALUATION_FILES, paths_from_mapping, paths_in_folder
-from dfdetect.metrics import evaluation_metrics, probability_metrics
+from dfdetect.layout import EVALUATION_FILES, SET_EVALUATION_FILES, paths_from_mapping, paths_in_folder
+from dfdetect.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
 from dfdetect.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 from dfdetect.scoring import PREDICTION_COLUMNS, check_aggregation, score_store_videos
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PREDICTION_COLUMNS", "EvaluationPaths", "evaluate_model", "submission_table"]
+__all__ = ["PREDICTION_COLUMNS", "EvaluationPaths", "SetEvaluationPaths", "evaluate_model", "evaluate_set",
+           "submission_table"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,26 @@ class EvaluationPaths:
         return paths_in_folder(cls, folder, EVALUATION_FILES)
 
 
+@dataclass(frozen=True)
+class SetEvaluationPaths:
+    """Every file evaluate_set writes; the field names are the evaluate_set rule's output names."""
+
+    predictions: Path
+    metrics: Path
+    roc: Path
+    precision_recall: Path
+    confusion: Path
+    scores: Path
+
+    @classmethod
+    def from_mapping(cls, paths: Mapping[str, str | Path]) -> SetEvaluationPaths:
+        return paths_from_mapping(cls, paths)
+
+    @classmethod
+    def in_folder(cls, folder: str | Path) -> SetEvaluationPaths:
+        return paths_in_folder(cls, folder, SET_EVALUATION_FILES)
+
+
 def write_parquet(table: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as temporary:
         table.to_parquet(temporary, index=False)
@@ -64,6 +85,41 @@ def write_parquet(table: pd.DataFrame, path: Path) -> None:
 def submission_table(predictions: pd.DataFrame) -> pd.DataFrame:
     """The competition's format: filename, label = probability of FAKE."""
     return pd.DataFrame({"filename": predictions["video_id"] + ".mp4", "label": predictions["p_fake"].round(6)})
+
+
+def load_scoring(model_path: str | Path, store_prefixes: Sequence[str | Path], backend: str) -> tuple[Any, Any]:
+    """The saved model and the frame store, with the backend selected before Keras is imported."""
+    select_backend(backend)
+    from dfdetect.models import load_model
+    from dfdetect.store import FrameStore
+
+    return load_model(model_path), FrameStore(store_prefixes)
+
+
+def scored_metrics(name: str, arch: str, aggregation: str, scored: pd.DataFrame, validation: pd.DataFrame,
+                   n_resamples: int, seed: int) -> dict[str, Any]:
+    """metrics.json of one scored table: probability metrics, both thresholds (chosen on
+    ``validation``), the middle frame's metrics, and ROC AUC per manipulation when the data says."""
+    metrics = evaluation_metrics(scored, validation, n_resamples=n_resamples, seed=seed)
+    metrics = {"model": name, "arch": arch, "aggregation": aggregation if arch != "td_lstm" else "clip", **metrics}
+    if arch != "td_lstm":
+        # The study's setting, for comparison: one frame per video, no aggregation.
+        metrics["middle_frame"] = probability_metrics(scored["label"], scored["p_fake_middle"])
+    per_manipulation = per_manipulation_auc(scored, n_resamples=n_resamples, seed=seed)
+    if per_manipulation:
+        metrics["per_manipulation"] = per_manipulation
+    return metrics
+
+
+def write_plots(name: str, scored: pd.DataFrame, threshold: float, paths: Any, what: str) -> None:
+    """ROC, precision-recall, confusion matrix (at ``threshold``) and score histograms of ``scored``."""
+    labels, scores = scored["label"].to_numpy(), scored["p_fake"].to_numpy()
+    plot_roc(labels, scores, paths.roc, f"{name}: ROC ({what}, n={len(scored)})")
+    plot_precision_recall(labels, scores, paths.precision_recall, f"{name}: precision-recall ({what})")
+    plot_confusion_matrix(labels, scores, threshold, paths.confusion,
+                          f"{name}: {what} at validation threshold {threshold:.2f}")
+    plot_score_histograms(labels, scores, paths.scores, f"{name}: video scores ({what})",
+                          thresholds={"threshold 0.5": 0.5, "validation threshold": threshold})
 
 
 def evaluate_model(
@@ -87,34 +143,52 @@ def evaluate_model(
     section (its defaults are the schema's).
     """
     check_aggregation(aggregation)
-    select_backend(backend)
-    from dfdetect.models import load_model
-    from dfdetect.store import FrameStore
-
-    model = load_model(model_path)
-    store = FrameStore(store_prefixes)
+    model, store = load_scoring(model_path, store_prefixes, backend)
     arch = settings["arch"]
     test = score_store_videos(model, store, pd.read_parquet(test_path), aggregation, batch_size)
     validation = score_store_videos(model, store, pd.read_parquet(validation_path), aggregation, batch_size)
     write_parquet(test, paths.predictions)
     write_parquet(validation, paths.validation_predictions)
 
-    metrics = evaluation_metrics(test, validation, n_resamples=n_resamples, seed=seed)
-    metrics = {"model": name, "arch": arch, "aggregation": aggregation if arch != "td_lstm" else "clip", **metrics}
-    if arch != "td_lstm":
-        # The study's setting, for comparison: one frame per video, no aggregation.
-        metrics["middle_frame"] = probability_metrics(test["label"], test["p_fake_middle"])
+    metrics = scored_metrics(name, arch, aggregation, test, validation, n_resamples, seed)
     atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")
-
-    labels, scores = test["label"].to_numpy(), test["p_fake"].to_numpy()
-    threshold = metrics["at_validation_threshold"]["threshold"]
-    plot_roc(labels, scores, paths.roc, f"{name}: ROC (test, n={len(test)})")
-    plot_precision_recall(labels, scores, paths.precision_recall, f"{name}: precision-recall (test)")
-    plot_confusion_matrix(labels, scores, threshold, paths.confusion, f"{name}: test at validation threshold {threshold:.2f}")
-    plot_score_histograms(labels, scores, paths.scores, f"{name}: video scores (test)",
-                          thresholds={"threshold 0.5": 0.5, "validation threshold": threshold})
+    write_plots(name, test, metrics["at_validation_threshold"]["threshold"], paths, "test")
     with atomic_path(paths.submission) as temporary:
         submission_table(test).to_csv(temporary, index=False)
     log.info("%s: roc_auc %s, log_loss %.4f on %d test videos", name, metrics.get("roc_auc"), metrics["log_loss"], len(test))
     return metrics
 
+
+def evaluate_set(
+    name: str,
+    settings: Mapping[str, Any],
+    set_name: str,
+    *,
+    model_path: str | Path,
+    store_prefixes: Sequence[str | Path],
+    videos_path: str | Path,
+    validation_predictions_path: str | Path,
+    paths: SetEvaluationPaths,
+    backend: str,
+    aggregation: str,
+    n_resamples: int,
+    seed: int,
+    batch_size: int,
+) -> dict[str, Any]:
+    """Score model ``name`` on every video of evaluation set ``set_name`` and write its evaluation.
+
+    The decision threshold is the one chosen on the model's own validation split
+    (``validation_predictions_path``, written by ``evaluate_model``): a set is never used to tune.
+    """
+    check_aggregation(aggregation)
+    model, store = load_scoring(model_path, store_prefixes, backend)
+    arch = settings["arch"]
+    scored = score_store_videos(model, store, pd.read_parquet(videos_path), aggregation, batch_size)
+    write_parquet(scored, paths.predictions)
+    validation = pd.read_parquet(validation_predictions_path)
+    metrics = {"set": set_name, **scored_metrics(name, arch, aggregation, scored, validation, n_resamples, seed)}
+    atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")
+    write_plots(name, scored, metrics["at_validation_threshold"]["threshold"], paths, f"set {set_name}")
+    log.info("%s on set %s: roc_auc %s, log_loss %.4f on %d videos", name, set_name, metrics.get("roc_auc"),
+             metrics["log_loss"], len(scored))
+    return metrics

@@ -29,39 +29,63 @@ class ResultsLayout:
         """A path under the results folder, as a string (Snakemake patterns are strings)."""
         return str(self.root / relative)
 
+    # The data-prep paths take ``data``: "" for the training data, ``set_data(NAME)`` for an
+    # evaluation set (``sets/NAME/``), or the rules' "{data}" wildcard. One set of rules serves all.
+
     # Raw inputs the workflow makes (demo batches, faces extracted from raw video parts)
-    def demo_zip(self, batch: str) -> str:
-        return self.path(f"demo/raw/{batch_file_name(batch)}")
+    def demo_zip(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}demo/raw/{batch_file_name(batch)}")
 
-    def faces_zip(self, part: str) -> str:
-        return self.path(f"faces/{batch_file_name(f'{part}-0')}")
+    def faces_zip(self, part: str, data: str = "") -> str:
+        return self.path(f"{data}faces/{batch_file_name(f'{part}-0')}")
 
-    def faces_report(self, part: str) -> str:
+    def faces_report(self, part: str, data: str = "") -> str:
         """extract_faces' per-video table beside its zip (``dfdetect.faces.report_path``)."""
-        return self.faces_zip(part).removesuffix(".zip") + ".report.csv"
+        return self.faces_zip(part, data).removesuffix(".zip") + ".report.csv"
 
     # Manifests, cleaning, reduction
-    def frame_manifest(self, batch: str) -> str:
-        return self.path(f"manifests/frames/{batch}.parquet")
+    def frame_manifest(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}manifests/frames/{batch}.parquet")
 
-    def video_manifest(self, batch: str) -> str:
-        return self.path(f"manifests/videos/{batch}.parquet")
+    def video_manifest(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}manifests/videos/{batch}.parquet")
 
-    def clean_summary(self) -> str:
-        return self.path("clean/summary.json")
+    def skipped_manifest(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}manifests/skipped/{batch}.parquet")
 
-    def selection(self, batch: str) -> str:
-        return self.path(f"reduced/batches/{batch}.parquet")
+    def videos(self, data: str = "") -> str:
+        return self.path(f"{data}manifests/videos.parquet")
+
+    def clean_videos(self, data: str = "") -> str:
+        return self.path(f"{data}clean/videos.parquet")
+
+    def clean_summary(self, data: str = "") -> str:
+        return self.path(f"{data}clean/summary.json")
+
+    def selection(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}reduced/batches/{batch}.parquet")
+
+    def reduced(self, data: str = "") -> str:
+        return self.path(f"{data}reduced/frames.parquet")
 
     # The packed frame store (dfdetect.store: {prefix}.frames.npy, .mask.npy, .index.parquet)
-    def store_dir(self) -> str:
-        return self.path("store")
+    def store_dir(self, data: str = "") -> str:
+        return self.path(f"{data}store")
 
-    def store_prefix(self, batch: str) -> str:
-        return self.path(f"store/{batch}")
+    def store_prefix(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}store/{batch}")
 
-    def store_file(self, batch: str, part: str) -> str:
-        return f"{self.store_prefix(batch)}.{part}"
+    def store_file(self, batch: str, part: str, data: str = "") -> str:
+        return f"{self.store_prefix(batch, data)}.{part}"
+
+    # Evaluation sets: prepared like the training data under sets/NAME/, never split
+    @staticmethod
+    def set_data(name: str) -> str:
+        return f"sets/{name}/"
+
+    def set_videos(self, name: str) -> str:
+        """Every kept, packed video of set ``name``: what each model is scored on."""
+        return self.path(f"{self.set_data(name)}videos.parquet")
 
     # Splits
     def split(self, name: str) -> str:
@@ -85,6 +109,14 @@ class ResultsLayout:
         """The evaluate rule's output ``output`` (a key of EVALUATION_FILES) of ``model``."""
         return f"{self.eval_dir(model)}/{EVALUATION_FILES[output]}"
 
+    def set_eval_file(self, model: str, name: str, output: str) -> str:
+        """The evaluate_set rule's output ``output`` (a key of SET_EVALUATION_FILES) of ``model`` on set ``name``."""
+        return f"{self.eval_dir(model)}/sets/{name}/{SET_EVALUATION_FILES[output]}"
+
+    def robustness_file(self, model: str, output: str) -> str:
+        """The robustness rule's output ``output`` (a key of ROBUSTNESS_FILES) of ``model``."""
+        return f"{self.eval_dir(model)}/{ROBUSTNESS_FILES[output]}"
+
     def report_file(self, name: str) -> str:
         return self.path(f"report/{name}")
 
@@ -102,6 +134,11 @@ EVALUATION_FILES = {
     "scores": "score_histograms.png",
     "submission": "submission.csv",
 }
+# Output name -> file name in eval/{model}/sets/{set}/ (evaluate_set rule; dfdetect.evaluate.SetEvaluationPaths)
+SET_EVALUATION_FILES = {name: EVALUATION_FILES[name] for name in
+                        ("predictions", "metrics", "roc", "precision_recall", "confusion", "scores")}
+# Output name -> file name in eval/{model}/ (robustness rule; dfdetect.robustness.RobustnessPaths)
+ROBUSTNESS_FILES = {"table": "robustness.csv", "plot": "robustness.png"}
 
 
 def demo_batch_id(batch_index: int) -> str:

@@ -35,6 +35,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from dfdetect.facebatch import MANIPULATION_COLUMN
+
 log = logging.getLogger(__name__)
 
 LOG_LOSS_EPS = 1e-15  # the DFDC competition clipped probabilities to [1e-15, 1 - 1e-15]
@@ -247,7 +249,6 @@ def evaluation_metrics(test: pd.DataFrame, validation: pd.DataFrame, score_colum
 
 # --- per manipulation and under perturbations ---------------------------------------------------
 
-MANIPULATION_COLUMN = "manipulation"
 UNKNOWN_MANIPULATION = "unknown"  # a FAKE whose metadata names no manipulation
 ROBUSTNESS_COLUMNS = ["perturbation", "level", "roc_auc", "log_loss", "n"]
 

@@ -14,12 +14,13 @@ Nothing here imports Keras: the model object is passed in, and only its ``input`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from dfdetect.aggregate import AGGREGATIONS, aggregate_frame_scores
+from dfdetect.facebatch import MANIPULATION_COLUMN
 from dfdetect.modelinput import FRAMES_INPUT, MASK_INPUT, left_pack_clips, nearest_filled_slot
 
 PREDICTION_COLUMNS = ["video_id", "family", "label", "p_fake", "p_fake_middle", "n_frames_scored"]
@@ -104,10 +105,19 @@ def _predict(model: Any, inputs: Any, batch_size: int) -> np.ndarray:
     return np.asarray(model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64).reshape(-1)
 
 
-def score_store_videos(model: Any, store: Any, videos: pd.DataFrame, aggregation: str = "mean",
-                       batch_size: int = 64) -> pd.DataFrame:
-    """One row per video of ``videos`` (video_id, family, label) from a ``FrameStore``:
-    p_fake, p_fake_middle (single-frame models), n_frames_scored; columns ``PREDICTION_COLUMNS``."""
+# (video_id, its clip's filled frames (n, size, size, 3) uint8) -> frames of the same shape
+FrameTransform = Callable[[str, np.ndarray], np.ndarray]
+
+
+def score_store_videos(model: Any, store: Any, videos: pd.DataFrame, aggregation: str, batch_size: int,
+                       transform: FrameTransform | None = None) -> pd.DataFrame:
+    """One row per video of ``videos`` (video_id, family, label[, manipulation]) from a ``FrameStore``:
+    p_fake, p_fake_middle (single-frame models), n_frames_scored; columns ``PREDICTION_COLUMNS``
+    (and ``manipulation`` when ``videos`` has it).
+
+    ``transform`` changes each video's filled frames before scoring (the robustness perturbations);
+    everything else (frames, aggregation) is evaluation's.
+    """
     spec = model_spec(model)
     if spec.image_size != store.image_size or (spec.is_clip_model and spec.n_slots != store.n_slots):
         raise ValueError(f"model {model.name!r} takes {spec.image_size}px frames"
@@ -119,10 +129,16 @@ def score_store_videos(model: Any, store: Any, videos: pd.DataFrame, aggregation
         chunk = located.iloc[start:start + VIDEO_CHUNK]
         frames = np.stack([store.frames[batch][row] for batch, row in zip(chunk["batch"], chunk["row"])])
         masks = np.stack([store.masks[batch][row] for batch, row in zip(chunk["batch"], chunk["row"])])
+        if transform is not None:
+            for position, video_id in enumerate(chunk["video_id"]):
+                frames[position][masks[position]] = transform(video_id, frames[position][masks[position]])
         parts.append(score_clips(model, spec, frames, masks, aggregation, batch_size))
     scores = ClipScores.concatenate(parts)
     table = videos[["video_id", "family", "label"]].reset_index(drop=True).copy()
     table["p_fake"] = scores.p_fake
     table["p_fake_middle"] = scores.p_fake_middle
     table["n_frames_scored"] = scores.n_frames_scored.astype("int32")
-    return table[PREDICTION_COLUMNS]
+    extra = [MANIPULATION_COLUMN] if MANIPULATION_COLUMN in videos.columns else []
+    for column in extra:  # which manipulation made each fake (demo data), for per-manipulation metrics
+        table[column] = videos[column].to_numpy()
+    return table[PREDICTION_COLUMNS + extra]

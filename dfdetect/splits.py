@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from dfdetect.atomic import atomic_path
 from dfdetect.facebatch import MANIPULATION_COLUMN, class_balance
 from dfdetect.store import STATUS_OK
 
@@ -94,11 +95,15 @@ def split_summary(sets: dict[str, pd.DataFrame], seed: int) -> dict[str, Any]:
     return summary
 
 
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as temporary:
+        table.to_parquet(temporary, index=False)
+
+
 def write_splits(sets: dict[str, pd.DataFrame], paths: dict[str, str | Path], summary_path: str | Path,
                  seed: int) -> dict[str, Any]:
     for name, table in sets.items():
-        Path(paths[name]).parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(paths[name], index=False)
+        write_table(table, paths[name])
     summary = split_summary(sets, seed)
     Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -1,4 +1,9 @@
-# Evaluation: one job per model on the test split (threshold chosen on validation), then the comparison.
+# Evaluation: one job per model on the test split (threshold chosen on validation), one per model and
+# evaluation set, one per model under perturbations (robustness), then the comparison.
+
+# Only these evaluation keys change a score; adding a set (evaluation.sets) reruns no other job.
+SCORING = {key: config["evaluation"][key] for key in ("aggregate", "bootstrap", "seed", "batch_size")}
+ROBUSTNESS = config["evaluation"]["robustness"]
 
 
 rule evaluate:
@@ -26,7 +31,7 @@ rule evaluate:
     params:
         settings=lambda wildcards: config["models"][wildcards.model],
         backend=config["keras_backend"],
-        evaluation=config["evaluation"],
+        evaluation=SCORING,
         store_prefixes=STORE_PREFIXES,
     conda:
         "../envs/train.yaml"
@@ -43,12 +48,105 @@ rule evaluate:
         "../workflow_scripts/evaluate.py"
 
 
+def set_plot(output, caption):
+    return report(
+        LAYOUT.set_eval_file("{model}", "{set}", output),
+        caption=f"../report/{caption}.rst",
+        category="Evaluation sets",
+        subcategory="{set}",
+        labels={"model": "{model}", "set": "{set}", "figure": caption.replace("_", " ")},
+    )
+
+
+rule evaluate_set:
+    input:
+        model=rules.train.output.model,
+        videos=rules.set_videos.output[0],
+        validation_predictions=rules.evaluate.output.validation_predictions,
+        store=lambda wildcards: store_files(LAYOUT.set_data(wildcards.set)),
+    # Names and paths are dfdetect.evaluate.SetEvaluationPaths' (dfdetect.layout.SET_EVALUATION_FILES).
+    output:
+        predictions=LAYOUT.set_eval_file("{model}", "{set}", "predictions"),
+        metrics=report(
+            LAYOUT.set_eval_file("{model}", "{set}", "metrics"),
+            caption="../report/set_metrics.rst",
+            category="Evaluation sets",
+            subcategory="{set}",
+            labels={"model": "{model}", "set": "{set}", "figure": "metrics"},
+        ),
+        roc=set_plot("roc", "roc"),
+        precision_recall=set_plot("precision_recall", "precision_recall"),
+        confusion=set_plot("confusion", "confusion_matrix"),
+        scores=set_plot("scores", "score_histograms"),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+        backend=config["keras_backend"],
+        evaluation=SCORING,
+        store_prefixes=lambda wildcards: store_prefixes(LAYOUT.set_data(wildcards.set)),
+    conda:
+        "../envs/train.yaml"
+    log:
+        result("logs/evaluate_set/{model}/{set}.log"),
+    benchmark:
+        result("benchmarks/evaluate_set/{model}/{set}.tsv")
+    threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
+    resources:
+        gpu=model_resource("gpu"),
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+    script:
+        "../workflow_scripts/evaluate_set.py"
+
+
+rule robustness:
+    input:
+        model=rules.train.output.model,
+        test=rules.split.output.test,
+        store=store_files(),
+    # Names and paths are dfdetect.robustness.RobustnessPaths' (dfdetect.layout.ROBUSTNESS_FILES).
+    output:
+        table=report(
+            LAYOUT.robustness_file("{model}", "table"),
+            caption="../report/robustness_table.rst",
+            category="Robustness",
+            subcategory="{model}",
+            labels={"model": "{model}", "table": "robustness"},
+        ),
+        plot=report(
+            LAYOUT.robustness_file("{model}", "plot"),
+            caption="../report/robustness.rst",
+            category="Robustness",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "robustness"},
+        ),
+    params:
+        backend=config["keras_backend"],
+        evaluation=SCORING,
+        store_prefixes=STORE_PREFIXES,
+    conda:
+        "../envs/train.yaml"
+    log:
+        result("logs/robustness/{model}.log"),
+    benchmark:
+        result("benchmarks/robustness/{model}.tsv")
+    threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
+    resources:
+        gpu=model_resource("gpu"),
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+    script:
+        "../workflow_scripts/robustness.py"
+
+
 rule report:
     input:
-        clean=rules.clean.output.summary,
+        clean=of_data("", rules.clean.output.summary),
         splits=rules.split.output.summary,
         metrics=expand(rules.evaluate.output.metrics, model=MODELS),
         trained=expand(rules.train.output.info, model=MODELS),
+        # model-major: every set of the first model, then of the next (the script regroups them)
+        set_metrics=expand(rules.evaluate_set.output.metrics, model=MODELS, set=SETS),
+        robustness=expand(rules.robustness.output.table, model=MODELS) if ROBUSTNESS else [],
     output:
         csv=report(
             LAYOUT.report_file("comparison.csv"),
@@ -59,6 +157,7 @@ rule report:
         markdown=LAYOUT.report_file("comparison.md"),
     params:
         models=config["models"],
+        sets=SETS,
     conda:
         "../envs/prep.yaml"
     log:

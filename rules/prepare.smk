@@ -5,15 +5,20 @@ rule clean:
     input:
         rules.manifest.output.videos,
     output:
-        videos=result("clean/videos.parquet"),
-        summary=report(LAYOUT.clean_summary(), caption="../report/clean.rst", category="Data"),
+        videos=LAYOUT.clean_videos(data="{data}"),
+        summary=report(
+            LAYOUT.clean_summary(data="{data}"),
+            caption="../report/clean.rst",
+            category="Data",
+            labels={"data": "{data}", "table": "cleaning"},
+        ),
     params:
         min_frames=config["frames"]["min"],
         max_frames=config["frames"]["max"],
     conda:
         "../envs/prep.yaml"
     log:
-        result("logs/clean.log"),
+        result("logs/{data}clean.log"),
     localrule: True
     script:
         "../workflow_scripts/clean.py"
@@ -24,7 +29,7 @@ rule select_frames:
         frames=rules.ingest.output.frames,
         videos=rules.ingest.output.videos,
     output:
-        LAYOUT.selection("{batch}"),
+        LAYOUT.selection("{batch}", data="{data}"),
     params:
         step=config["frames"]["step"],
         n_slots=config["frames"]["count"],
@@ -35,7 +40,7 @@ rule select_frames:
     group:
         "prep"
     log:
-        result("logs/select_frames/{batch}.log"),
+        result("logs/{data}select_frames/{batch}.log"),
     script:
         "../workflow_scripts/select_frames.py"
 
@@ -43,13 +48,13 @@ rule select_frames:
 rule reduce:
     input:
         cleaned=rules.clean.output.videos,
-        selections=expand(rules.select_frames.output, batch=BATCHES),
+        selections=per_batch_of(rules.select_frames.output),
     output:
-        result("reduced/frames.parquet"),
+        LAYOUT.reduced(data="{data}"),
     conda:
         "../envs/prep.yaml"
     log:
-        result("logs/reduce.log"),
+        result("logs/{data}reduce.log"),
     localrule: True
     script:
         "../workflow_scripts/reduce.py"
@@ -60,9 +65,9 @@ rule pack:
         zip=batch_zip,
         selection=rules.select_frames.output[0],
     output:
-        frames=LAYOUT.store_file("{batch}", "frames.npy"),
-        mask=LAYOUT.store_file("{batch}", "mask.npy"),
-        index=LAYOUT.store_file("{batch}", "index.parquet"),
+        frames=LAYOUT.store_file("{batch}", "frames.npy", data="{data}"),
+        mask=LAYOUT.store_file("{batch}", "mask.npy", data="{data}"),
+        index=LAYOUT.store_file("{batch}", "index.parquet", data="{data}"),
     params:
         image_size=config["image_size"],
         n_slots=config["frames"]["count"],
@@ -71,9 +76,9 @@ rule pack:
     group:
         "prep"
     log:
-        result("logs/pack/{batch}.log"),
+        result("logs/{data}pack/{batch}.log"),
     benchmark:
-        result("benchmarks/pack/{batch}.tsv")
+        result("benchmarks/{data}pack/{batch}.tsv")
     resources:
         mem_mb=1000,
     script:
@@ -82,9 +87,9 @@ rule pack:
 
 rule split:
     input:
-        cleaned=rules.clean.output.videos,
-        reduced=rules.reduce.output[0],
-        indexes=expand(rules.pack.output.index, batch=BATCHES),
+        cleaned=of_data("", rules.clean.output.videos),
+        reduced=of_data("", rules.reduce.output[0]),
+        indexes=of_data("", rules.pack.output.index, per_batch=True),
     output:
         train=LAYOUT.split("train"),
         validation=LAYOUT.split("validation"),
@@ -101,3 +106,19 @@ rule split:
     localrule: True
     script:
         "../workflow_scripts/split.py"
+
+
+# An evaluation set is never split: every kept, packed video is scored.
+rule set_videos:
+    input:
+        cleaned=lambda wildcards: of_data(LAYOUT.set_data(wildcards.set), rules.clean.output.videos),
+        indexes=lambda wildcards: of_data(LAYOUT.set_data(wildcards.set), rules.pack.output.index, per_batch=True),
+    output:
+        LAYOUT.set_videos("{set}"),
+    conda:
+        "../envs/prep.yaml"
+    log:
+        result("logs/set_videos/{set}.log"),
+    localrule: True
+    script:
+        "../workflow_scripts/set_videos.py"

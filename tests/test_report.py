@@ -66,7 +66,7 @@ def cleaning_summaries() -> tuple[dict, dict]:
 
 
 def test_every_configured_model_is_listed_sorted_by_log_loss(results):
-    table, missing = comparison_table(MODELS, *results)
+    table, missing = comparison_table(MODELS, results)
     assert list(table.columns) == COMPARISON_COLUMNS
     assert sorted(table["model"]) == sorted(MODELS)  # and nothing that is not configured
     assert list(table["model"][:2]) == ["xception", "cnn"]  # lower log loss first
@@ -79,7 +79,7 @@ def test_every_configured_model_is_listed_sorted_by_log_loss(results):
 
 
 def test_missing_models_are_reported_with_a_reason(results):
-    _, missing = comparison_table(MODELS, *results)
+    _, missing = comparison_table(MODELS, results)
     reasons = dict(entry.split(": ", 1) for entry in missing)
     assert set(reasons) == {"lstm", "never_trained", "never_evaluated"}
     assert "training or evaluation did not finish" in reasons["never_trained"]
@@ -94,7 +94,7 @@ def test_model_row_tolerates_absent_settings_metrics_and_train_info():
 
 
 def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results, tmp_path):
-    table, missing = comparison_table(MODELS, *results)
+    table, missing = comparison_table(MODELS, results)
     cleaned, splits = cleaning_summaries()
     csv_path, md_path = tmp_path / "report" / "comparison.csv", tmp_path / "report" / "comparison.md"
     write_report(table, missing, cleaned, splits, csv_path, md_path)
@@ -121,7 +121,7 @@ def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results
 
 
 def test_report_without_any_metrics_still_writes(tmp_path):
-    table, missing = comparison_table(ONE_CNN, *model_result_files(ONE_CNN, ResultsLayout(tmp_path)))
+    table, missing = comparison_table(ONE_CNN, model_result_files(ONE_CNN, ResultsLayout(tmp_path)))
     cleaned, splits = cleaning_summaries()
     write_report(table, missing, cleaned, splits, tmp_path / "c.csv", tmp_path / "c.md")
     assert "No model has metrics yet." in (tmp_path / "c.md").read_text()
@@ -135,7 +135,7 @@ def test_report_reads_what_evaluation_metrics_writes(tmp_path):
                           "p_fake": np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 20), 0, 1)})
     metrics = evaluation_metrics(table, table, n_resamples=30)
     write_json(tmp_path / "eval" / "cnn" / "metrics.json", metrics)
-    comparison, missing = comparison_table(ONE_CNN, *model_result_files(ONE_CNN, ResultsLayout(tmp_path)))
+    comparison, missing = comparison_table(ONE_CNN, model_result_files(ONE_CNN, ResultsLayout(tmp_path)))
     row = comparison.iloc[0]
     assert row["roc_auc"] == metrics["roc_auc"] and row["log_loss"] == metrics["log_loss"]
     assert row["roc_auc_ci_low"] == metrics["roc_auc_ci"][0]

@@ -46,7 +46,7 @@ def faces_config(workdir: Path, name: str = "test-config.yaml", **overrides) -> 
         "image_size": 32,
         "frames": {"min": 4, "max": 100, "step": 4, "count": 3},
         "split": {"test": 0.34, "validation": 0.5, "seed": 1},
-        "evaluation": {"bootstrap": 20},
+        "evaluation": {"bootstrap": 20, "robustness": False},
         "models": {
             "tiny": {"arch": "cnn", "epochs": 1, "batch_size": 8, "frames_per_video": "all", "augment": False,
                      "resources": {"gpu": 0, "threads": 1, "mem_mb": 1000, "runtime": 10}},

@@ -33,7 +33,7 @@ def batch_videos(prefix: str) -> list[Video]:
 
 def models_config(workdir: Path, models: dict, name: str = "test-config.yaml") -> Path:
     return workflow_config(workdir, name, image_size=16, frames={"min": 20, "max": 100, "step": 10, "count": 4},
-                       split={"test": 0.25, "validation": 0.25, "seed": 5}, evaluation={"bootstrap": 50}, models=models)
+                       split={"test": 0.25, "validation": 0.25, "seed": 5}, evaluation={"bootstrap": 50, "robustness": False}, models=models)
 
 
 @pytest.fixture(scope="module")
