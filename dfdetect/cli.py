@@ -4,6 +4,7 @@
     dfdetect train --config config.yaml --model cnn          # one model, without Snakemake
     dfdetect report --config config.yaml                     # the comparison from whatever exists
     dfdetect where --configfile config.yaml                  # where the results and the report are
+    dfdetect raw-part --videos DIR --labels CSV --out parts/dfdc_train_part_0.zip   # another dataset's videos
 
 Subcommands import their heavy modules (Keras, MTCNN) only when they run.
 """
@@ -74,7 +75,13 @@ def predict(argv: Sequence[str]) -> int:
     return predict_main(argv)
 
 
-COMMANDS = {"predict": predict, "train": train, "report": report, "where": where}
+def raw_part(argv: Sequence[str]) -> int:
+    from dfdetect.convert import main as convert_main
+
+    return convert_main(argv)
+
+
+COMMANDS = {"predict": predict, "train": train, "report": report, "where": where, "raw-part": raw_part}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

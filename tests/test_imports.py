@@ -14,7 +14,7 @@ PREP_MODULES = [
     "dfdetect.aggregate", "dfdetect.png", "dfdetect.logutil", "dfdetect.ingest", "dfdetect.demo",
     "dfdetect.clean", "dfdetect.reduce", "dfdetect.store", "dfdetect.splits", "dfdetect.metrics", "dfdetect.plots",
     "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.modelinput", "dfdetect.scoring",
-    "dfdetect.sources", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate",
+    "dfdetect.sources", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate", "dfdetect.robustness", "dfdetect.convert",
     "dfdetect.perturb", "dfdetect.testkit.batches", "dfdetect.testkit.videos", "dfdetect.testkit.dryrun",
 ]
 HEAVY = ("tensorflow", "keras", "jax", "torch", "mtcnn")
