@@ -62,7 +62,6 @@ from dfdetect.facebatch import (
     metadata_csv,
     write_member,
 )
-from dfdetect.atomic import atomic_path
 from dfdetect.layout import demo_batch_id
 from dfdetect.png import encode_pngs
 from dfdetect.schema import schema_default

@@ -193,3 +193,35 @@ def test_model_builders_default_to_the_schema_weights():
 
     for builder in (models.build_transfer, models.build_frame_encoder, models.build_td_lstm):
         assert inspect.signature(builder).parameters["weights"].default == schema_default("model", "weights")
+
+
+# --- evaluation sets ---------------------------------------------------------------------------------
+
+
+def test_a_demo_set_takes_the_main_demo_settings_with_its_own_keys(tmp_path):
+    from dfdetect.config import data_sources, demo_spec
+
+    config = complete_config({"results_dir": str(tmp_path), "demo": {"image_size": 32, "seed": 7},
+                              "evaluation": {"sets": {"unseen": {"demo": {"batches": 1, "seed": 8}}}}})
+    assert list(data_sources(config)) == ["", "sets/unseen/"]
+    spec = demo_spec(config, "sets/unseen/")
+    assert spec["image_size"] == 32 and spec["seed"] == 8 and "batches" not in spec
+    # a set's batch ids may repeat the training data's: its files live under sets/NAME/
+    assert discover_batches(config, "sets/unseen/") == {"0-0": ResultsLayout(tmp_path).demo_zip("0-0", "sets/unseen/")}
+    assert "0-0" in discover_batches(config)
+
+
+@pytest.mark.parametrize(("entry", "key"), [
+    ({"raw_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_dir"),
+    ({"raw_video_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_video_dir"),
+    ({"raw_dir": "/tmp", "demo": {"seed": 1}}, "evaluation.sets.s"),
+])
+def test_bad_sets_name_their_key(entry, key):
+    with pytest.raises(ConfigError) as raised:
+        check_config(complete_config({"evaluation": {"sets": {"s": entry}}}))
+    assert raised.value.key == key
+
+
+def test_set_names_are_checked_by_the_schema():
+    with pytest.raises(Exception, match="does not match"):
+        complete_config({"evaluation": {"sets": {"bad/name": {"raw_dir": "x"}}}})
