@@ -27,12 +27,32 @@ def load_config(path: str | Path) -> dict[str, Any]:
     """A config file as the workflow sees it, for the commands that run without Snakemake:
     validated against the same schema, with its defaults filled in, and checked."""
     import yaml
-    from snakemake.utils import validate
 
     config = yaml.safe_load(Path(path).read_text()) or {}
-    validate(config, str(SCHEMA_PATH))
+    validate_config(config)
     check_config(config)
     return config
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> None:
+    """Snakemake's schema validation (it fills in the defaults), with a short error.
+
+    Snakemake's own error prints the whole schema (hundreds of lines) around jsonschema's one-line
+    message; this raises ConfigError with that message and the key path only.
+    """
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(schema_path))
+    except WorkflowError as error:
+        causes = (*error.args, error.__cause__, error.__context__)  # Snakemake raises it inside `except`
+        cause = next((arg for arg in causes if isinstance(arg, jsonschema.ValidationError)), None)
+        if cause is None:
+            raise
+        key = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
+        raise ConfigError(key, cause.message) from None
 
 
 def check_config(config: Mapping[str, Any]) -> None:
@@ -45,8 +65,19 @@ def check_config(config: Mapping[str, Any]) -> None:
     if train_share <= 0:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
     _check_encoders(config.get("models") or {})
+    _check_results_dir(Path(config["results_dir"]))
     if not config["demo"]["enabled"]:
         _check_raw_sources(config)
+
+
+def _check_results_dir(results: Path) -> None:
+    """results_dir, or the nearest of its parents that exists, must be a folder (not a file)."""
+    for folder in (results, *results.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is a file" if folder == results else f"is below '{folder}', which is a file"
+                raise ConfigError("results_dir", f"'{results}' {where}; it must be a folder (or not exist yet)")
+            return
 
 
 def _check_encoders(models: Mapping[str, Any]) -> None:
