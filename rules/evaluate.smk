@@ -48,6 +48,11 @@ rule report:
         splits=result("splits/summary.json"),
         metrics=expand(result("eval/{model}/metrics.json"), model=MODELS),
         trained=expand(result("models/{model}/train.json"), model=MODELS),
+        # for the run summary: what was ingested, kept, dropped and skipped
+        videos=result("manifests/videos.parquet"),
+        cleaned=result("clean/videos.parquet"),
+        store_indexes=expand(result("store/{batch}.index.parquet"), batch=BATCHES),
+        skipped=expand(result("manifests/skipped/{batch}.parquet"), batch=BATCHES),
     output:
         csv=report(
             result("report/comparison.csv"),
@@ -56,6 +61,12 @@ rule report:
             labels={"table": "models"},
         ),
         markdown=result("report/comparison.md"),
+        summary=report(
+            result("report/run_summary.md"),
+            caption="../report/run_summary.rst",
+            category="Data",
+            labels={"table": "run summary"},
+        ),
     params:
         models=config["models"],
         # Derived from the output, not fixed strings, so that they follow a storage prefix (lint).
