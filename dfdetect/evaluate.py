@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
 from dfdetect.backend import select_backend
 from dfdetect.metrics import (
     AGGREGATIONS,
@@ -130,15 +131,15 @@ def evaluate_model(
     arch = settings["arch"]
     test = score_videos(model, store, pd.read_parquet(test_path), arch, aggregation, batch_size)
     validation = score_videos(model, store, pd.read_parquet(validation_path), arch, aggregation, batch_size)
-    test.to_parquet(paths["predictions"], index=False)
-    validation.to_parquet(paths["validation_predictions"], index=False)
+    atomic_to_parquet(test, paths["predictions"])
+    atomic_to_parquet(validation, paths["validation_predictions"])
 
     metrics = evaluation_metrics(test, validation, n_resamples=n_resamples, seed=seed)
     metrics = {"model": name, "arch": arch, "aggregation": aggregation if arch != "td_lstm" else "clip", **metrics}
     if arch != "td_lstm":
         # The study's setting, for comparison: one frame per video, no aggregation.
         metrics["middle_frame"] = probability_metrics(test["label"], test["p_fake_middle"])
-    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(paths["metrics"], json.dumps(metrics, indent=2) + "\n")
 
     labels, scores = test["label"].to_numpy(), test["p_fake"].to_numpy()
     threshold = metrics["at_validation_threshold"]["threshold"]
@@ -147,7 +148,8 @@ def evaluate_model(
     plot_confusion_matrix(labels, scores, threshold, paths["confusion"], f"{name}: test at validation threshold {threshold:.2f}")
     plot_score_histograms(labels, scores, paths["scores"], f"{name}: video scores (test)",
                           thresholds={"threshold 0.5": 0.5, "validation threshold": threshold})
-    submission_table(test).to_csv(paths["submission"], index=False)
+    with atomic_path(paths["submission"], suffix=".csv") as temporary:
+        submission_table(test).to_csv(temporary, index=False)
     log.info("%s: roc_auc %s, log_loss %.4f on %d test videos", name, metrics.get("roc_auc"), metrics["log_loss"], len(test))
     return metrics
 

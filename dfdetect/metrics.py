@@ -43,6 +43,7 @@ from sklearn.metrics import (
 
 # Frame scores -> video scores is pure numpy and lives apart, for light callers (predict).
 from dfdetect.aggregate import AGGREGATIONS, aggregate_frame_scores, confident_mean, masked_mean  # noqa: F401
+from dfdetect.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -263,8 +264,8 @@ def new_figure(size: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Any]:
 
 
 def save_figure(figure: Figure, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
+    with atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary, format="png")
 
 
 def undefined_plot(path: str | Path, title: str, message: str) -> None:

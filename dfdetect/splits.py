@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from dfdetect.atomic import atomic_to_parquet, atomic_write_text
 from dfdetect.clean import class_balance
 from dfdetect.store import STATUS_OK
 
@@ -92,8 +93,7 @@ def split_summary(sets: dict[str, pd.DataFrame], seed: int) -> dict[str, Any]:
 def write_splits(sets: dict[str, pd.DataFrame], paths: dict[str, str | Path], summary_path: str | Path,
                  seed: int) -> dict[str, Any]:
     for name, table in sets.items():
-        Path(paths[name]).parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(paths[name], index=False)
+        atomic_to_parquet(table, paths[name])
     summary = split_summary(sets, seed)
-    Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary
