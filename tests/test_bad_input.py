@@ -27,7 +27,8 @@ def test_leading_zero_frame_name_is_skipped_not_counted_twice(tmp_path):
                                 extra_members={"v/0002.png": frame_two, "v/3_02.png": frame_two})
     manifest = ingest_batch(zip_path, "0-0")
     assert manifest.videos.set_index("video_id").at["v", "n_frames"] == 6  # not 7: 0002.png is no second frame 2
-    assert manifest.frames["member"].tolist().count("v/2.png") == 1 and "v/0002.png" not in set(manifest.frames["member"])
+    members = manifest.frames["member"].tolist()
+    assert members.count("v/2.png") == 1 and "v/0002.png" not in members
     skipped = manifest.skipped.set_index("member")
     for member in ("v/0002.png", "v/3_02.png"):
         assert skipped.at[member, "reason"] == "not_a_face_image"
@@ -168,7 +169,8 @@ def demo_config(**overrides) -> dict:
 
 def test_results_dir_below_a_regular_file_is_a_config_error(tmp_path):
     (tmp_path / "afile").write_text("not a folder")
-    with pytest.raises(ConfigError, match=r"config key 'results_dir': .*afile/results' is below .*afile', which is a file"):
+    below = r"config key 'results_dir': .*afile/results' is below .*afile', which is a file"
+    with pytest.raises(ConfigError, match=below):
         check_config(demo_config(results_dir=str(tmp_path / "afile" / "results")))
     with pytest.raises(ConfigError, match="config key 'results_dir': .*is a file"):
         check_config(demo_config(results_dir=str(tmp_path / "afile")))

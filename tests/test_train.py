@@ -16,8 +16,8 @@ import yaml
 
 from dfdetect.ingest import ingest_batch
 from dfdetect.reduce import select_frames
-from dfdetect.store import pack_batch
 from dfdetect.resume import FAULT_ENV, FAULT_POINTS, latest_state
+from dfdetect.store import pack_batch
 from dfdetect.train import TrainingError, train_model
 from tests.helpers.batches import Video, write_face_batch
 
@@ -159,10 +159,10 @@ def test_training_killed_at_each_checkpoint_point_resumes(prepared, tmp_path):
             "root": str(tmp_path), "points": KILL_POINTS, "parallel": 2}
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    done = subprocess.run([sys.executable, "-m", "tests.helpers.killloop", str(spec_path)], cwd=Path(__file__).parents[1],
-                          capture_output=True, text=True, timeout=900)
+    done = subprocess.run([sys.executable, "-m", "tests.helpers.killloop", str(spec_path)],
+                          cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
-    results = {result["point"]: result for result in map(json.loads, done.stdout.splitlines())}
+    results = {result["point"]: result for result in map(json.loads, done.stdout.splitlines()) if "point" in result}
     assert set(results) == set(KILL_POINTS), done.stderr[-4000:]
     for point, result in results.items():
         expected = finished_epochs_after(point)

@@ -27,7 +27,8 @@ def test_run_summary_counts_each_reason():
     assert summary["videos_kept_by_cleaning"] == 2 and summary["videos_dropped"] == {"too_few_frames": 2}
     assert summary["videos_unreadable"] == {"unreadable_frame": 1} and summary["videos_usable"] == 1
     assert summary["metadata_notes"] == 1
-    assert {"reason": "not_a_face_image", "detail": "non-canonical frame name", "members": 1} in summary["members_skipped"]
+    canonical = {"reason": "not_a_face_image", "detail": "non-canonical frame name", "members": 1}
+    assert canonical in summary["members_skipped"]
     table = run_summary_markdown(summary)
     assert "| dropped by cleaning: too_few_frames | 2 |" in table
     assert "| not_a_face_image | non-canonical frame name | 1 |" in table

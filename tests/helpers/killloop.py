@@ -22,6 +22,7 @@ def run_child(spec: dict, out_dir: Path, point: str | None) -> int:
     pid = os.fork()
     if pid == 0:
         code = 3
+        os.dup2(2, 1)  # Keras prints its progress to stdout: keep stdout for the results
         try:
             from dfdetect.resume import FAULT_ENV
             from dfdetect.train import train_model
