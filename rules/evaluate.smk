@@ -65,7 +65,6 @@ rule report:
             result("report/run_summary.md"),
             caption="../report/run_summary.rst",
             category="Data",
-            labels={"table": "run summary"},
         ),
     params:
         models=config["models"],

@@ -55,3 +55,5 @@ def test_a_run_prints_what_it_dropped_and_skipped(tmp_path):
         assert expected in console, console[-3000:]
         assert expected in (tmp_path / "results/report/run_summary.md").read_text()
         assert expected in (tmp_path / "results/report/comparison.md").read_text()
+    snakemake(tmp_path, config, "--report", "report.html")  # the same table in the Snakemake report
+    assert "run_summary.md" in (tmp_path / "report.html").read_text(errors="replace")
