@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from dfdetect.clean import clean_videos, write_clean
 from dfdetect.ingest import BatchManifest, write_batch_manifest
-from dfdetect.metrics import new_figure, save_figure
+from dfdetect.plots import new_figure, save_figure
 from dfdetect.report import write_report, write_run_summary
 from dfdetect.splits import write_splits
 

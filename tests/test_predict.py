@@ -139,7 +139,7 @@ def evaluation_scores(model, face_zip: Path, store_folder: Path, arch: str, aggr
     selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)
     index = pack_batch(face_zip, selection, BATCH, store_folder / BATCH, IMAGE_SIZE, COUNT, progress=False)
     packed = manifest.videos[manifest.videos["video_id"].isin(index.loc[index["status"] == "ok", "video_id"])]
-    return score_store_videos(model, FrameStore([store_folder / BATCH]), packed, aggregation)
+    return score_store_videos(model, FrameStore([store_folder / BATCH]), packed, aggregation, batch_size=64)
 
 
 @pytest.mark.parametrize(("arch", "aggregation"), [("cnn", "mean"), ("cnn", "confident_mean"), ("td_lstm", "mean")])
