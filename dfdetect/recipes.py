@@ -4,7 +4,10 @@
 - ``fakes``: ``labelled`` (the split's FAKE videos, as before), ``sbi`` (REAL videos only: every
   batch is half real frames and half self-blended fakes made from those same frames, each pair
   next to each other and post-augmented alike, ``dfdetect.sbi``) or ``both`` (the labelled
-  samples plus one self-blended fake per REAL sample, all shuffled together).
+  samples plus one self-blended fake per REAL sample, all shuffled together). With sbi and both,
+  every REAL frame is served as SBI's pair real (the stored frame or, p 0.5, its source-target
+  augmented copy) and every item gets SBI's post-augmentation, so that neither the source-target
+  augmentation nor the JPEG/colour jitter alone tells a fake.
 
 A plan (``RecipePlan``) turns the loader's sample table into the epoch's *items* (a sample, and
 whether it is served as a self-blended fake), orders them per epoch, and augments gathered
@@ -184,6 +187,8 @@ class RecipePlan:
                 if sbi:
                     blend = self._blender.blend(image, self.keypoints_of(sample), sample_rng(self.seed, epoch, sample, 1))
                     image, outline = blend.fake, (blend.mask > 0.05).astype(np.uint8)
+                elif self.item_labels[item] < 0.5:  # a real frame: exactly what its fake is blended into
+                    image = self._blender.target_of(image, sample_rng(self.seed, epoch, sample, 1))
                 image, outline = self._blender.post(image, sample_rng(self.seed, epoch, sample, 2), outline)
             if self.augmenter.active:
                 image, outline = self.augmenter(np.array(image), sample_rng(self.seed, epoch, sample, 3),

@@ -150,12 +150,7 @@ class SelfBlender:
         size = image.shape[0]
         region = face_hull(keypoints, size)
         used_landmarks = keypoints is not None and not np.isnan(keypoints).any()
-        target, source = image.copy(), image.copy()
-        seed_pipeline(pipelines["source"], rng)
-        if rng.random() < 0.5:
-            source = pipelines["source"](image=source)["image"]
-        else:
-            target = pipelines["source"](image=target)["image"]
+        target, source = self._split(image, rng)
         seed_pipeline(pipelines["affine"], rng)
         moved = pipelines["affine"](image=source, mask=region)
         source, warped = moved["image"], moved["mask"]
@@ -172,6 +167,22 @@ class SelfBlender:
         fake = weight * source.astype(np.float32) + (1 - weight) * target.astype(np.float32)
         fake = np.clip(np.rint(fake), 0, 255).astype(np.uint8)
         return SelfBlend(fake, target, source, mask, region, float(ratio), bool(used_landmarks))
+
+    def _split(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(target, source): copies of ``image``, one of them source-target augmented (p 0.5 each)."""
+        pipeline = self._pipelines()["source"]
+        target, source = image.copy(), image.copy()
+        seed_pipeline(pipeline, rng)
+        if rng.random() < 0.5:
+            source = pipeline(image=source)["image"]
+        else:
+            target = pipeline(image=target)["image"]
+        return target, source
+
+    def target_of(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The real frame of a pair: what ``blend`` with the same ``rng`` blends into (the stored
+        frame, or with p 0.5 its source-target augmented copy, as SBI returns it)."""
+        return self._split(image, rng)[0]
 
     def post(self, image: np.ndarray, rng: np.random.Generator, mask: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -47,6 +47,15 @@ def encoder_model(wildcards):
     return [result(f"models/{source}/model.keras")] if source else []
 
 
+def recipe_landmarks(wildcards):
+    """The batches' landmarks, for a model whose recipe needs them (dfdetect.recipes)."""
+    from dfdetect.recipes import Recipe
+
+    if not Recipe.from_settings(config["models"][wildcards.model]).needs_landmarks:
+        return []
+    return [f"{prefix}.landmarks.npy" for prefix in STORE_PREFIXES]
+
+
 def model_resource(name):
     """A model's scheduler resource (models.NAME.resources in the config)."""
     return lambda wildcards: config["models"][wildcards.model]["resources"][name]

@@ -7,6 +7,7 @@ rule train:
         validation=result("splits/validation.parquet"),
         store=STORE_FILES,
         encoder=encoder_model,
+        landmarks=recipe_landmarks,
     output:
         model=result("models/{model}/model.keras"),
         history=result("models/{model}/history.csv"),
@@ -17,6 +18,12 @@ rule train:
             subcategory="{model}",
         ),
         info=result("models/{model}/train.json"),
+        samples=report(
+            result("models/{model}/training_samples.png"),
+            caption="../report/training_samples.rst",
+            category="Training",
+            subcategory="{model}",
+        ),
     params:
         settings=lambda wildcards: config["models"][wildcards.model],
         image_size=config["image_size"],
