@@ -209,12 +209,13 @@ def train_model(
     try:
         store = FrameStore(store_prefixes)
         landmarks = recipe_landmarks(name, recipe, store_prefixes, store)
-        weights = class_weights(train_videos["label"])
+        # class weights follow the composition of the epoch: with SBI, its self-blended fakes count
+        weights = None if recipe.uses_sbi else class_weights(train_videos["label"])
         loader_options = dict(mode=train_settings.loader_mode, batch_size=global_batch,
                               workers=train_settings.loader_workers, use_multiprocessing=False)
         train_data = FrameDataset(store, train_videos, shuffle=True, recipe=recipe, landmarks=landmarks,
                                   class_weight=weights, seed=train_settings.seed, **loader_options)
-        if recipe.uses_sbi:  # class weights follow the composition of the epoch (SBI fakes included)
+        if recipe.uses_sbi:
             weights = train_data.class_weight = class_weights(train_data.labels)
         validation_data = FrameDataset(store, validation_videos, **loader_options)
     except (KeyError, FileNotFoundError, ValueError) as error:
