@@ -72,6 +72,15 @@ def _classic_fancy_pca() -> Any:
     return ClassicFancyPCA(alpha=0.1, p=1)
 
 
+def single_threaded_opencv() -> None:
+    """Keep OpenCV to the calling thread, as the winner's training script does
+    (``cv2.setNumThreads(0)``): the loader's workers are the parallelism, and OpenCV's own thread
+    pool would compete with them and with the model's threads for the same cores."""
+    import cv2
+
+    cv2.setNumThreads(0)
+
+
 def dfdc_winner_pipeline(image_size: int) -> Any:
     """The winner's ``create_train_transforms`` in albumentations 2.x terms.
 
@@ -88,6 +97,8 @@ def dfdc_winner_pipeline(image_size: int) -> Any:
     """
     import albumentations as A
     import cv2
+
+    single_threaded_opencv()
 
     def resize_pair(down: int, up: int) -> Any:
         return A.Downscale(scale_range=(0.5, 1.0), interpolation_pair={"downscale": down, "upscale": up}, p=1)

@@ -133,12 +133,14 @@ class RecipePlan:
         return rng.permutation(len(self))
 
     def landmark_counts(self) -> dict[str, int]:
-        """Training samples whose frames have landmarks and those that use the fallback."""
+        """Training samples (frames; of the served samples only: with sbi, the REAL ones) whose
+        frames have landmarks, and those that use the fallback."""
         if self.keypoints is None:
             return {"landmarks": 0, "fallback": 0}
-        found = has_face(self.keypoints)
+        served = np.unique(self.item_sample)
+        found = has_face(self.keypoints[served])
         if self.clips:
-            found = found[self._clip_filled]
+            found = found[self._clip_filled[served]]
         return {"landmarks": int(found.sum()), "fallback": int(found.size - found.sum())}
 
     def _keypoints(self, samples: pd.DataFrame, landmarks: Mapping[str, np.ndarray] | None,

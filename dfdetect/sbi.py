@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from dfdetect.augment import seed_pipeline
+from dfdetect.augment import seed_pipeline, single_threaded_opencv
 from dfdetect.landmarks import face_hull
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
@@ -134,6 +134,7 @@ class SelfBlender:
     def _pipelines(self) -> dict[str, Any]:
         pipelines = getattr(self._local, "pipelines", None)
         if pipelines is None:
+            single_threaded_opencv()
             size = self.image_size
             pipelines = self._local.pipelines = {
                 "source": source_target_pipeline(size), "affine": affine_pipeline(size),

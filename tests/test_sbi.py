@@ -72,7 +72,7 @@ def test_sbi_plan_pairs_each_real_frame_with_its_fake():
     assert plan.item_sample.tolist() == [0, 0, 2, 2] and plan.item_labels.tolist() == [0, 1, 0, 1]
     order = plan.order(epoch=3, shuffle=True)
     assert [plan.item_sample[order[k]] == plan.item_sample[order[k + 1]] for k in (0, 2)] == [True, True]
-    assert plan.landmark_counts() == {"landmarks": 0, "fallback": 5}
+    assert plan.landmark_counts() == {"landmarks": 0, "fallback": 2}  # the served (REAL) samples
     both = RecipePlan(Recipe(fakes="both"), samples([0, 1, 0, 1, 1]), image_size=SIZE, seed=1, landmarks=landmarks)
     assert both.item_labels.tolist() == [0, 1, 0, 1, 1, 1, 1] and both.item_sbi.sum() == 2
 
