@@ -1,6 +1,6 @@
 """Training-loader speed per augmentation recipe, and the loader workers a GPU needs.
 
-    .venv/bin/python benchmarks/augment.py [--videos 16] [--size 160] [--slots 8] [--batch-size 32]
+    .venv/bin/python benchmarks/augment.py [--videos 40] [--size 160] [--slots 8] [--batch-size 32]
                                            [--seconds 6] [--target 4400]
 
 Packs one demo face batch at ``--size`` (realistic noisy crops), then reads shuffled training
@@ -49,7 +49,8 @@ RECIPES = {
 GOALS = {"augment dfdc_winner": 700, "fakes sbi": 400}
 
 
-def measure(store: FrameStore, videos, recipe: Recipe, landmarks, batch_size: int, seconds: float) -> tuple[float, float]:
+def measure(store: FrameStore, videos, recipe: Recipe, landmarks, batch_size: int,
+            seconds: float) -> tuple[float, float]:
     """(frames/s by wall clock, frames/s per CPU second) over shuffled batches for ``seconds``."""
     from dfdetect.loader import FrameDataset
 
@@ -69,7 +70,7 @@ def measure(store: FrameStore, videos, recipe: Recipe, landmarks, batch_size: in
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--videos", type=int, default=40)
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -83,17 +84,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         store = FrameStore.from_folder(Path(folder) / "store")
         mask = store.masks[BATCH]
         landmarks = {BATCH: np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)).copy()}
-        table = videos[["video_id", "label"]]
+        packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
+        table = videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]]
         print(f"{machine_load()}; {int(mask.sum())} frames of {args.size}x{args.size} from {len(table)} videos "
               f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}, {args.seconds:g} s per recipe")
-        print(f"{'recipe':<26}{'frames/s':>10}{'per core':>10}{'workers for ' + format(args.target, ',.0f') + '/s':>22}"
-              f"{'goal/core':>11}")
+        workers = f"workers for {args.target:,.0f}/s"
+        print(f"{'recipe':<26}{'frames/s':>10}{'per core':>10}{workers:>22}{'goal/core':>11}")
         for name, recipe in RECIPES.items():
             wall_rate, core_rate = measure(store, table, recipe, landmarks if recipe.needs_landmarks else None,
                                            args.batch_size, args.seconds)
             goal = GOALS.get(name)
             verdict = f"{goal} {'ok' if core_rate >= goal else 'MISSED'}" if goal else ""
-            print(f"{name:<26}{wall_rate:>10.0f}{core_rate:>10.0f}{math.ceil(args.target / core_rate):>22d}{verdict:>11}")
+            needed = math.ceil(args.target / core_rate)
+            print(f"{name:<26}{wall_rate:>10.0f}{core_rate:>10.0f}{needed:>22d}{verdict:>11}")
     print("sbi rows: frames served (half real, half self-blended); a worker is one loader thread on one core")
     return 0
 

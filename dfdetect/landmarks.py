@@ -10,7 +10,8 @@ next to the store (``store/{batch}``):
 
 A frame without a face never fails the batch. MTCNN finds the face on crops of real face photos
 but not on every frame (about half of the demo's procedural faces, see ``DETECT_SIDE``), so
-everything built on landmarks has a **fallback**: the DFDC face crops are face-centred, so a frame without landmarks uses a fixed
+everything built on landmarks has a **fallback**: the DFDC face crops are face-centred, so a frame
+without landmarks uses a fixed
 crop-centred face geometry (``fallback_keypoints`` and ``face_ellipse``: an upright ellipse
 around the crop's centre, covering brows to chin, with the keypoints where a centred face has
 them).
@@ -102,7 +103,8 @@ def face_outline(keypoints: np.ndarray) -> np.ndarray:
     midpoint down by 0.75 ``down``): about the region of the 68-point jaw line plus brows.
     """
     points = np.asarray(keypoints, dtype=np.float32)
-    left_eye, right_eye, mouth_left, mouth_right = points[LEFT_EYE], points[RIGHT_EYE], points[MOUTH_LEFT], points[MOUTH_RIGHT]
+    left_eye, right_eye = points[LEFT_EYE], points[RIGHT_EYE]
+    mouth_left, mouth_right = points[MOUTH_LEFT], points[MOUTH_RIGHT]
     across = right_eye - left_eye
     down = (mouth_left + mouth_right) / 2 - (left_eye + right_eye) / 2
     outline = [

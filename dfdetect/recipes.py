@@ -94,7 +94,8 @@ class RecipePlan:
         labels = samples["label"].to_numpy(dtype="float32")
         real = np.flatnonzero(labels < 0.5)
         if recipe.uses_sbi and self.clips:
-            raise RecipeError(f"fakes: {recipe.fakes} makes single-frame fakes; clip models (td_lstm) take labelled fakes")
+            raise RecipeError(f"fakes: {recipe.fakes} makes single-frame fakes; clip models (td_lstm) take "
+                              "labelled fakes")
         if recipe.uses_sbi and real.size == 0:
             raise RecipeError(f"fakes: {recipe.fakes} blends fakes from REAL frames, and the training split has no "
                               "REAL video")
@@ -187,7 +188,8 @@ class RecipePlan:
             if self._blender is not None:
                 # SBI post-augmentation: a pair (real, fake) shares one draw, so it differs only by the blend
                 if sbi:
-                    blend = self._blender.blend(image, self.keypoints_of(sample), sample_rng(self.seed, epoch, sample, 1))
+                    blend = self._blender.blend(image, self.keypoints_of(sample),
+                                                sample_rng(self.seed, epoch, sample, 1))
                     image, outline = blend.fake, (blend.mask > 0.05).astype(np.uint8)
                 elif self.item_labels[item] < 0.5:  # a real frame: exactly what its fake is blended into
                     image = self._blender.target_of(image, sample_rng(self.seed, epoch, sample, 1))
@@ -207,4 +209,5 @@ class RecipePlan:
         count = int(filled.sum()) if filled is not None else len(clip)
         for position in range(count):
             points = self.keypoints_of(sample, position)
-            clip[position] = self.augmenter(np.array(clip[position]), sample_rng(self.seed, epoch, sample, 3), points)[0]
+            rng = sample_rng(self.seed, epoch, sample, 3)
+            clip[position] = self.augmenter(np.array(clip[position]), rng, points)[0]

@@ -220,7 +220,8 @@ def train_model(
         validation_data = FrameDataset(store, validation_videos, **loader_options)
     except (KeyError, FileNotFoundError, ValueError) as error:
         raise TrainingError(name, f"cannot load its training data: {error}") from error
-    plot_training_samples(train_data.preview(16), paths.training_samples, f"{name}: training inputs ({recipe.describe()})")
+    plot_training_samples(train_data.preview(16), paths.training_samples,
+                          f"{name}: training inputs ({recipe.describe()})")
     recipe_summary = recipe_info(recipe, train_data)
     log.info("%s: %s; %d items per epoch (%d self-blended); landmarks for %d samples, fallback for %d", name,
              recipe.describe(), recipe_summary["n_items_per_epoch"], recipe_summary["n_sbi_fakes_per_epoch"],

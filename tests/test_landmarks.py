@@ -1,4 +1,5 @@
-"""Landmarks: MTCNN finds a real face's eyes in a packed store; no face gives NaN; train depends on them only when needed."""
+"""Landmarks: MTCNN finds a real face's eyes in a packed store, no face gives NaN, and only the train jobs
+whose recipe needs them wait for them."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_missing_or_stale_landmarks_name_the_batch(tmp_path):
 @pytest.mark.workflow
 def test_only_recipes_that_need_landmarks_wait_for_them(tmp_path):
     for number, batch in enumerate(("0-0", "0-1")):
-        videos = [Video(f"b{number}r", "REAL", None, range(0, 40)), Video(f"b{number}f", "FAKE", f"b{number}r", range(0, 40))]
+        videos = [Video(f"b{number}r", "REAL", None, range(0, 40)),
+                  Video(f"b{number}f", "FAKE", f"b{number}r", range(0, 40))]
         write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", videos, size=16)
     config = write_config(tmp_path, {
         "raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False}, "image_size": 16,

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 import dfdetect.loader
-
 from dfdetect.ingest import ingest_batch
 from dfdetect.reduce import select_frames
 from dfdetect.store import pack_batch
