@@ -115,3 +115,22 @@ def test_cutout_part_shares_follow_the_winner():
     assert shares["eyes"] == pytest.approx(0.5, abs=0.03)
     assert shares["mouth"] == pytest.approx(0.25, abs=0.03)
     assert shares["nose"] == pytest.approx(0.125, abs=0.03)
+
+
+def test_clip_frames_share_one_draw_and_padding_stays_empty(store):
+    original = store.frames["0-0"]
+    same = np.broadcast_to(texture(9)[0], original.shape).copy()  # every frame of every clip alike
+    store.frames["0-0"] = same
+    try:
+        dataset = FrameDataset(store, videos(store).iloc[:2], mode="clip", batch_size=2, seed=5,
+                               recipe=Recipe(augment="dfdc_winner"), landmarks={"0-0": np.full((6, 4, 5, 2), np.nan)})
+        clips = dataset[0][0]
+        frames, mask = clips["frames"], clips["mask"]
+        assert frames.dtype == np.uint8 and frames.shape == (2, 4, SIZE, SIZE, 3)
+        for clip, filled in zip(frames, mask):
+            kept = clip[filled]
+            assert all(np.array_equal(kept[0], frame) for frame in kept)  # one draw for the whole clip
+            assert not clip[~filled].any()
+        assert not np.array_equal(frames[0][0], frames[1][0])  # but another one for another clip
+    finally:
+        store.frames["0-0"] = original

@@ -12,6 +12,8 @@ PREP_MODULES = [
     "dfdetect.facebatch", "dfdetect.config", "dfdetect.aggregate", "dfdetect.png", "dfdetect.logutil", "dfdetect.ingest", "dfdetect.demo",
     "dfdetect.clean", "dfdetect.reduce", "dfdetect.store", "dfdetect.splits", "dfdetect.metrics",
     "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate",
+    # training recipes: they run in the loader's workers (and the landmarks job imports mtcnn only in its detector)
+    "dfdetect.augment", "dfdetect.sbi", "dfdetect.landmarks", "dfdetect.recipes", "dfdetect.samples_figure",
 ]
 HEAVY = ("tensorflow", "keras", "jax", "torch", "mtcnn")
 

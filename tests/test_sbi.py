@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from dfdetect.augment import sample_rng
+from dfdetect.config import ConfigError, _check_recipes
 from dfdetect.landmarks import face_ellipse, face_hull, fallback_keypoints
 from dfdetect.recipes import Recipe, RecipeError, RecipePlan
 from dfdetect.sbi import SelfBlender
@@ -97,3 +98,5 @@ def test_sbi_without_real_videos_or_on_clips_fails_clearly():
                    clip_slots=np.zeros((2, 1), int))
     with pytest.raises(ValueError, match="unknown fakes 'generated'"):
         Recipe(fakes="generated")
+    with pytest.raises(ConfigError, match="models.clip.fakes.*td_lstm"):  # before any job runs
+        _check_recipes({"clip": {"arch": "td_lstm", "fakes": "sbi"}, "frames": {"arch": "cnn", "fakes": "both"}})
