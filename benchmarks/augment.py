@@ -40,9 +40,9 @@ from dfdetect.recipes import Recipe  # noqa: E402
 from dfdetect.store import FrameStore, pack_batch  # noqa: E402
 
 RECIPES = {
-    "augment none": Recipe(augment="none"),
-    "augment flip": Recipe(augment="flip"),
-    "augment dfdc_winner": Recipe(augment="dfdc_winner"),
+    "augment none": Recipe(augment="none", fakes="labelled"),
+    "augment flip": Recipe(augment="flip", fakes="labelled"),
+    "augment dfdc_winner": Recipe(augment="dfdc_winner", fakes="labelled"),
     "fakes sbi": Recipe(augment="none", fakes="sbi"),
     "fakes sbi + dfdc_winner": Recipe(augment="dfdc_winner", fakes="sbi"),
 }

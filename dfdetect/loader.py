@@ -108,8 +108,9 @@ class FrameDataset(keras.utils.PyDataset):
     weight) adds per-sample weights, which every backend supports.
 
     ``recipe`` (training only, ``dfdetect.recipes``): the augmentation preset and the fakes the
-    epoch serves (``flip=True`` is ``Recipe(augment="flip")``); ``landmarks`` (batch -> keypoints)
-    when the recipe needs them. Without a recipe nothing is augmented (validation, test).
+    epoch serves (``flip=True`` is ``Recipe(augment="flip", fakes="labelled")``); ``landmarks``
+    (batch -> keypoints) when the recipe needs them. Without a recipe nothing is augmented
+    (validation, test).
     """
 
     def __init__(
@@ -148,7 +149,7 @@ class FrameDataset(keras.utils.PyDataset):
         # Training recipes: the items an epoch serves (samples, some as self-blended fakes) and
         # their augmentation live in dfdetect.recipes; without one, items are the samples.
         if recipe is None and flip:
-            recipe = Recipe(augment="flip")
+            recipe = Recipe(augment="flip", fakes="labelled")
         self.plan = None if recipe is None else RecipePlan(
             recipe, self.samples, image_size=store.image_size, seed=seed, landmarks=landmarks,
             clip_slots=self._clip_slots() if mode == "clip" else None)

@@ -48,8 +48,11 @@ def model_defaults() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Recipe:
-    augment: str = "none"
-    fakes: str = "labelled"
+    """A model's recipe. Both keys are required here; a config entry that lacks them gets the
+    schema's defaults through ``from_settings``."""
+
+    augment: str
+    fakes: str
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augment", preset_name(self.augment))

@@ -22,6 +22,9 @@ from dfdetect.store import FrameStore, pack_batch
 from tests.helpers.batches import Video, write_face_batch
 
 SIZE = 32
+FLIP = Recipe(augment="flip", fakes="labelled")
+WINNER = Recipe(augment="dfdc_winner", fakes="labelled")
+NO_FACES = {"0-0": np.full((6, 4, 5, 2), np.nan)}  # landmarks without a face anywhere: the fallback
 EYES_AND_MOUTH = np.array([(10, 12), (22, 12), (16, 18), (11, 25), (21, 25)], dtype=np.float32)
 
 
@@ -68,7 +71,7 @@ def test_winner_pipeline_keeps_uint8_and_shape():
 def test_same_seed_same_batch_other_epoch_other_batch(store):
     def batch(epoch: int, seed: int = 3) -> np.ndarray:
         dataset = FrameDataset(store, videos(store), mode="all", batch_size=8, shuffle=False,
-                               recipe=Recipe(augment="dfdc_winner"), landmarks={"0-0": np.full((6, 4, 5, 2), np.nan)},
+                               recipe=WINNER, landmarks=NO_FACES,
                                seed=seed)
         dataset.epoch = epoch
         return dataset[0][0]["frames"]
@@ -81,8 +84,8 @@ def test_same_seed_same_batch_other_epoch_other_batch(store):
 
 def test_flip_draws_per_sample_not_per_batch(store):
     # The same sample flips the same way in an epoch whatever batch (or batch size) serves it.
-    small = FrameDataset(store, videos(store), mode="all", batch_size=2, recipe=Recipe(augment="flip"), seed=1)
-    large = FrameDataset(store, videos(store), mode="all", batch_size=24, recipe=Recipe(augment="flip"), seed=1)
+    small = FrameDataset(store, videos(store), mode="all", batch_size=2, recipe=FLIP, seed=1)
+    large = FrameDataset(store, videos(store), mode="all", batch_size=24, recipe=FLIP, seed=1)
     assert np.array_equal(np.concatenate([small[i][0]["frames"] for i in range(len(small))]), large[0][0]["frames"])
 
 
@@ -123,7 +126,7 @@ def test_clip_frames_share_one_draw_and_padding_stays_empty(store):
     store.frames["0-0"] = same
     try:
         dataset = FrameDataset(store, videos(store).iloc[:2], mode="clip", batch_size=2, seed=5,
-                               recipe=Recipe(augment="dfdc_winner"), landmarks={"0-0": np.full((6, 4, 5, 2), np.nan)})
+                               recipe=WINNER, landmarks=NO_FACES)
         clips = dataset[0][0]
         frames, mask = clips["frames"], clips["mask"]
         assert frames.dtype == np.uint8 and frames.shape == (2, 4, SIZE, SIZE, 3)

@@ -62,6 +62,9 @@ def test_face_hull_spans_brows_to_chin_and_falls_back_to_the_ellipse():
     assert all(ellipse[int(y), int(x)] for x, y in fallback_keypoints(SIZE))
 
 
+SBI, BOTH = Recipe(augment="none", fakes="sbi"), Recipe(augment="none", fakes="both")
+
+
 def samples(labels: list[int]) -> pd.DataFrame:
     return pd.DataFrame({"video_id": [f"v{k}" for k in range(len(labels))], "label": np.array(labels, "float32"),
                          "batch": "0-0", "row": range(len(labels)), "slot": 0})
@@ -69,18 +72,18 @@ def samples(labels: list[int]) -> pd.DataFrame:
 
 def test_sbi_plan_pairs_each_real_frame_with_its_fake():
     landmarks = {"0-0": np.full((5, 1, 5, 2), np.nan, np.float32)}
-    plan = RecipePlan(Recipe(fakes="sbi"), samples([0, 1, 0, 1, 1]), image_size=SIZE, seed=1, landmarks=landmarks)
+    plan = RecipePlan(SBI, samples([0, 1, 0, 1, 1]), image_size=SIZE, seed=1, landmarks=landmarks)
     assert plan.item_sample.tolist() == [0, 0, 2, 2] and plan.item_labels.tolist() == [0, 1, 0, 1]
     order = plan.order(epoch=3, shuffle=True)
     assert [plan.item_sample[order[k]] == plan.item_sample[order[k + 1]] for k in (0, 2)] == [True, True]
     assert plan.landmark_counts() == {"landmarks": 0, "fallback": 2}  # the served (REAL) samples
-    both = RecipePlan(Recipe(fakes="both"), samples([0, 1, 0, 1, 1]), image_size=SIZE, seed=1, landmarks=landmarks)
+    both = RecipePlan(BOTH, samples([0, 1, 0, 1, 1]), image_size=SIZE, seed=1, landmarks=landmarks)
     assert both.item_labels.tolist() == [0, 1, 0, 1, 1, 1, 1] and both.item_sbi.sum() == 2
 
 
 def test_sbi_pair_shares_its_post_augmentation():
     landmarks = {"0-0": np.full((1, 1, 5, 2), np.nan, np.float32)}
-    plan = RecipePlan(Recipe(fakes="sbi"), samples([0]), image_size=SIZE, seed=1, landmarks=landmarks)
+    plan = RecipePlan(SBI, samples([0]), image_size=SIZE, seed=1, landmarks=landmarks)
     frames = np.stack([face(7), face(7)])
     outlines: list = []
     plan.apply(frames, np.array([0, 1]), epoch=0, outlines=outlines)
@@ -92,11 +95,11 @@ def test_sbi_pair_shares_its_post_augmentation():
 
 def test_sbi_without_real_videos_or_on_clips_fails_clearly():
     with pytest.raises(RecipeError, match="no REAL video"):
-        RecipePlan(Recipe(fakes="sbi"), samples([1, 1]), image_size=SIZE, seed=0, landmarks={"0-0": None})
+        RecipePlan(SBI, samples([1, 1]), image_size=SIZE, seed=0, landmarks={"0-0": None})
     with pytest.raises(RecipeError, match="clip models"):
-        RecipePlan(Recipe(fakes="both"), samples([0, 1]), image_size=SIZE, seed=0, landmarks={},
+        RecipePlan(BOTH, samples([0, 1]), image_size=SIZE, seed=0, landmarks={},
                    clip_slots=np.zeros((2, 1), int))
     with pytest.raises(ValueError, match="unknown fakes 'generated'"):
-        Recipe(fakes="generated")
+        Recipe(augment="none", fakes="generated")
     with pytest.raises(ConfigError, match="models.clip.fakes.*td_lstm"):  # before any job runs
         _check_recipes({"clip": {"arch": "td_lstm", "fakes": "sbi"}, "frames": {"arch": "cnn", "fakes": "both"}})
