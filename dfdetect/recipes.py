@@ -182,6 +182,7 @@ class RecipePlan:
         clips with ``masks``) and turn SBI items into their fakes. Returns the frames (the same
         array when possible). ``outlines``, a list, receives each item's blend mask after
         augmentation (None for non-SBI items), for the training-samples figure."""
+        splits: dict[int, tuple] = {}  # sample -> its real frame's SBI split, reused by its fake
         for position, item in enumerate(items):
             sample, sbi = int(self.item_sample[item]), bool(self.item_sbi[item])
             if self.clips:
@@ -191,11 +192,14 @@ class RecipePlan:
             if self._blender is not None:
                 # SBI post-augmentation: a pair (real, fake) shares one draw, so it differs only by the blend
                 if sbi:
-                    blend = self._blender.blend(image, self.keypoints_of(sample),
-                                                sample_rng(self.seed, epoch, sample, 1))
+                    split, rng = splits.pop(sample, (None, sample_rng(self.seed, epoch, sample, 1)))
+                    blend = self._blender.blend(image, self.keypoints_of(sample), rng, split=split)
                     image, outline = blend.fake, (blend.mask > 0.05).astype(np.uint8)
                 elif self.item_labels[item] < 0.5:  # a real frame: exactly what its fake is blended into
-                    image = self._blender.target_of(image, sample_rng(self.seed, epoch, sample, 1))
+                    rng = sample_rng(self.seed, epoch, sample, 1)
+                    split = self._blender.split(image, rng)
+                    splits[sample] = (split, rng)  # its fake, next in the batch (sbi), continues from here
+                    image = split[0].copy()
                 image, outline = self._blender.post(image, sample_rng(self.seed, epoch, sample, 2), outline)
             if self.augmenter.active:
                 image, outline = self.augmenter(np.array(image), sample_rng(self.seed, epoch, sample, 3),

@@ -91,6 +91,8 @@ def test_sbi_pair_shares_its_post_augmentation():
     # identical post-augmentation (colour, JPEG, flip): the pair agrees far from the face
     assert np.abs(frames[0].astype(int) - frames[1].astype(int))[outside].max() <= 12
     assert outlines[0] is None and outlines[1] is not None and outlines[1].any()
+    alone = plan.apply(face(7)[None].copy(), np.array([1]), epoch=0)  # the fake without its real in the batch
+    assert np.array_equal(alone[0], frames[1])
 
 
 def test_sbi_without_real_videos_or_on_clips_fails_clearly():
