@@ -19,6 +19,7 @@ include: "rules/demo.smk"
 include: "rules/faces.smk"
 include: "rules/ingest.smk"
 include: "rules/prepare.smk"
+include: "rules/landmarks.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 

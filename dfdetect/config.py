@@ -94,6 +94,7 @@ def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
     _check_encoders(config.get("models") or {})
     _check_results_dir(Path(config["results_dir"]))
+    _check_recipes(config.get("models") or {})
     if check_sources and not config["demo"]["enabled"]:
         _check_raw_sources(config)
     if check_sources:
@@ -123,6 +124,14 @@ def _check_encoders(models: Mapping[str, Any]) -> None:
             raise ConfigError(key, f"{source!r} is not a configured model (models: {', '.join(models)})")
         if models[source].get("arch") not in ("cnn", "transfer"):
             raise ConfigError(key, f"{source!r} must be a cnn or transfer model, not {models[source].get('arch')}")
+
+
+def _check_recipes(models: Mapping[str, Any]) -> None:
+    """Self-blended fakes are single frames: clip models (td_lstm) train on labelled fakes."""
+    for name, settings in models.items():
+        if settings.get("arch") == "td_lstm" and settings.get("fakes") not in (None, "labelled"):
+            raise ConfigError(f"models.{name}.fakes", f"{settings['fakes']} makes single-frame fakes; "
+                              "a td_lstm model needs fakes: labelled")
 
 
 def _check_raw_sources(config: Mapping[str, Any]) -> None:

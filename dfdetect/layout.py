@@ -122,7 +122,8 @@ class ResultsLayout:
 
 
 # Output name -> file name in models/{model}/ (train rule; dfdetect.train.TrainPaths has these fields)
-TRAIN_FILES = {"model": "model.keras", "history": "history.csv", "plot": "history.png", "info": "train.json"}
+TRAIN_FILES = {"model": "model.keras", "history": "history.csv", "plot": "history.png", "info": "train.json",
+               "samples": "training_samples.png"}
 # Output name -> file name in eval/{model}/ (evaluate rule; dfdetect.evaluate.EvaluationPaths)
 EVALUATION_FILES = {
     "predictions": "predictions.parquet",

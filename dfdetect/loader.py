@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.modelinput import FRAMES_INPUT, MASK_INPUT, nearest_filled_slot
+from dfdetect.recipes import Recipe, RecipePlan
 from dfdetect.store import FrameStore
 
 MODES = ("middle", "all", "clip")
@@ -87,6 +88,11 @@ class FrameDataset(keras.utils.PyDataset):
     ``videos`` has video_id and label. ``shuffle`` reorders the samples every epoch (seeded, so a
     run is repeatable); ``flip`` mirrors half the samples horizontally; ``class_weight`` (label ->
     weight) adds per-sample weights, which every backend supports.
+
+    ``recipe`` (training only, ``dfdetect.recipes``): the augmentation preset and the fakes the
+    epoch serves (``flip=True`` is ``Recipe(augment="flip", fakes="labelled")``); ``landmarks``
+    (batch -> keypoints) when the recipe needs them. Without a recipe nothing is augmented
+    (validation, test).
     """
 
     def __init__(
@@ -99,6 +105,8 @@ class FrameDataset(keras.utils.PyDataset):
         flip: bool = False,
         class_weight: Mapping[int, float] | None = None,
         seed: int = 0,
+        recipe: Recipe | None = None,
+        landmarks: Mapping[str, np.ndarray] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -120,45 +128,85 @@ class FrameDataset(keras.utils.PyDataset):
         self._rows = self.samples["row"].to_numpy()
         self._slots = self.samples["slot"].to_numpy()
         self._labels = self.samples["label"].to_numpy(dtype="float32")
-        self._order = np.arange(len(self.samples))
+        # Training recipes: the items an epoch serves (samples, some as self-blended fakes) and
+        # their augmentation live in dfdetect.recipes; without one, items are the samples.
+        if recipe is None and flip:
+            recipe = Recipe(augment="flip", fakes="labelled")
+        self.plan = None if recipe is None else RecipePlan(
+            recipe, self.samples, image_size=store.image_size, seed=seed, landmarks=landmarks,
+            clip_slots=self._clip_slots() if mode == "clip" else None)
+        self._item_sample = self.plan.item_sample if self.plan else np.arange(len(self.samples))
+        self._item_labels = self.plan.item_labels if self.plan else self._labels
+        self._order = np.arange(len(self._item_sample))
         self._reorder()
 
     def __len__(self) -> int:
-        return math.ceil(len(self.samples) / self.batch_size)
+        return math.ceil(self.n_items / self.batch_size)
+
+    @property
+    def n_items(self) -> int:
+        """Frames (or clips) per epoch: the samples, plus self-blended fakes when the recipe makes them."""
+        return len(self._item_sample)
 
     @property
     def labels(self) -> np.ndarray:
         """Labels in the order batches serve them (before any shuffle: sample order)."""
-        return self._labels[self._order]
+        return self._item_labels[self._order]
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
         self._reorder()
 
     def _reorder(self) -> None:
-        if self.shuffle:
+        if self.plan is not None:
+            self._order = self.plan.order(self.epoch, self.shuffle)
+        elif self.shuffle:
             self._order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.samples))
 
     def __getitem__(self, index: int):
         if index < 0 or index >= len(self):
             raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
-        chosen = self._order[index * self.batch_size:(index + 1) * self.batch_size]
-        labels = self._labels[chosen]
+        items = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        chosen, labels = self._item_sample[items], self._item_labels[items]
         if self.mode == "clip":
             inputs = self._gather_clips(chosen)
         else:
             inputs = {FRAMES_INPUT: self._gather_frames(chosen)}
-        if self.flip:
-            flips = np.random.default_rng([self.seed, self.epoch, index]).random(len(chosen)) < 0.5
-            # One 3-byte item per pixel: a mirrored copy then moves pixels, not single bytes
-            # (2-3x faster), in place, sample by sample (no batch-sized temporaries).
-            pixels = inputs[FRAMES_INPUT].view(np.dtype((np.void, 3)))
-            for position in np.flatnonzero(flips):
-                pixels[position] = pixels[position][..., ::-1, :]  # width is the second-to-last axis
+        if self.plan is not None:  # the recipe's augmentation and self-blended fakes
+            inputs[FRAMES_INPUT] = self.plan.apply(inputs[FRAMES_INPUT], items, self.epoch, inputs.get(MASK_INPUT))
         if self.class_weight is None:
             return inputs, labels
         weights = np.where(labels > 0.5, self.class_weight[1], self.class_weight[0]).astype("float32")
         return inputs, labels, weights
+
+    def preview(self, count: int = 16) -> dict[str, object]:
+        """The first ``count`` training inputs of the first epoch exactly as batches serve them (for
+        clips, each clip's first frame), with labels, SBI flags and the SBI fakes' blend outlines."""
+        items = self.plan.order(0, self.shuffle)[:count] if self.plan else np.arange(min(count, self.n_items))
+        chosen = self._item_sample[items]
+        outlines: list = []
+        if self.mode == "clip":
+            clips = self._gather_clips(chosen)
+            if self.plan is not None:
+                self.plan.apply(clips[FRAMES_INPUT], items, 0, clips[MASK_INPUT])
+            frames, outlines = clips[FRAMES_INPUT][:, 0], [None] * len(items)
+        else:
+            frames = self._gather_frames(chosen)
+            if self.plan is not None:
+                frames = self.plan.apply(frames, items, 0, outlines=outlines)
+            else:
+                outlines = [None] * len(items)
+        sbi = self.plan.item_sbi[items] if self.plan else np.zeros(len(items), bool)
+        return {"frames": frames, "labels": self._item_labels[items], "sbi": sbi, "outlines": outlines,
+                "video_ids": self.samples["video_id"].to_numpy()[chosen]}
+
+    def _clip_slots(self) -> np.ndarray:
+        """(samples, slots): the store slot at each packed clip position, -1 for padding."""
+        slots = np.full((len(self.samples), self.store.n_slots), -1, dtype=np.int64)
+        for position, (batch, row) in enumerate(zip(self._batches, self._rows)):
+            filled = np.flatnonzero(self.store.masks[batch][row])
+            slots[position, :len(filled)] = filled
+        return slots
 
     def _gather_frames(self, chosen: np.ndarray) -> np.ndarray:
         size = self.store.image_size

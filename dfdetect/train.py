@@ -57,7 +57,7 @@ class TrainSettings:
     learning_rate: float
     frames_per_video: str | int
     patience: int
-    augment: bool
+    augment: bool | str  # a preset of dfdetect.augment (true = flip); see dfdetect.recipes
     mixed_precision: bool
     seed: int
     loader_workers: int
@@ -93,6 +93,7 @@ class TrainPaths:
     history: Path
     plot: Path
     info: Path
+    samples: Path  # training_samples.png: 16 inputs as the model receives them
 
     @classmethod
     def from_mapping(cls, paths: Mapping[str, str | Path]) -> "TrainPaths":
@@ -110,10 +111,15 @@ class TrainPaths:
         return self.model.parent / WORK_DIR_NAME
 
 
-def read_split(path: str | Path, model: str, name: str) -> pd.DataFrame:
+def read_split(path: str | Path, model: str, name: str, real_only: bool = False) -> pd.DataFrame:
+    """A split's videos; both classes, or (``real_only``: a recipe whose fakes are all self-blended)
+    at least one REAL video."""
     table = pd.read_parquet(path)
     labels = set(table["label"].astype(int))
-    if labels != {0, 1}:
+    if real_only and 0 not in labels:
+        raise TrainingError(model, f"fakes: sbi blends its fakes from REAL frames, but the {name} split ({path}) "
+                                   "holds no REAL video")
+    if labels != {0, 1} and not real_only:
         have = "REAL" if labels == {0} else "FAKE" if labels == {1} else "no"
         raise TrainingError(model, f"the {name} split ({path}) holds only {have} videos; training needs both classes")
     return table
@@ -176,6 +182,7 @@ def train_model(
     from dfdetect.loader import FrameDataset, class_weights
     from dfdetect.models import build_model, encoder_from_trained
     from dfdetect.plots import plot_history
+    from dfdetect.samples_figure import plot_training_samples
     from dfdetect.store import FrameStore
 
     set_seeds(train_settings.seed)
@@ -185,18 +192,29 @@ def train_model(
     global_batch = train_settings.batch_size * distribution.replicas  # batch_size is per device
     log.info("%s: training on %s, global batch %d", name, distribution.description, global_batch)
 
-    train_videos = read_split(train_path, name, "train")
-    validation_videos = read_split(validation_path, name, "validation")
+    recipe = recipe_of(name, train_settings.model)
+    train_videos = read_split(train_path, name, "train", real_only=recipe.fakes == "sbi")
+    validation_videos = read_split(validation_path, name, "validation")  # labelled videos, never augmented
     try:
         store = FrameStore(store_prefixes)
-        weights = class_weights(train_videos["label"])
+        landmarks = recipe_landmarks(name, recipe, store_prefixes, store)
+        # class weights follow the composition of the epoch: with SBI, its self-blended fakes count
+        weights = None if recipe.uses_sbi else class_weights(train_videos["label"])
         loader_options = dict(mode=train_settings.loader_mode, batch_size=global_batch,
                               workers=train_settings.loader_workers, use_multiprocessing=False)
-        train_data = FrameDataset(store, train_videos, shuffle=True, flip=train_settings.augment,
+        train_data = FrameDataset(store, train_videos, shuffle=True, recipe=recipe, landmarks=landmarks,
                                   class_weight=weights, seed=train_settings.seed, **loader_options)
+        if recipe.uses_sbi:
+            weights = train_data.class_weight = class_weights(train_data.labels)
         validation_data = FrameDataset(store, validation_videos, **loader_options)
     except (KeyError, FileNotFoundError, ValueError) as error:
         raise TrainingError(name, f"cannot load its training data: {error}") from error
+    plot_training_samples(train_data.preview(16), paths.samples,
+                          f"{name}: training inputs ({recipe.describe()})")
+    recipe_summary = recipe_info(recipe, train_data)
+    log.info("%s: %s; %d items per epoch (%d self-blended); landmarks for %d samples, fallback for %d", name,
+             recipe.describe(), recipe_summary["n_items_per_epoch"], recipe_summary["n_sbi_fakes_per_epoch"],
+             recipe_summary["samples_with_landmarks"], recipe_summary["samples_with_fallback"])
     if store.image_size != image_size:
         raise TrainingError(name, f"the frame store holds {store.image_size}px frames but image_size is {image_size}")
 
@@ -222,7 +240,7 @@ def train_model(
     callbacks = [
         ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience),
         checkpoint,  # after early stopping: its manifest records a stop
-        EpochLog(name, train_settings.epochs, len(train_data.samples)),
+        EpochLog(name, train_settings.epochs, train_data.n_items),
     ]
     fit_started = time.perf_counter()
     if state is not None and (state.stopped or state.epochs >= train_settings.epochs):
@@ -244,7 +262,7 @@ def train_model(
     plot_history(history, fake_share, paths.plot, f"{name} ({train_settings.arch})")
     best = history.loc[history["val_loss"].idxmin()]
     epochs_this_run = len(history) - finished_before
-    images_per_epoch = len(train_data.samples) * (store.n_slots if train_data.mode == "clip" else 1)
+    images_per_epoch = train_data.n_items * (store.n_slots if train_data.mode == "clip" else 1)
     info = {
         "model": name,
         "settings": train_settings.model,
@@ -260,6 +278,7 @@ def train_model(
         "n_train_videos": int(len(train_videos)),
         "n_validation_videos": int(len(validation_videos)),
         "n_train_samples": int(len(train_data.samples)),
+        "recipe": recipe_summary,
         "class_weight": {str(label): weight for label, weight in weights.items()},
         "validation_fake_share": fake_share,
         "epochs_run": int(len(history)),
@@ -278,6 +297,40 @@ def train_model(
     log.info("%s: best epoch %d of %d, val_loss %.4f, val_auc %.3f", name, info["best_epoch"], info["epochs_run"],
              info["best_val_loss"], info["best_val_auc"])
     return info
+
+
+# ------------------------------------------------------------------------------------------------
+# Training recipes (dfdetect.recipes): settings, landmarks, and what train.json says about them
+
+
+def recipe_of(name: str, settings: Mapping[str, Any]):
+    from dfdetect.recipes import Recipe
+
+    try:
+        return Recipe.from_settings(settings)
+    except ValueError as error:
+        raise TrainingError(name, str(error)) from error
+
+
+def recipe_landmarks(name: str, recipe, store_prefixes: Sequence[str | Path], store) -> dict | None:
+    """The batches' keypoints when the recipe needs them; a missing file fails before training."""
+    if not recipe.needs_landmarks:
+        return None
+    from dfdetect.landmarks import LandmarksMissing, load_landmarks
+
+    try:
+        return load_landmarks(store_prefixes, store.masks)
+    except LandmarksMissing as error:
+        raise TrainingError(name, f"{recipe.describe()} needs landmarks: {error}") from None
+
+
+def recipe_info(recipe, train_data) -> dict[str, Any]:
+    plan = train_data.plan
+    counts = plan.landmark_counts() if plan is not None else {"landmarks": 0, "fallback": 0}
+    n_sbi = int(plan.item_sbi.sum()) if plan is not None else 0
+    return {"augment": recipe.augment, "fakes": recipe.fakes, "needs_landmarks": recipe.needs_landmarks,
+            "samples_with_landmarks": counts["landmarks"], "samples_with_fallback": counts["fallback"],
+            "n_items_per_epoch": int(train_data.n_items), "n_sbi_fakes_per_epoch": n_sbi}
 
 
 # ------------------------------------------------------------------------------------------------

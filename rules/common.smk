@@ -95,7 +95,7 @@ def of_data(data, pattern, per_batch=False):
     """A rule's output pattern for dataset ``data`` (every batch of it with ``per_batch``)."""
     if per_batch:
         return expand(pattern, data=data, batch=dataset_batches(data))
-    return expand(pattern, data=data)[0]
+    return expand(pattern, data=data, allow_missing=True)[0]
 
 
 def per_batch_of(pattern):
@@ -122,6 +122,15 @@ def encoder_model(wildcards):
     return [LAYOUT.train_file(source, "model")] if source else []
 
 
+def recipe_landmarks(wildcards):
+    """The batches' landmarks, for a model whose recipe needs them (dfdetect.recipes)."""
+    from dfdetect.recipes import Recipe
+
+    if not Recipe.from_settings(config["models"][wildcards.model]).needs_landmarks:
+        return []
+    return of_data("", rules.landmarks.output.landmarks, per_batch=True)
+
+
 def model_resource(name):
     """A model's scheduler resource (models.NAME.resources in the config)."""
     return lambda wildcards: config["models"][wildcards.model]["resources"][name]
@@ -134,6 +143,16 @@ def evaluation_plot(output, caption):
         category="Evaluation",
         subcategory="{model}",
         labels={"model": "{model}", "figure": caption.replace("_", " ")},
+    )
+
+
+def set_plot(output, caption):
+    return report(
+        LAYOUT.set_eval_file("{model}", "{set}", output),
+        caption=f"../report/{caption}.rst",
+        category="Evaluation sets",
+        subcategory="{set}",
+        labels={"model": "{model}", "set": "{set}", "figure": caption.replace("_", " ")},
     )
 
 

@@ -48,16 +48,6 @@ rule evaluate:
         "../workflow_scripts/evaluate.py"
 
 
-def set_plot(output, caption):
-    return report(
-        LAYOUT.set_eval_file("{model}", "{set}", output),
-        caption=f"../report/{caption}.rst",
-        category="Evaluation sets",
-        subcategory="{set}",
-        labels={"model": "{model}", "set": "{set}", "figure": caption.replace("_", " ")},
-    )
-
-
 rule evaluate_set:
     input:
         model=rules.train.output.model,

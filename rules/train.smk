@@ -7,6 +7,7 @@ rule train:
         validation=rules.split.output.validation,
         store=store_files(),
         encoder=encoder_model,
+        landmarks=recipe_landmarks,
     # Names and paths are dfdetect.train.TrainPaths' (dfdetect.layout.TRAIN_FILES); the job writes these.
     output:
         model=LAYOUT.train_file("{model}", "model"),
@@ -18,6 +19,12 @@ rule train:
             subcategory="{model}",
         ),
         info=LAYOUT.train_file("{model}", "info"),
+        samples=report(
+            LAYOUT.train_file("{model}", "samples"),
+            caption="../report/training_samples.rst",
+            category="Training",
+            subcategory="{model}",
+        ),
     params:
         settings=lambda wildcards: config["models"][wildcards.model],
         image_size=config["image_size"],

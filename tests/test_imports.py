@@ -16,6 +16,8 @@ PREP_MODULES = [
     "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.modelinput", "dfdetect.scoring",
     "dfdetect.sources", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate", "dfdetect.robustness", "dfdetect.convert",
     "dfdetect.perturb", "dfdetect.testkit.batches", "dfdetect.testkit.videos", "dfdetect.testkit.dryrun",
+    # training recipes: they run in the loader's workers (and the landmarks job imports mtcnn only in its detector)
+    "dfdetect.augment", "dfdetect.sbi", "dfdetect.landmarks", "dfdetect.recipes", "dfdetect.samples_figure",
 ]
 HEAVY = ("tensorflow", "keras", "jax", "torch", "mtcnn")
 

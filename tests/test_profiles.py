@@ -33,7 +33,7 @@ PREP_GROUP = ("ingest", "select_frames", "pack")
 NEEDS = {
     "prep": {"numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn", "tqdm", "pyyaml"},
     "train": {"tensorflow", "keras", "numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn",
-              "scipy", "tqdm", "pyyaml"},
+              "scipy", "tqdm", "pyyaml", "albumentations", "opencv-python-headless"},
     "faces": {"mtcnn", "tensorflow", "keras", "imageio-ffmpeg", "numpy", "pandas", "pyarrow", "pillow", "tqdm"},
 }
 # Runtime dependencies that no job environment needs, and why.

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import dfdetect.loader
 from dfdetect.ingest import ingest_batch
 from dfdetect.reduce import select_frames
 from dfdetect.resume import FAULT_ENV, FAULT_POINTS, latest_state
@@ -77,7 +78,7 @@ def run_training(results: Path, name: str, settings: dict, out_dir: Path | None 
 def test_each_arch_trains_and_writes_its_outputs(prepared, name, settings):
     info = run_training(prepared, name, settings)
     out = prepared / "models" / name
-    for file in ("model.keras", "history.csv", "history.png", "train.json"):
+    for file in ("model.keras", "history.csv", "history.png", "train.json", "training_samples.png"):
         assert (out / file).stat().st_size > 0
     assert not (out / ".resume").exists()
     history = pd.read_csv(out / "history.csv")
@@ -284,3 +285,69 @@ def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
     with pytest.raises(ModelConfigError, match="local_weights.*does not exist"):
         run_training(prepared, "local_weights", {"arch": "transfer", "backbone": "EfficientNetB0",
                                                  "weights": str(tmp_path / "missing.weights.h5")}, out_dir=tmp_path / "b")
+
+
+# ---------------------------------------------------------------- training recipes
+
+
+def store_copy(prepared: Path, folder: Path, keypoints: bool) -> Path:
+    """The store in ``folder`` (so that its landmarks do not leak into other tests), with landmarks."""
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for part in ("frames.npy", "mask.npy", "index.parquet"):
+        shutil.copy(prepared / f"store/0-0.{part}", folder / f"0-0.{part}")
+    if keypoints:
+        mask = np.load(folder / "0-0.mask.npy")
+        landmarks = np.full(mask.shape + (5, 2), np.nan, np.float32)
+        landmarks[::2] = np.array([(10, 12), (22, 12), (16, 18), (11, 25), (21, 25)], np.float32)  # every 2nd video
+        np.save(folder / "0-0.landmarks.npy", landmarks)
+    return folder / "0-0"
+
+
+def test_recipe_without_its_landmarks_fails_before_training(prepared, tmp_path):
+    prefix = store_copy(prepared, tmp_path / "store", keypoints=False)
+    for name, settings in (("winner", {"augment": "dfdc_winner"}), ("blended", {"fakes": "both"})):
+        with pytest.raises(TrainingError, match=f"model '{name}'.*needs landmarks.*batch 0-0.*landmarks rule"):
+            train_model(name, {"arch": "cnn", "epochs": 1, **settings}, store_prefixes=[prefix],
+                        train_path=prepared / "splits/train.parquet",
+                        validation_path=prepared / "splits/validation.parquet", out_dir=tmp_path / name,
+                        image_size=IMAGE_SIZE)
+        assert not (tmp_path / name / "training_samples.png").exists()
+
+
+def test_sbi_without_real_videos_fails_clearly(prepared, tmp_path):
+    train = pd.read_parquet(prepared / "splits/train.parquet")
+    train[train["label"] == 1].to_parquet(tmp_path / "fakes_only.parquet")
+    with pytest.raises(TrainingError, match="model 'sbi_fakes'.*fakes: sbi.*no REAL video"):
+        train_model("sbi_fakes", {"arch": "cnn", "epochs": 1, "fakes": "sbi"},
+                    store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
+                    train_path=tmp_path / "fakes_only.parquet", validation_path=prepared / "splits/validation.parquet",
+                    out_dir=tmp_path / "sbi_fakes", image_size=IMAGE_SIZE)
+
+
+def test_sbi_and_winner_recipe_trains_on_real_videos_only(prepared, tmp_path, monkeypatch):
+    recipes = []
+
+    class Recording(dfdetect.loader.FrameDataset):
+        def __init__(self, *args, recipe=None, **kwargs):
+            recipes.append(recipe)
+            super().__init__(*args, recipe=recipe, **kwargs)
+
+    monkeypatch.setattr(dfdetect.loader, "FrameDataset", Recording)
+    train = pd.read_parquet(prepared / "splits/train.parquet")
+    train[train["label"] == 0].to_parquet(tmp_path / "reals_only.parquet")  # sbi needs no labelled fake
+    info = train_model("sbi_winner", {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 8,
+                                      "fakes": "sbi", "augment": "dfdc_winner"},
+                       store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
+                       train_path=tmp_path / "reals_only.parquet",
+                       validation_path=prepared / "splits/validation.parquet", out_dir=tmp_path / "sbi_winner",
+                       image_size=IMAGE_SIZE)
+    n_real_samples = 4 * N_SLOTS  # 4 REAL videos in the train split, every filled slot
+    assert info["recipe"] == {"augment": "dfdc_winner", "fakes": "sbi", "needs_landmarks": True,
+                              "samples_with_landmarks": 2 * N_SLOTS, "samples_with_fallback": 2 * N_SLOTS,
+                              "n_items_per_epoch": 2 * n_real_samples, "n_sbi_fakes_per_epoch": n_real_samples}
+    assert info["class_weight"] == {"0": 1.0, "1": 1.0}  # half real, half self-blended in every epoch
+    assert (tmp_path / "sbi_winner/training_samples.png").stat().st_size > 0
+    train_recipe, validation_recipe = recipes
+    assert train_recipe.fakes == "sbi" and validation_recipe is None  # validation: labelled, never augmented

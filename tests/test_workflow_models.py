@@ -89,7 +89,8 @@ def test_html_report(trained):
     workdir, config = trained
     snakemake(workdir, config, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
-    for expected in ("small_cnn", "small_lstm", "comparison.csv", "n_frames_hist.png", "history.png"):
+    for expected in ("small_cnn", "small_lstm", "comparison.csv", "n_frames_hist.png", "history.png",
+                     "training_samples.png"):
         assert expected in html
 
 

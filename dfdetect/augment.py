@@ -1,0 +1,225 @@
+"""Training-time augmentation presets: uint8 face crops in, uint8 face crops out.
+
+``models.NAME.augment`` picks a preset (``true`` is ``flip``, ``false`` is ``none``):
+
+- ``none``: the frames as stored.
+- ``flip``: a horizontal flip with probability 0.5.
+- ``dfdc_winner``: the augmentation of the first-place DFDC solution (Selim Seferbekov,
+  github.com/selimsef/dfdc_deepfake_challenge, ``training/pipelines/train_classifier.py``,
+  ``create_train_transforms``), written for albumentations 2.x, plus its face-part cutout
+  (``training/datasets/classifier_dataset.py``, ``remove_landmark``) when landmarks are given.
+
+Every draw comes from the generator the caller passes; the loader makes one per (seed, epoch,
+sample), so a run is repeatable whatever the worker count or batch order. Nothing here imports
+Keras or TensorFlow: this runs in the loader's workers.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from dfdetect.landmarks import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, NOSE, RIGHT_EYE
+
+PRESETS = ("none", "flip", "dfdc_winner")
+CUTOUT_P = 0.7  # the winner: remove_landmark on 70% of the frames that have landmarks
+
+
+def preset_name(value: bool | str | None) -> str:
+    """The preset a config value means: booleans are the old switch (true = flip, false = none)."""
+    if value is True:
+        return "flip"
+    if value is False or value is None:
+        return "none"
+    if value not in PRESETS:
+        raise ValueError(f"unknown augment preset {value!r}; expected one of {', '.join(PRESETS)} (or true/false)")
+    return str(value)
+
+
+def sample_rng(seed: int, epoch: int, sample: int, *more: int) -> np.random.Generator:
+    """The generator of one training sample in one epoch (independent of batches and workers)."""
+    return np.random.default_rng([int(seed), int(epoch), int(sample), *map(int, more)])
+
+
+def seed_pipeline(pipeline: Any, rng: np.random.Generator) -> None:
+    """Point an albumentations Compose (and every transform in it) at draws from ``rng``."""
+    pipeline.set_random_state(np.random.default_rng(rng.integers(2**63)), random.Random(int(rng.integers(2**63))))
+
+
+def _classic_fancy_pca() -> Any:
+    """AlexNet's "fancy PCA" as albumentations 0.4 (the winner's version) did it.
+
+    One colour offset for the whole image, ``eigenvectors @ (alpha * eigenvalues)`` of the pixels'
+    RGB covariance (alpha ~ N(0, 0.1) per component), added to every pixel. albumentations 2.x's
+    FancyPCA instead scales each pixel's deviation from the mean (a different transform) and
+    costs about 3 ms per 160 px crop; this one estimates the covariance from every 4th pixel
+    (the colour statistics of a face crop do not need all of them) and costs about 0.1 ms.
+    """
+    import albumentations as A
+
+    class ClassicFancyPCA(A.FancyPCA):
+        def apply(self, img: np.ndarray, alpha_vector: np.ndarray, **params: Any) -> np.ndarray:
+            pixels = img.reshape(-1, img.shape[-1])[::4].astype(np.float32) / 255.0
+            eig_vals, eig_vecs = np.linalg.eigh(np.cov(pixels, rowvar=False))
+            order = eig_vals[::-1].argsort()
+            offset = eig_vecs[:, order] @ (alpha_vector * eig_vals[order]) * 255.0
+            return np.clip(img.astype(np.float32) + offset.astype(np.float32), 0, 255).astype(np.uint8)
+
+    return ClassicFancyPCA(alpha=0.1, p=0.5)  # p: its weight in OneOf, equal to its neighbours' (as in the winner)
+
+
+def single_threaded_opencv() -> None:
+    """Keep OpenCV to the calling thread, as the winner's training script does
+    (``cv2.setNumThreads(0)``): the loader's workers are the parallelism, and OpenCV's own thread
+    pool would compete with them and with the model's threads for the same cores."""
+    import cv2
+
+    cv2.setNumThreads(0)
+
+
+def dfdc_winner_pipeline(image_size: int) -> Any:
+    """The winner's ``create_train_transforms`` in albumentations 2.x terms.
+
+    Differences, each forced by the data or the library version:
+    - GaussNoise: the winner's albumentations 0.4 default ``var_limit=(10, 50)`` (uint8 variance)
+      is std 3.2-7.1 grey levels, ``std_range`` (0.0124, 0.0277) of 255 here (2.x's own default
+      is ten times stronger).
+    - IsotropicResize + PadIfNeeded: the winner resized crops of any size to the model's side with
+      one of three (down, up) interpolation pairs. The store's crops all have the model's side
+      already, so the same resampling is a downscale to 50-100% and back with one of those pairs.
+    - ShiftScaleRotate (deprecated in 2.x) becomes ``Affine`` with the same ranges (shift 10%,
+      scale 0.8-1.2, rotate 10 degrees, constant black border).
+    - FancyPCA: the classic transform of albumentations 0.4 (``_classic_fancy_pca``).
+    """
+    import albumentations as A
+    import cv2
+
+    single_threaded_opencv()
+
+    def resize_pair(down: int, up: int) -> Any:
+        return A.Downscale(scale_range=(0.5, 1.0), interpolation_pair={"downscale": down, "upscale": up}, p=1)
+
+    return A.Compose([
+        A.ImageCompression(quality_range=(60, 100), p=0.5),
+        A.GaussNoise(std_range=(math.sqrt(10) / 255, math.sqrt(50) / 255), p=0.1),
+        A.GaussianBlur(blur_limit=(3, 3), p=0.05),
+        A.HorizontalFlip(p=0.5),
+        A.OneOf([
+            resize_pair(cv2.INTER_AREA, cv2.INTER_CUBIC),
+            resize_pair(cv2.INTER_AREA, cv2.INTER_LINEAR),
+            resize_pair(cv2.INTER_LINEAR, cv2.INTER_LINEAR),
+        ], p=1),
+        A.OneOf([A.RandomBrightnessContrast(), _classic_fancy_pca(), A.HueSaturationValue()], p=0.7),
+        A.ToGray(p=0.2),
+        A.Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), rotate=(-10, 10), border_mode=cv2.BORDER_CONSTANT,
+                 fill=0, fill_mask=0, p=0.5),
+    ])
+
+
+# ------------------------------------------------------------------------------------------------
+# Face-part cutout (the winner's remove_eyes / remove_mouth / remove_nose)
+
+
+def part_line(part: str, keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(start, end, half-width) of the band that blacks out ``part`` (eyes | mouth | nose).
+
+    As in the winner: the eyes are the line between the two eyes, the nose the line from the
+    nose tip to the eyes' midpoint, both widened by a quarter of the inter-eye distance on each
+    side; the mouth is the line between its corners, widened by a third of the mouth's width.
+    """
+    points = np.asarray(keypoints, dtype=np.float64)
+    eye_distance = float(np.linalg.norm(points[RIGHT_EYE] - points[LEFT_EYE]))
+    if part == "eyes":
+        return points[LEFT_EYE], points[RIGHT_EYE], int(eye_distance // 4)
+    if part == "nose":
+        return points[NOSE], (points[LEFT_EYE] + points[RIGHT_EYE]) / 2, int(eye_distance // 4)
+    if part == "mouth":
+        mouth_width = float(np.linalg.norm(points[MOUTH_RIGHT] - points[MOUTH_LEFT]))
+        return points[MOUTH_LEFT], points[MOUTH_RIGHT], int(mouth_width // 3)
+    raise ValueError(f"unknown face part {part!r}")
+
+
+def black_out_part(image: np.ndarray, part: str, keypoints: np.ndarray) -> np.ndarray:
+    """Black out one face part in place: a thick line (width 2 + 2 x half-width, round ends)."""
+    import cv2
+
+    start, end, half_width = part_line(part, keypoints)
+    target = image if image.flags.c_contiguous else np.ascontiguousarray(image)
+    cv2.line(target, tuple(int(round(v)) for v in start), tuple(int(round(v)) for v in end), (0, 0, 0),
+             thickness=2 + 2 * half_width)  # drawn straight into the frame: no mask, no second pass
+    if target is not image:
+        image[...] = target
+    return image
+
+
+def choose_part(rng: np.random.Generator) -> str | None:
+    """The winner's remove_landmark: eyes (p 0.5), else the mouth (0.25), else the nose (0.125)."""
+    for part in ("eyes", "mouth", "nose"):
+        if rng.random() < 0.5:
+            return part
+    return None
+
+
+def face_part_cutout(image: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator) -> str | None:
+    """With p 0.7, black out one face part chosen by ``choose_part``; returns the part (or None)."""
+    if rng.random() >= CUTOUT_P:
+        return None
+    part = choose_part(rng)
+    if part is not None:
+        black_out_part(image, part, keypoints)
+    return part
+
+
+# ------------------------------------------------------------------------------------------------
+# The augmenter the loader calls
+
+
+class Augmenter:
+    """Apply one preset to single frames; safe to share between the loader's worker threads.
+
+    ``cutout``: with ``dfdc_winner``, add the face-part cutout before the pipeline (the winner
+    cut out parts of the stored crop, then augmented).
+    """
+
+    def __init__(self, preset: str | bool, image_size: int, cutout: bool = True) -> None:
+        self.preset = preset_name(preset)
+        self.image_size = int(image_size)
+        self.cutout = bool(cutout) and self.preset == "dfdc_winner"
+        self._local = threading.local()  # one albumentations pipeline (and random state) per thread
+        self._factory: Callable[[int], Any] | None = dfdc_winner_pipeline if self.preset == "dfdc_winner" else None
+
+    @property
+    def active(self) -> bool:
+        return self.preset != "none"
+
+    def _pipeline(self) -> Any:
+        pipeline = getattr(self._local, "pipeline", None)
+        if pipeline is None:
+            pipeline = self._local.pipeline = self._factory(self.image_size)
+        return pipeline
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator, keypoints: np.ndarray | None = None,
+                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(augmented image, mask moved with it). ``image`` (H, W, 3) uint8 may be changed in place.
+
+        ``mask`` (H, W) follows the geometric transforms (for the training-samples figure).
+        """
+        if self.preset == "none":
+            return image, mask
+        if self.preset == "flip":
+            if rng.random() < 0.5:
+                image = image[:, ::-1]
+                mask = None if mask is None else mask[:, ::-1]
+            return image, mask
+        if self.cutout and keypoints is not None:
+            face_part_cutout(image, keypoints, rng)
+        pipeline = self._pipeline()
+        seed_pipeline(pipeline, rng)
+        if mask is None:
+            return pipeline(image=image)["image"], None
+        result = pipeline(image=image, mask=mask)
+        return result["image"], result["mask"]

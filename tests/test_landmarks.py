@@ -1,0 +1,81 @@
+"""Landmarks: MTCNN finds a real face's eyes in a packed store, no face gives NaN, and only the train jobs
+whose recipe needs them wait for them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dfdetect.landmarks import LandmarksMissing, boxes_path, landmark_store, landmarks_path, load_landmarks
+from dfdetect.store import StorePaths
+from tests.helpers.batches import Video, write_face_batch
+from tests.helpers.workflow import dry_run, planned_jobs_detail, snakemake, write_config
+
+SIZE = 64
+# skimage's astronaut (512 x 512): the face crop and, inside it, where her eyes are (checked by eye)
+ASTRONAUT_CROP = (154, 48, 293, 187)  # x1, y1, x2, y2
+EYES_IN_CROP = [(50 / 139, 52 / 139), (91 / 139, 54 / 139)]  # left eye, right eye, shares of the crop side
+
+
+def astronaut_face(size: int) -> np.ndarray:
+    from skimage import data
+
+    crop = data.astronaut()[ASTRONAUT_CROP[1]:ASTRONAUT_CROP[3], ASTRONAUT_CROP[0]:ASTRONAUT_CROP[2]]
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BILINEAR))
+
+
+def write_store(prefix, frames: np.ndarray, mask: np.ndarray) -> None:
+    paths = StorePaths.for_prefix(prefix)
+    paths.frames.parent.mkdir(parents=True, exist_ok=True)
+    np.save(paths.frames, frames)
+    np.save(paths.mask, mask)
+
+
+@pytest.mark.slow
+def test_landmarks_find_a_real_faces_eyes_and_nan_without_a_face(tmp_path):
+    pytest.importorskip("skimage")
+    from dfdetect.faces import load_detector
+
+    frames = np.zeros((2, 2, SIZE, SIZE, 3), dtype=np.uint8)
+    frames[0, 0] = astronaut_face(SIZE)
+    frames[1, 0] = 128  # a grey frame: no face
+    mask = np.array([[True, False], [True, False]])  # slot 1 of each video is empty
+    write_store(tmp_path / "0-0", frames, mask)
+    counts = landmark_store(tmp_path / "0-0", load_detector("CPU:0"), progress=False)
+    assert counts == {"frames": 2, "found": 1, "share": 0.5}
+    keypoints, boxes = np.load(landmarks_path(tmp_path / "0-0")), np.load(boxes_path(tmp_path / "0-0"))
+    assert keypoints.shape == (2, 2, 5, 2) and keypoints.dtype == np.float32 and boxes.shape == (2, 2, 5)
+    for found, expected in zip(keypoints[0, 0, :2], EYES_IN_CROP):
+        assert np.abs(found / SIZE - np.array(expected)).max() < 0.05  # within 3 px at 64 px
+    assert boxes[0, 0, 4] > 0.9
+    assert np.isnan(keypoints[1, 0]).all() and np.isnan(keypoints[:, 1]).all() and np.isnan(boxes[1]).all()
+
+
+def test_missing_or_stale_landmarks_name_the_batch(tmp_path):
+    masks = {"0-0": np.ones((2, 3), bool), "0-1": np.ones((1, 3), bool)}
+    np.save(landmarks_path(tmp_path / "0-0"), np.full((2, 3, 5, 2), np.nan, np.float32))
+    with pytest.raises(LandmarksMissing, match="batch 0-1: landmarks .*0-1.landmarks.npy is missing"):
+        load_landmarks([tmp_path / "0-0", tmp_path / "0-1"], masks)
+    np.save(landmarks_path(tmp_path / "0-1"), np.full((4, 3, 5, 2), np.nan, np.float32))
+    with pytest.raises(LandmarksMissing, match="batch 0-1: .*shape"):
+        load_landmarks([tmp_path / "0-0", tmp_path / "0-1"], masks)
+
+
+@pytest.mark.workflow
+def test_only_recipes_that_need_landmarks_wait_for_them(tmp_path):
+    for number, batch in enumerate(("0-0", "0-1")):
+        videos = [Video(f"b{number}r", "REAL", None, range(0, 40)),
+                  Video(f"b{number}f", "FAKE", f"b{number}r", range(0, 40))]
+        write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", videos, size=16)
+    config = write_config(tmp_path, {
+        "raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False}, "image_size": 16,
+        "frames": {"min": 2, "max": 100, "step": 10, "count": 4},
+        "models": {"plain": {"arch": "cnn", "augment": True}, "winner": {"arch": "cnn", "augment": "dfdc_winner"},
+                   "blended": {"arch": "cnn", "fakes": "sbi", "augment": False}},
+    })
+    assert "landmarks" not in dry_run(tmp_path, config, "results/models/plain/model.keras")
+    for model in ("winner", "blended"):
+        done = snakemake(tmp_path, config, f"results/models/{model}/model.keras", "-n")
+        jobs = planned_jobs_detail(done.stdout)
+        assert {job["wildcards"]["batch"] for job in jobs if job["rule"] == "landmarks"} == {"0-0", "0-1"}
