@@ -50,8 +50,14 @@ if ! { [ -f /run/munge/munged.pid ] && $SUDO kill -0 "$(cat /run/munge/munged.pi
 fi
 
 HOST=$(hostname -s)
-# `slurmd -C` prints this machine's NodeName line (CPUs, sockets, cores, RealMemory).
-NODE=$(slurmd -C | head -1)
+# `slurmd -C` prints this machine's NodeName line; its memory is used as it is. The node declares
+# $DFDETECT_SLURM_CPUS CPUs (default 16, at least this machine's), shaped like a small GPU node, so
+# that the profile's real requests (8 CPUs per GPU) are scheduled as on a cluster
+# (SlurmdParameters=config_overrides; task/none binds nothing, the jobs share this machine's cores).
+MEMORY=$(slurmd -C | head -1 | grep -o 'RealMemory=[0-9]*')
+CPUS=$(nproc)
+CPUS=$(( ${DFDETECT_SLURM_CPUS:-16} > CPUS ? ${DFDETECT_SLURM_CPUS:-16} : CPUS ))
+NODE="NodeName=$HOST CPUs=$CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$CPUS ThreadsPerCore=1 $MEMORY"
 $SUDO tee "$DIR/gres.conf" >/dev/null <<CONF
 NodeName=$HOST Name=gpu File=$DIR/nvidia0
 CONF
@@ -68,6 +74,7 @@ SlurmctldPidFile=$DIR/slurmctld.pid
 SlurmdPidFile=$DIR/slurmd.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
 SlurmdLogFile=$DIR/log/slurmd.log
+SlurmdParameters=config_overrides
 ReturnToService=2
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
@@ -80,6 +87,9 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$DIR/log/jobcomp.txt
 SchedulerType=sched/backfill
 SchedulerParameters=sched_interval=2
+# Finished jobs stay in slurmctld for an hour: squeue (the status command without slurmdbd) and the
+# test's `scontrol show job` still see them after a slow run (default 300 s).
+MinJobAge=3600
 GresTypes=gpu
 $NODE Gres=gpu:1 State=UNKNOWN
 PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
