@@ -96,21 +96,28 @@ def on_cluster(workdir: Path, config: Path, *args: str, check: bool = True) -> s
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, monkeypatch_module):
+    """The same config locally and on the cluster, and a cluster run on a corrupt batch, all at once."""
     if subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode != 0:
         pytest.fail("sbatch is installed but no SLURM controller answers: run tests/cluster/slurm-up.sh")
     for name, value in (("DFDETECT_SLURM_PARTITION", PARTITION), ("DFDETECT_SLURM_GPU_PARTITION", GPU_PARTITION),
                         ("DFDETECT_SLURM_ACCOUNT", ACCOUNT)):
         monkeypatch_module.setenv(name, value)
-    local_dir, cluster_dir = tmp_path_factory.mktemp("local"), tmp_path_factory.mktemp("cluster")
+    local_dir, cluster_dir, broken_dir = (tmp_path_factory.mktemp(name) for name in ("local", "cluster", "broken"))
+    (broken_dir / "raw").mkdir()
+    (broken_dir / "raw/deepfake-detection-faces-part-0-0.zip").write_bytes(b"PK\x03\x04 a truncated download")
+    broken_config = write_config(broken_dir, {"raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False},
+                                              "models": CONFIG["models"]})
     start = time.monotonic()
-    # The local run is the reference; it runs while the cluster run mostly waits for its jobs.
-    with ThreadPoolExecutor(2) as pool:
+    # The cluster runs mostly wait for their jobs; the local reference run uses one core meanwhile.
+    with ThreadPoolExecutor(3) as pool:
         local = pool.submit(snakemake, local_dir, write_config(local_dir, CONFIG), "--cores", "1")
         cluster = pool.submit(on_cluster, cluster_dir, write_config(cluster_dir, CONFIG))
+        broken = pool.submit(on_cluster, broken_dir, broken_config, "results/manifests/videos/0-0.parquet",
+                             check=False)
         local.result()
-        done = cluster.result()
+        done, failed = cluster.result(), broken.result()
     print(f"local and cluster runs: {time.monotonic() - start:.0f} s")
-    return local_dir, cluster_dir, done.stdout + done.stderr
+    return {"local": local_dir, "cluster": cluster_dir, "output": done.stdout + done.stderr, "broken": failed}
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +132,7 @@ def submissions(output: str) -> dict[str, str]:
 
 
 def test_every_non_local_job_ran_as_a_slurm_job(runs):
-    _, workdir, output = runs
+    workdir, output = runs["cluster"], runs["output"]
     jobs = submissions(output)
     # The jobs Snakemake ran: `rule X:` for cluster jobs (group members indented), `localrule X:` on this host.
     remote = Counter(re.findall(r"^\s*rule (\w+):$", output, re.MULTILINE))
@@ -150,8 +157,7 @@ def test_every_non_local_job_ran_as_a_slurm_job(runs):
 
 
 def test_gpu_rules_went_to_the_gpu_partition_with_one_gpu(runs):
-    _, _, output = runs
-    for job_id, folder in submissions(output).items():
+    for job_id, folder in submissions(runs["output"]).items():
         job = slurm_job(job_id)
         if folder in {f"rule_{rule}" for rule in GPU_RULES}:
             assert job["Partition"] == GPU_PARTITION, (folder, job)
@@ -164,7 +170,7 @@ def test_gpu_rules_went_to_the_gpu_partition_with_one_gpu(runs):
 
 
 def test_outputs_equal_a_local_run(runs):
-    local_dir, cluster_dir, _ = runs
+    local_dir, cluster_dir = runs["local"], runs["cluster"]
     for table in TABLES:
         pd.testing.assert_frame_equal(pd.read_parquet(cluster_dir / "results" / table),
                                       pd.read_parquet(local_dir / "results" / table), obj=table)
@@ -176,19 +182,16 @@ def test_outputs_equal_a_local_run(runs):
     assert list(comparison["model"]) == ["tiny"]
 
 
-def test_a_job_failing_on_the_cluster_fails_the_run_naming_the_rule(runs, tmp_path):
-    _, cluster_dir, _ = runs
-    workdir = tmp_path / "broken"
-    shutil.copytree(cluster_dir, workdir, symlinks=True, ignore=shutil.ignore_patterns("slurm_logs"))
-    (workdir / "results/models/tiny/model.keras").write_bytes(b"not a Keras archive")
-    config = write_config(workdir, CONFIG)
-
-    done = on_cluster(workdir, config, "results/eval/tiny/metrics.json", "--forcerun", "evaluate", check=False)
-    output = done.stdout + done.stderr
-    assert done.returncode != 0, output[-4000:]
-    assert "Error in rule evaluate:" in output, output[-4000:]
-    (job_id,) = submissions(output)
-    assert f"SLURM-job '{job_id}' failed" in output, output[-4000:]
-    assert "rule train:" not in output  # only the job whose input broke ran
+def test_a_job_failing_on_the_cluster_fails_the_run_naming_the_rule(runs):
+    failed = runs["broken"]
+    output = failed.stdout + failed.stderr
+    assert failed.returncode != 0, output[-4000:]
+    (job_id,) = submissions(output)  # the batch's prep group job
+    # The failed group job names its SLURM log, its rule and the rule's log; that log (shown) names the file.
+    error = output[output.index("Error in group prep"):]
+    assert f"slurm_logs/group_prep_ingest/{job_id}.log" in error, error[:2000]
+    assert re.search(r"jobs:\s+rule ingest:", error), error[:2000]
+    assert "results/logs/ingest/0-0.log" in error
+    assert "raw/deepfake-detection-faces-part-0-0.zip: not a readable zip file" in output
     record = jobcomp_records().get(job_id) or slurm_job(job_id)
     assert record["JobState"] == "FAILED", record
