@@ -54,7 +54,7 @@ HOST=$(hostname -s)
 # $DFDETECT_SLURM_CPUS CPUs (default 16, at least this machine's), shaped like a small GPU node, so
 # that the profile's real requests (8 CPUs per GPU) are scheduled as on a cluster
 # (SlurmdParameters=config_overrides; task/none binds nothing, the jobs share this machine's cores).
-MEMORY=$(slurmd -C | head -1 | grep -o 'RealMemory=[0-9]*')
+MEMORY=$(slurmd -C 2>/dev/null | head -1 | grep -o 'RealMemory=[0-9]*')
 CPUS=$(nproc)
 CPUS=$(( ${DFDETECT_SLURM_CPUS:-16} > CPUS ? ${DFDETECT_SLURM_CPUS:-16} : CPUS ))
 NODE="NodeName=$HOST CPUs=$CPUS Boards=1 SocketsPerBoard=1 CoresPerSocket=$CPUS ThreadsPerCore=1 $MEMORY"
