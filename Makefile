@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 CORES ?= all
 SNAKEMAKE_ARGS ?=
 
-.PHONY: run test dryrun dag clean-results help
+.PHONY: run test lint format dryrun dag clean-results help
 
 help:
 	@echo "make run    - install into $(VENV) and run the whole workflow on config.yaml (demo data)"
 	@echo "make test   - install with the test extra and run the test suite"
+	@echo "make lint   - ruff (lint + format check) and snakefmt --check, as CI runs them"
+	@echo "make format - rewrite the code in the linters' style (ruff format, ruff --fix, snakefmt)"
 	@echo "make dryrun - show what would run (snakemake -n)"
 	@echo "make dag    - write the rule graph to results/rulegraph.svg (needs graphviz)"
 
@@ -33,6 +35,20 @@ run: $(VENV)/.installed-run
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Python with ruff (configured in pyproject.toml), the Snakefile and rules/*.smk with snakefmt.
+LINT_PATHS := dfdetect tests benchmarks workflow_scripts
+SNAKE_PATHS := Snakefile rules
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/snakefmt --check $(SNAKE_PATHS)
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/snakefmt $(SNAKE_PATHS)
 
 dryrun: $(VENV)/.installed-run
 	$(BIN)/snakemake -n $(SNAKEMAKE_ARGS)

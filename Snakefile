@@ -8,6 +8,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# The start page of `snakemake --report`: what the workflow does and how to read the report.
+report: "report/workflow.rst"
+
+
 validate(config, schema="schemas/config.schema.yaml")
 
 

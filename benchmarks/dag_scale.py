@@ -26,10 +26,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from dfdetect.demo import demo_batch_id  # noqa: E402
+import yaml  # noqa: E402
+
 from dfdetect.facebatch import batch_file_name  # noqa: E402
-from tests.helpers.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
-from tests.helpers.workflow import planned_jobs, write_config  # noqa: E402
+from dfdetect.layout import demo_batch_id  # noqa: E402
+from dfdetect.testkit.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
+from dfdetect.testkit.dryrun import planned_jobs  # noqa: E402
 
 
 def write_placeholder_batch(path: Path, prefix: str, n_videos: int, n_frames: int, image: bytes) -> None:
@@ -77,10 +79,9 @@ def main() -> None:
         for n_batches in sorted(args.batches):
             workdir = scratch / f"b{n_batches}"
             write_raw_dir(workdir / "raw", n_batches, args.videos, args.frames)
-            config = write_config(workdir, {
-                "raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False},
-                "models": {"cnn": {"arch": "cnn"}},
-            }, "config.yaml")
+            config = workdir / "config.yaml"
+            config.write_text(yaml.safe_dump({"raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False},
+                                              "models": {"cnn": {"arch": "cnn"}}}))
             runs = [dry_run(workdir, config) for _ in range(args.repeat)]
             best, jobs = min(run[0] for run in runs), runs[0][1]
             counts.append(n_batches)

@@ -24,7 +24,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from dfdetect import faces  # noqa: E402
-from tests.helpers import videos  # noqa: E402
+from dfdetect.testkit import videos  # noqa: E402
 
 
 def parse_size(text: str) -> tuple[int, int]:

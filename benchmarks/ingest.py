@@ -30,7 +30,7 @@ if str(ROOT) not in sys.path:
 
 from dfdetect.facebatch import batch_file_name  # noqa: E402
 from dfdetect.ingest import ingest_batch  # noqa: E402
-from tests.helpers.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
+from dfdetect.testkit.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
 
 FRAMES_PER_VIDEO = 250
 

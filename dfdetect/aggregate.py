@@ -1,7 +1,7 @@
 """Frame scores -> video scores: mean, median, or the DFDC winner's confident mean.
 
-Pure numpy, so that scoring new videos (``dfdetect predict``) does not pay for importing
-scikit-learn and matplotlib; ``dfdetect.metrics`` re-exports these names.
+Pure numpy, so that scoring (``dfdetect.scoring``, for evaluation and ``dfdetect predict``) does
+not pay for importing scikit-learn and matplotlib.
 """
 
 from __future__ import annotations

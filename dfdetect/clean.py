@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dfdetect.facebatch import MANIPULATION_COLUMN, class_balance
+
 TOO_FEW_FRAMES = "too_few_frames"
 TOO_MANY_FRAMES = "too_many_frames"
 ORIGINAL_DROPPED = "original_dropped"
@@ -40,18 +42,15 @@ def clean_videos(videos: pd.DataFrame, min_frames: int, max_frames: int) -> pd.D
     table.loc[orphaned, "drop_reason"] = ORIGINAL_DROPPED
     table["keep"] = table["drop_reason"] == ""
     table["drop_reason"] = table["drop_reason"].replace("", None)
-    return table[CLEAN_COLUMNS].reset_index(drop=True)
+    return table[clean_columns(table)].reset_index(drop=True)
 
 
-def class_balance(table: pd.DataFrame) -> dict[str, Any]:
-    n_fake = int((table["label"] == 1).sum())
-    return {
-        "videos": int(len(table)),
-        "fake": n_fake,
-        "real": int(len(table) - n_fake),
-        "fake_share": round(n_fake / len(table), 4) if len(table) else None,
-        "families": int(table["family"].nunique()),
-    }
+def clean_columns(videos: pd.DataFrame) -> list[str]:
+    """CLEAN_COLUMNS, plus ``manipulation`` after ``family`` when the video table has it."""
+    columns = list(CLEAN_COLUMNS)
+    if MANIPULATION_COLUMN in videos.columns:
+        columns.insert(columns.index("family") + 1, MANIPULATION_COLUMN)
+    return columns
 
 
 def clean_summary(cleaned: pd.DataFrame) -> dict[str, Any]:

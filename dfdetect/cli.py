@@ -4,6 +4,7 @@
     dfdetect train --config config.yaml --model cnn          # one model, without Snakemake
     dfdetect report --config config.yaml                     # the comparison from whatever exists
     dfdetect where --configfile config.yaml                  # where the results and the report are
+    dfdetect raw-part --videos DIR --labels CSV --out parts/dfdc_train_part_0.zip   # another dataset's videos
 
 Subcommands import their heavy modules (Keras, MTCNN) only when they run.
 """
@@ -17,15 +18,16 @@ from pathlib import Path
 from typing import Sequence
 
 from dfdetect.config import load_config
+from dfdetect.layout import ResultsLayout
 
 
 def where(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="dfdetect where", description="Print where the results and the report are.")
     parser.add_argument("--configfile", "--config", default="config.yaml")
     args = parser.parse_args(argv)
-    results = Path(load_config(args.configfile)["results_dir"])
-    comparison = results / "report" / "comparison.md"
-    print(f"results:     {results.resolve()}/")
+    layout = ResultsLayout(load_config(args.configfile)["results_dir"])
+    comparison = Path(layout.report_file("comparison.md"))
+    print(f"results:     {layout.root.resolve()}/")
     if comparison.exists():
         print(f"comparison:  {comparison.resolve()}")
         print("HTML report: snakemake --report report.html   (then open report.html)")
@@ -40,21 +42,22 @@ def report(argv: Sequence[str]) -> int:
     The Snakemake `report` rule waits for every configured model; after a run in which one
     model failed (`snakemake --keep-going`), this writes the report of the others.
     """
-    from dfdetect.report import comparison_table, write_report
+    from dfdetect.report import comparison_table, model_result_files, write_report
 
     parser = argparse.ArgumentParser(prog="dfdetect report", description=report.__doc__.splitlines()[0])
     parser.add_argument("--config", "--configfile", default="config.yaml")
     args = parser.parse_args(argv)
     config = load_config(args.config)
-    results = Path(config["results_dir"])
-    table, missing = comparison_table(config["models"], results / "eval", results / "models")
+    layout = ResultsLayout(config["results_dir"])
+    sets = list(config["evaluation"]["sets"])
+    files = model_result_files(config["models"], layout, sets, config["evaluation"]["robustness"])
+    table, missing = comparison_table(config["models"], files)
     summaries = []
-    for name in ("clean/summary.json", "splits/summary.json"):
-        path = results / name
+    for path in map(Path, (layout.clean_summary(), layout.split_summary())):
         summaries.append(json.loads(path.read_text()) if path.exists() else {})
-    out = results / "report"
-    write_report(table, missing, summaries[0], summaries[1], out / "comparison.csv", out / "comparison.md")
-    print(f"wrote {out / 'comparison.md'} ({len(table) - len(missing)} model(s) with metrics)")
+    markdown = layout.report_file("comparison.md")
+    write_report(table, missing, summaries[0], summaries[1], layout.report_file("comparison.csv"), markdown)
+    print(f"wrote {markdown} ({len(table) - len(missing)} model(s) with metrics)")
     for entry in missing:
         print(f"missing: {entry}")
     return 0
@@ -72,7 +75,13 @@ def predict(argv: Sequence[str]) -> int:
     return predict_main(argv)
 
 
-COMMANDS = {"predict": predict, "train": train, "report": report, "where": where}
+def raw_part(argv: Sequence[str]) -> int:
+    from dfdetect.convert import main as convert_main
+
+    return convert_main(argv)
+
+
+COMMANDS = {"predict": predict, "train": train, "report": report, "where": where, "raw-part": raw_part}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,13 +6,15 @@ checks relations between keys and the file system. Every error names the config 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from dfdetect.facebatch import BATCH_FILE_GLOB, batch_file_name, batch_id
+from dfdetect.facebatch import BATCH_FILE_GLOB, batch_id
+from dfdetect.layout import ResultsLayout, demo_batch_ids
+from dfdetect.schema import SCHEMA_PATH
 
 RAW_VIDEO_GLOB = "dfdc_train_part_*.zip"
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -23,19 +25,46 @@ class ConfigError(ValueError):
         self.key = key
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
+def load_config(path: str | Path, check_sources: bool = True) -> dict[str, Any]:
     """A config file as the workflow sees it, for the commands that run without Snakemake:
-    validated against the same schema, with its defaults filled in, and checked."""
-    import yaml
-    from snakemake.utils import validate
+    validated against the same schema, with its defaults filled in, and checked.
 
-    config = yaml.safe_load(Path(path).read_text()) or {}
-    validate(config, str(SCHEMA_PATH))
-    check_config(config)
+    ``check_sources=False`` skips the raw-data checks, for commands that read no raw data
+    (``dfdetect predict`` takes only its faces, frames and evaluation settings).
+    """
+    import yaml
+
+    config = complete_config(yaml.safe_load(Path(path).read_text()) or {})
+    check_config(config, check_sources)
     return config
 
 
-def check_config(config: Mapping[str, Any]) -> None:
+def complete_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` validated against the schema, with every default filled in.
+
+    The schema is the only source of defaults: library code reads settings from what this (or
+    the Snakefile's ``validate``, the same function) returns, and keeps no defaults of its own.
+    """
+    import copy
+
+    from snakemake.utils import validate
+
+    completed = copy.deepcopy(dict(config))
+    validate(completed, str(SCHEMA_PATH))
+    return completed
+
+
+def complete_model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``models:`` entry with the schema's defaults filled in (for callers without a config)."""
+    return complete_config({"models": {"model": settings}})["models"]["model"]
+
+
+def default_config() -> dict[str, Any]:
+    """The configuration an empty config file means: every schema default."""
+    return complete_config({})
+
+
+def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
     """Raise ConfigError for the first setting that cannot work."""
     frames = config["frames"]
     if frames["min"] > frames["max"]:
@@ -45,8 +74,10 @@ def check_config(config: Mapping[str, Any]) -> None:
     if train_share <= 0:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
     _check_encoders(config.get("models") or {})
-    if not config["demo"]["enabled"]:
+    if check_sources and not config["demo"]["enabled"]:
         _check_raw_sources(config)
+    if check_sources:
+        _check_evaluation_sets(config)
 
 
 def _check_encoders(models: Mapping[str, Any]) -> None:
@@ -85,9 +116,20 @@ def _check_raw_sources(config: Mapping[str, Any]) -> None:
         raise ConfigError("raw_dir", f"folder '{raw_dir}' holds no {BATCH_FILE_GLOB} files")
 
 
-def demo_batch_ids(n_batches: int) -> list[str]:
-    """Demo batches are named like the Kaggle parts: 0-0, 0-1, 1-0, 1-1, ..."""
-    return [f"{index // 2}-{index % 2}" for index in range(n_batches)]
+def _check_evaluation_sets(config: Mapping[str, Any]) -> None:
+    """Each set names one kind of source, and its folders exist and hold batches."""
+    for name, entry in (config["evaluation"].get("sets") or {}).items():
+        key = f"evaluation.sets.{name}"
+        if "demo" in entry and ({"raw_dir", "raw_video_dir"} & set(entry)):
+            raise ConfigError(key, "a set is either generated (demo) or read from raw_dir / raw_video_dir, not both")
+        for folder_key, glob in (("raw_dir", BATCH_FILE_GLOB), ("raw_video_dir", RAW_VIDEO_GLOB)):
+            if folder_key not in entry:
+                continue
+            folder = Path(entry[folder_key])
+            if not folder.is_dir():
+                raise ConfigError(f"{key}.{folder_key}", f"folder '{folder}' does not exist")
+            if not any(folder.glob(glob)):
+                raise ConfigError(f"{key}.{folder_key}", f"folder '{folder}' holds no {glob} files")
 
 
 def raw_video_part_number(path: str | Path) -> str:
@@ -100,38 +142,78 @@ def raw_video_part_number(path: str | Path) -> str:
     return str(int(number))
 
 
-def discover_batches(config: Mapping[str, Any]) -> dict[str, str]:
-    """Every batch id with the zip it is read from.
+@dataclass(frozen=True)
+class DataSource:
+    """Where one dataset's face batches come from: the training data (``data`` "") or an
+    evaluation set (``data`` "sets/NAME/", prepared by the same rules under that folder)."""
+
+    data: str
+    key: str  # the config key that names it, for messages ("raw_dir", "evaluation.sets.NAME")
+    demo: dict[str, Any] | None  # a DemoSpec's arguments plus "batches", when generated
+    raw_dir: str | None
+    raw_video_dir: str | None
+
+
+def data_sources(config: Mapping[str, Any]) -> dict[str, DataSource]:
+    """The training data and every evaluation set, keyed by their ``data`` prefix."""
+    main_demo = {key: value for key, value in config["demo"].items() if key != "enabled"}
+    sources = {"": DataSource("", "raw_dir", main_demo if config["demo"]["enabled"] else None,
+                              None if config["demo"]["enabled"] else config["raw_dir"], config.get("raw_video_dir"))}
+    for name, entry in (config["evaluation"].get("sets") or {}).items():
+        data = ResultsLayout.set_data(name)
+        demo = {**main_demo, **entry["demo"]} if "demo" in entry else None
+        sources[data] = DataSource(data, f"evaluation.sets.{name}", demo, entry.get("raw_dir"),
+                                   entry.get("raw_video_dir"))
+    return sources
+
+
+def evaluation_sets(config: Mapping[str, Any]) -> list[str]:
+    return list(config["evaluation"].get("sets") or {})
+
+
+def demo_spec(config: Mapping[str, Any], data: str = "") -> dict[str, Any]:
+    """The DemoSpec arguments of a generated dataset (the training demo or a demo set)."""
+    demo = data_sources(config)[data].demo
+    if demo is None:
+        raise ConfigError(data_sources(config)[data].key, "this dataset is not generated by the demo")
+    return {key: value for key, value in demo.items() if key != "batches"}
+
+
+def discover_batches(config: Mapping[str, Any], data: str = "") -> dict[str, str]:
+    """Every batch id of one dataset (the training data by default) with the zip it is read from.
 
     Sources: the demo (when enabled), ``raw_dir``'s face batches, and the face batches that
     ``extract_faces`` writes from ``raw_video_dir``'s parts. The same id from two sources is an
-    error, since the manifests are keyed by batch id.
+    error, since the manifests are keyed by batch id; an evaluation set may repeat the training
+    data's ids (its tables live in their own folder).
     """
-    results = Path(config["results_dir"])
+    layout = ResultsLayout(config["results_dir"])
+    source = data_sources(config)[data]
     sources: dict[str, str] = {}
 
     def add(batch: str, path: Path) -> None:
         if batch in sources:
-            raise ConfigError("raw_dir", f"batch {batch} comes from both {sources[batch]} and {path}")
+            raise ConfigError(source.key, f"batch {batch} comes from both {sources[batch]} and {path}")
         sources[batch] = str(path)
 
-    if config["demo"]["enabled"]:
-        for batch in demo_batch_ids(config["demo"]["batches"]):
-            add(batch, results / "demo" / "raw" / batch_file_name(batch))
-    else:
-        raw_dir = Path(config["raw_dir"])
+    if source.demo is not None:
+        for batch in demo_batch_ids(source.demo["batches"]):
+            add(batch, Path(layout.demo_zip(batch, data)))
+    elif source.raw_dir:
+        raw_dir = Path(source.raw_dir)
         if raw_dir.is_dir():
             for path in sorted(raw_dir.glob(BATCH_FILE_GLOB)):
                 add(batch_id(path), path)
-    if config.get("raw_video_dir"):
-        for path in sorted(Path(config["raw_video_dir"]).glob(RAW_VIDEO_GLOB)):
-            batch = f"{raw_video_part_number(path)}-0"
-            add(batch, results / "faces" / batch_file_name(batch))
+    if source.raw_video_dir:
+        for path in sorted(Path(source.raw_video_dir).glob(RAW_VIDEO_GLOB)):
+            part = raw_video_part_number(path)
+            add(f"{part}-0", Path(layout.faces_zip(part, data)))
     return dict(sorted(sources.items(), key=lambda item: tuple(int(part) for part in item[0].split("-"))))
 
 
-def raw_video_parts(config: Mapping[str, Any]) -> dict[str, str]:
-    """Part number -> raw DFDC video zip, for the extract_faces rule."""
-    if not config.get("raw_video_dir"):
+def raw_video_parts(config: Mapping[str, Any], data: str = "") -> dict[str, str]:
+    """Part number -> raw DFDC video zip of one dataset, for the extract_faces rule."""
+    folder = data_sources(config)[data].raw_video_dir
+    if not folder:
         return {}
-    return {raw_video_part_number(path): str(path) for path in sorted(Path(config["raw_video_dir"]).glob(RAW_VIDEO_GLOB))}
+    return {raw_video_part_number(path): str(path) for path in sorted(Path(folder).glob(RAW_VIDEO_GLOB))}

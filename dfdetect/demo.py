@@ -11,10 +11,26 @@ of face crops per video, shaped like the real data:
 - faces: procedural identities (skin tone, face shape, eyes, brows, nose, mouth, hair, beard,
   glasses, background, skin texture) rendered once per identity and warped per frame (small
   smooth shifts, zoom and roll), with lighting flicker and per-frame sensor noise;
-- fakes: made the way face swaps are made, from the original's own frames: a donor identity is
-  rendered aligned to the target face, at reduced resolution and upsampled (resampling blur),
-  only partly colour-corrected (skin tone mismatch), and blended in through a Gaussian-feathered
-  elliptical mask over the inner face; the strength varies per fake video.
+- fakes: made from the original's own frames by one of ``MANIPULATIONS`` per fake video (the
+  spec's ``manipulations``, assigned evenly over a batch's fakes in a seeded order), each leaving
+  a different trace; the strength varies per fake video:
+
+  - ``swap`` (the default, and the only kind before manipulations existed): a donor identity is
+    rendered aligned to the target face, at reduced resolution and upsampled (resampling blur),
+    only partly colour-corrected (skin tone mismatch), and blended in through a
+    Gaussian-feathered elliptical mask over the inner face;
+  - ``reenact``: the same person with another expression (eyes, brows, mouth), re-rendered at
+    reduced resolution, moving between two expressions as if talking, warped with a small
+    per-frame jitter and blended in only over the eye and mouth regions: identity unchanged;
+  - ``gan_upsample``: the inner face regenerated from a low-resolution copy of itself through
+    one or two transposed-convolution-like x2 upsamplings whose even and odd output phases have
+    unequal gains (checkerboard artefacts), without the sensor noise, blended over the inner face;
+  - ``colour``: the inner face colour-transferred towards another skin tone (per-channel gain
+    and shift), pixels otherwise untouched, blended through the feathered inner-face mask.
+
+  ``metadata.csv`` gets a fifth column, ``manipulation``: the kind for FAKE rows, empty for REAL.
+- REAL share: each batch's share of REAL videos is drawn from ``real_share`` (10-15% by
+  default, as in DFDC; up to 50%, since every REAL video present has at least one fake).
 
 Everything is a function of ``(batch_index, DemoSpec)``: rerunning gives byte-identical zips.
 No TensorFlow or Keras here (data-prep modules start fast).
@@ -35,16 +51,20 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from dfdetect.atomic import atomic_path
 from dfdetect.facebatch import (
     BATCH_FILE_PATTERN,
+    MANIPULATION_COLUMN,
+    METADATA_COLUMNS,
     METADATA_MEMBER,
     batch_id,
     face_member_name,
     metadata_csv,
     write_member,
 )
-from dfdetect.atomic import atomic_path
+from dfdetect.layout import demo_batch_id
 from dfdetect.png import encode_pngs
+from dfdetect.schema import schema_default
 
 __all__ = [
     "DemoSpec",
@@ -52,9 +72,9 @@ __all__ = [
     "FamilyPlan",
     "BatchPlan",
     "LAYOUTS",
-    "demo_batch_id",
-    "demo_batch_index",
+    "MANIPULATIONS",
     "plan_batch",
+    "planned_videos",
     "write_demo_batch",
 ]
 
@@ -67,8 +87,10 @@ BoxFn = Callable[[float, float, float, float], list[float]]
 LAYOUTS = ("steady", "sparse", "two_actors", "extra_faces")
 _RARE_LAYOUT_SHARES = {"two_actors": 0.05, "sparse": 0.08, "extra_faces": 0.15}
 
-_REAL_SHARE = (0.10, 0.15)  # share of written videos that are REAL originals
+MANIPULATIONS = ("swap", "reenact", "gan_upsample", "colour")
 _MAX_FAKES_PER_ORIGINAL = 5
+_EXPRESSION_STEPS = 5  # poses of a `reenact` fake between its two expressions
+_COLOUR_SHIFT = (18.0, 40.0)  # length of a `colour` fake's RGB shift of the inner face, in grey levels
 
 # The identity canvas spans this many crop widths, leaving room for motion inside the canvas.
 _CANVAS_FIELD = 1.3
@@ -94,12 +116,30 @@ _IRIS_COLOURS = ((90, 60, 35), (45, 35, 30), (80, 110, 150), (80, 110, 70), (120
 class DemoSpec:
     """Size and seed of the demo data; the zips are a function of this and the batch index."""
 
-    videos_per_batch: int = 30
-    image_size: int = 64
-    n_frame_slots: int = 300  # frame indices 0..n-1 (DFDC: 10 s at 30 fps)
-    seed: int = 7
+    videos_per_batch: int = schema_default("demo", "videos_per_batch")
+    image_size: int = schema_default("demo", "image_size")
+    n_frame_slots: int = schema_default("demo", "n_frame_slots")  # frame indices 0..n-1 (DFDC: 10 s at 30 fps)
+    seed: int = schema_default("demo", "seed")
+    manipulations: tuple[str, ...] = tuple(schema_default("demo", "manipulations"))  # kinds of fakes, spread evenly
+    real_share: tuple[float, float] = tuple(schema_default("demo", "real_share"))  # a batch's REAL share: drawn from it
 
     def __post_init__(self) -> None:
+        # Config files give lists (and may give one number for the share): store tuples.
+        share = self.real_share
+        share = (share, share) if isinstance(share, (int, float)) else tuple(float(value) for value in share)
+        object.__setattr__(self, "real_share", share)
+        kinds = (self.manipulations,) if isinstance(self.manipulations, str) else tuple(self.manipulations)
+        object.__setattr__(self, "manipulations", kinds)
+        unknown = [kind for kind in kinds if kind not in MANIPULATIONS]
+        if not kinds or unknown or len(set(kinds)) != len(kinds):
+            raise ValueError(
+                f"DemoSpec.manipulations must list distinct kinds of {', '.join(MANIPULATIONS)}, got {list(kinds)}"
+            )
+        if len(share) != 2 or not 0 <= share[0] <= share[1] <= 0.5:
+            raise ValueError(
+                f"DemoSpec.real_share must be (low, high) with 0 <= low <= high <= 0.5 (each REAL video present "
+                f"has a fake), got {share}"
+            )
         if self.videos_per_batch < 1:
             raise ValueError(f"DemoSpec.videos_per_batch must be at least 1, got {self.videos_per_batch}")
         if self.image_size < 16:
@@ -144,6 +184,10 @@ class FamilyPlan:
     original_present: bool
     fakes: tuple[str, ...]
     layout: str  # one of LAYOUTS, shared by the original and its fakes
+    manipulations: tuple[str, ...] = ()  # per fake: the kind that made it (MANIPULATIONS)
+
+    def manipulation(self, j: int) -> str:
+        return self.manipulations[j] if self.manipulations else "swap"
 
 
 @dataclass(frozen=True)
@@ -153,13 +197,14 @@ class BatchPlan:
     batch: str
     families: tuple[FamilyPlan, ...]
 
-    def metadata_rows(self) -> list[tuple[str, str, str, str]]:
-        """``filename, split, original, label`` rows, sorted by filename like DFDC's metadata."""
+    def metadata_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """``filename, split, original, label, manipulation`` rows, sorted by filename like DFDC's."""
         rows = []
         for family in self.families:
             if family.original_present:
-                rows.append((f"{family.original}.mp4", "train", "", "REAL"))
-            rows.extend((f"{fake}.mp4", "train", f"{family.original}.mp4", "FAKE") for fake in family.fakes)
+                rows.append((f"{family.original}.mp4", "train", "", "REAL", ""))
+            rows.extend((f"{fake}.mp4", "train", f"{family.original}.mp4", "FAKE", family.manipulation(j))
+                        for j, fake in enumerate(family.fakes))
         return sorted(rows)
 
     @property
@@ -175,21 +220,6 @@ class BatchPlan:
         return sum(not family.original_present for family in self.families)
 
 
-def demo_batch_id(batch_index: int) -> str:
-    """Batch ids run ``0-0, 0-1, 1-0, 1-1, ...``: index k -> ``f"{k // 2}-{k % 2}"``."""
-    if batch_index < 0:
-        raise ValueError(f"batch_index must not be negative, got {batch_index}")
-    return f"{batch_index // 2}-{batch_index % 2}"
-
-
-def demo_batch_index(batch: str) -> int:
-    """The inverse of ``demo_batch_id``: ``"1-0"`` -> 2 (for rules that only know the batch id)."""
-    major, _, minor = batch.partition("-")
-    if not (major.isdigit() and minor in ("0", "1")):
-        raise ValueError(f"{batch!r} is not a demo batch id (want I-0 or I-1)")
-    return int(major) * 2 + int(minor)
-
-
 # --------------------------------------------------------------------------------------------
 # Batch plan: families, names, layouts
 
@@ -198,7 +228,7 @@ def plan_batch(batch_index: int, spec: DemoSpec) -> BatchPlan:
     """Decide the families of a batch (who is real, who is fake of whom, frame layouts)."""
     rng = np.random.default_rng([spec.seed, batch_index, 0])
     n_videos = spec.videos_per_batch
-    n_real = round(n_videos * rng.uniform(*_REAL_SHARE))
+    n_real = round(n_videos * rng.uniform(*spec.real_share))
     n_real = min(max(n_real, 1 if n_videos >= 2 else 0), n_videos // 2)
 
     fakes_per_present = list(rng.integers(1, _MAX_FAKES_PER_ORIGINAL + 1, size=n_real))
@@ -216,14 +246,48 @@ def plan_batch(batch_index: int, spec: DemoSpec) -> BatchPlan:
     shapes = [shapes[i] for i in rng.permutation(len(shapes))]
     layouts = _assign_layouts([int(present) + k for present, k in shapes], n_videos, rng)
 
+    # Kinds come from their own stream, so that the families (and a swap-only batch's pixels)
+    # are the same whatever the list of kinds.
+    n_fakes_total = sum(n_fakes for _, n_fakes in shapes)
+    kinds = [spec.manipulations[i % len(spec.manipulations)] for i in range(n_fakes_total)]
+    kinds = [kinds[i] for i in np.random.default_rng([spec.seed, batch_index, 3]).permutation(n_fakes_total)]
+
     families = []
     slot = 0
     for number, ((present, n_fakes), layout) in enumerate(zip(shapes, layouts)):
         original = _video_name(spec.seed, batch_index, slot)
         fakes = tuple(_video_name(spec.seed, batch_index, slot + 1 + j) for j in range(n_fakes))
+        family_kinds = tuple(kinds[:n_fakes])
+        del kinds[:n_fakes]
         slot += 1 + n_fakes
-        families.append(FamilyPlan(number, original, present, fakes, layout))
+        families.append(FamilyPlan(number, original, present, fakes, layout, family_kinds))
     return BatchPlan(demo_batch_id(batch_index), tuple(families))
+
+
+def planned_videos(batch_index: int, spec: DemoSpec):
+    """The video table a batch will have, without drawing a pixel (a pandas DataFrame).
+
+    Columns video_id, label (1 FAKE), original, family, manipulation (None for REAL) and
+    n_frames (face files, as ingest counts them): enough to see what cleaning and splitting
+    will make of a demo spec (how many REAL videos reach the test split) in milliseconds.
+    """
+    import pandas as pd
+
+    rows = []
+    for family in plan_batch(batch_index, spec).families:
+        # The frame sets are the first draw of the family's rendering stream (see _write_families).
+        first, second = _frame_sets(family.layout, spec.n_frame_slots, _family_rng(spec, batch_index, family))
+        n_frames = len(first) + len(second)
+        if family.original_present:
+            rows.append((family.original, 0, None, family.original, None, n_frames))
+        rows.extend((fake, 1, family.original, family.original, family.manipulation(j), n_frames)
+                    for j, fake in enumerate(family.fakes))
+    columns = ["video_id", "label", "original", "family", "manipulation", "n_frames"]
+    return pd.DataFrame(rows, columns=columns).sort_values("video_id", ignore_index=True)
+
+
+def _family_rng(spec: DemoSpec, batch_index: int, family: FamilyPlan) -> np.random.Generator:
+    return np.random.default_rng([spec.seed, batch_index, 1, family.number])
 
 
 def _assign_layouts(family_sizes: list[int], n_videos: int, rng: np.random.Generator) -> list[str]:
@@ -441,7 +505,8 @@ def _draw_eyes_and_brows(draw: ImageDraw.ImageDraw, person: Identity, box: BoxFn
         draw.ellipse(box(eye_x, eye_y, half_w, half_h), fill=(236, 232, 224))
         draw.ellipse(box(eye_x, eye_y, 0.95 * half_h, 0.95 * half_h), fill=_ink(person.iris))
         draw.ellipse(box(eye_x, eye_y, 0.42 * half_h, 0.42 * half_h), fill=(18, 14, 12))
-        draw.arc(box(eye_x, eye_y, half_w, half_h), 180, 360, fill=(40, 30, 28), width=max(1, round(half_h * 0.3 * size)))
+        draw.arc(box(eye_x, eye_y, half_w, half_h), 180, 360, fill=(40, 30, 28),
+                 width=max(1, round(half_h * 0.3 * size)))
         # Brow: a thick slanted bar above the eye, the outer end lifted by the tilt.
         brow_y = eye_y - person.brow_lift * half_h
         lift = math.tan(math.radians(person.brow_tilt)) * half_w
@@ -470,7 +535,8 @@ def _draw_nose_and_mouth(draw: ImageDraw.ImageDraw, person: Identity, box: BoxFn
               fill=_ink(person.skin, 0.82), width=max(1, round(0.15 * nose_w * size)))
     draw.ellipse(box(cx, nose_y - 0.02 * b, 0.55 * nose_w, 0.07 * b), fill=_ink(person.skin, 1.06))
     for side in (-1, 1):
-        draw.ellipse(box(cx + side * 0.5 * nose_w, nose_y + 0.02 * b, 0.22 * nose_w, 0.035 * b), fill=_ink(person.skin, 0.55))
+        nostril = box(cx + side * 0.5 * nose_w, nose_y + 0.02 * b, 0.22 * nose_w, 0.035 * b)
+        draw.ellipse(nostril, fill=_ink(person.skin, 0.55))
     mouth_y = cy + person.mouth_down * b
     mouth_w = person.mouth_width * a
     lip_h = person.lip_height * b
@@ -575,7 +641,10 @@ def _with_gaps(n: int, n_missing: int, n_runs: int, rng: np.random.Generator) ->
 def _composition(total: int, parts: int, rng: np.random.Generator, positive: bool) -> list[int]:
     """Split ``total`` into ``parts`` random integers (each >= 1 when positive, else >= 0)."""
     if positive:
-        cuts = np.sort(rng.choice(np.arange(1, total), size=parts - 1, replace=False)) if parts > 1 else np.array([], int)
+        if parts > 1:
+            cuts = np.sort(rng.choice(np.arange(1, total), size=parts - 1, replace=False))
+        else:
+            cuts = np.array([], int)
     else:
         cuts = np.sort(rng.integers(0, total + 1, size=parts - 1))
     edges = np.concatenate([[0], cuts, [total]])
@@ -634,7 +703,8 @@ def _warp_all(canvas: Image.Image, warps: tuple[Affine, ...], size: int, reduced
         if reduced is None or reduced >= size:
             frame = canvas.transform((size, size), Image.Transform.AFFINE, warp, Image.Resampling.BILINEAR)
         else:
-            small = canvas.transform((reduced, reduced), Image.Transform.AFFINE, _rescaled(warp, size, reduced), Image.Resampling.BILINEAR)
+            small = canvas.transform((reduced, reduced), Image.Transform.AFFINE, _rescaled(warp, size, reduced),
+                                     Image.Resampling.BILINEAR)
             frame = small.resize((size, size), Image.Resampling.BILINEAR)
         strip.paste(frame, (0, i * size))
     pixels = np.asarray(strip)
@@ -681,7 +751,8 @@ def _render_original(family: FamilyPlan, spec: DemoSpec, rng: np.random.Generato
     tracks = [_render_track(1, _sample_identity(rng), first, spec, rng, swappable=True)]
     if len(second):
         # Two-actor videos swap both actors; a bystander's few crops stay as they were.
-        tracks.append(_render_track(2, _sample_identity(rng), second, spec, rng, swappable=family.layout == "two_actors"))
+        swappable = family.layout == "two_actors"
+        tracks.append(_render_track(2, _sample_identity(rng), second, spec, rng, swappable=swappable))
     return tracks
 
 
@@ -776,6 +847,154 @@ def _swap_track(track: Track, spec: DemoSpec, rng: np.random.Generator) -> np.nd
     return fake
 
 
+def _warped_mask(mask_canvas: np.ndarray, warps: tuple[Affine, ...], size: int) -> np.ndarray:
+    """A canvas mask (float 0..1) seen through each frame's warp -> float32 (T, size, size, 1)."""
+    image = Image.fromarray(_to_uint8(mask_canvas * 255.0), "L")
+    return _warp_all(image, warps, size)[..., None].astype(np.float32) / 255.0
+
+
+def _blend(original: np.ndarray, generated: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """uint8 ``original + mask * (generated - original)``, in place on ``generated`` (float32)."""
+    base = original.astype(np.float32)
+    generated -= base
+    generated *= mask
+    generated += base
+    return _to_uint8(generated)
+
+
+def _reenact_track(track: Track, spec: DemoSpec, rng: np.random.Generator) -> np.ndarray:
+    """The same person with other expressions, re-rendered over the eyes and mouth only."""
+    person = track.person
+    size = spec.image_size
+    canvas_size = track.canvas.shape[0]
+    expressions = [
+        replace(
+            person,
+            eye_open=float(np.clip(person.eye_open * rng.uniform(0.55, 1.3), 0.25, 0.7)),
+            brow_lift=float(person.brow_lift + rng.uniform(-0.6, 0.9)),
+            brow_tilt=float(person.brow_tilt + rng.uniform(-6, 6)),
+            smile=float(rng.uniform(-0.4, 0.8)),
+            lip_height=float(person.lip_height * rng.uniform(1.0, 1.7)),
+            mouth_width=float(person.mouth_width * rng.uniform(0.85, 1.1)),
+        )
+        for _ in range(2)
+    ]
+    canvases = [_render_identity(expression, canvas_size) for expression in expressions]
+    feather = float(rng.uniform(0.012, 0.03))
+    mask_band = _to_uint8(_feature_mask(person, canvas_size, feather) * 255.0)
+    # Talking: the expression moves between the two at 1-2.5 Hz, in _EXPRESSION_STEPS poses (each
+    # drawn once with the mask as a fourth band, so that a frame costs one warp).
+    poses = []
+    for weight in np.linspace(0.0, 1.0, _EXPRESSION_STEPS):
+        pose = np.dstack([_to_uint8((1 - weight) * canvases[0] + weight * canvases[1]), mask_band])
+        poses.append(Image.frombuffer("RGBa", (canvas_size, canvas_size), pose.tobytes(), "raw", "RGBa", 0, 1))
+    reduced = max(8, round(size * rng.uniform(0.45, 0.8)))  # the generator's output resolution
+    noise_sigma = float(rng.uniform(0.1, 0.6)) * track.noise_sigma
+
+    t = track.frames.astype(np.float64) / spec.n_frame_slots
+    talking = 0.5 + 0.5 * np.sin(2 * math.pi * rng.uniform(10, 25) * t + rng.uniform(0, 2 * math.pi))
+    pose_of_frame = np.rint(talking * (_EXPRESSION_STEPS - 1)).astype(int)
+    # The re-rendered region is placed with a small per-frame jitter (the reenactment's warp).
+    jitter = rng.uniform(0.3, 1.0) * canvas_size / size  # canvas pixels
+    offsets = rng.normal(0, jitter, (len(t), 2)) + jitter * np.sin(
+        2 * math.pi * rng.uniform(1, 4, 2)[None, :] * t[:, None] + rng.uniform(0, 2 * math.pi, 2)[None, :]
+    )
+    warps = tuple((a, b, c + dx, d, e, f + dy) for (a, b, c, d, e, f), (dx, dy) in zip(track.warps, offsets))
+    fake = np.empty_like(track.pixels)
+    for part in _frame_blocks(len(track.frames)):
+        frames = np.arange(part.start, part.stop)
+        warped = np.empty((len(frames), size, size, 4), dtype=np.uint8)
+        for pose in np.unique(pose_of_frame[part]):
+            chosen = frames[pose_of_frame[part] == pose]
+            warped[chosen - part.start] = _warp_all(poses[pose], tuple(warps[i] for i in chosen), size, reduced)
+        region = warped[..., :3].astype(np.float32)
+        region *= track.gains[part, None, None, :]
+        region += _noise(rng, region.shape, noise_sigma)
+        fake[part] = _blend(track.pixels[part], region, warped[..., 3:].astype(np.float32) / 255.0)
+    return fake
+
+
+def _feature_mask(person: Identity, canvas: int, feather: float) -> np.ndarray:
+    """Feathered ellipses over both eyes with their brows and over the mouth, float32 0..1."""
+    coords = (np.arange(canvas, dtype=np.float32) + 0.5) / canvas
+    x, y = np.meshgrid(coords, coords)
+    cx, cy, a, b = person.face_cx, person.face_cy, person.face_a, person.face_b
+    half_w = person.eye_width * a
+    half_h = half_w * person.eye_open
+    eye_y = cy - person.eye_up * b
+    brow_y = eye_y - person.brow_lift * half_h
+    regions = [(cx + side * person.eye_apart * a, (eye_y + brow_y) / 2 - 0.3 * half_h, 1.9 * half_w,
+                (eye_y - brow_y) / 2 + 2.6 * half_h) for side in (-1, 1)]
+    mouth_y = cy + person.mouth_down * b
+    regions.append((cx, mouth_y + 0.3 * person.lip_height * b, 1.45 * person.mouth_width * a,
+                    3.2 * person.lip_height * b))
+    hard = np.zeros((canvas, canvas), dtype=np.float32)
+    for ex, ey, rx, ry in regions:
+        hard = np.maximum(hard, (((x - ex) / rx) ** 2 + ((y - ey) / ry) ** 2 <= 1).astype(np.float32))
+    return _gaussian_blur(hard, feather / _CANVAS_FIELD * canvas)
+
+
+def _gan_upsample_track(track: Track, spec: DemoSpec, rng: np.random.Generator) -> np.ndarray:
+    """The inner face regenerated from a low-resolution copy through checkerboard-prone x2 upsamplings."""
+    size = spec.image_size
+    strength = _sample_strength(rng)
+    mask = _warped_mask(_swap_mask(track.person, track.canvas.shape[0], strength), track.warps, size)
+    steps = int(rng.integers(1, 3))  # one or two transposed-convolution-like stride-2 layers
+    low = max(4, math.ceil(size / 2**steps))
+    # Per layer and axis: even output phases get gain 1 + eps, odd ones 1 - eps (unequal kernel overlap).
+    eps = rng.uniform(0.015, 0.05, size=(steps, 2))
+    tint = 1 + rng.normal(0, 0.02, 3).astype(np.float32)  # the generator's slight colour drift
+    noise_sigma = float(rng.uniform(0.0, 0.3)) * track.noise_sigma
+    fake = np.empty_like(track.pixels)
+    for part in _frame_blocks(len(track.frames)):
+        small = np.stack([np.asarray(Image.fromarray(frame).resize((low, low), Image.Resampling.BOX))
+                          for frame in track.pixels[part]]).astype(np.float32)
+        for step in range(steps):
+            small = _transposed_upsample(small, axis=1, eps=float(eps[step, 0]))
+            small = _transposed_upsample(small, axis=2, eps=float(eps[step, 1]))
+        generated = np.ascontiguousarray(small[:, :size, :size]) * tint
+        generated += _noise(rng, generated.shape, noise_sigma)
+        fake[part] = _blend(track.pixels[part], generated, mask[part])
+    return fake
+
+
+def _transposed_upsample(x: np.ndarray, axis: int, eps: float) -> np.ndarray:
+    """x2 along ``axis`` like a stride-2, 3-tap transposed convolution with taps (a, b, a).
+
+    Output 2i is ``b * x[i]``, output 2i+1 is ``a * (x[i] + x[i+1])`` (edge repeated); with
+    ``b = 1 + eps`` and ``2a = 1 - eps`` the two phases differ in gain: the checkerboard.
+    """
+    following = np.concatenate([np.take(x, range(1, x.shape[axis]), axis=axis),
+                                np.take(x, [x.shape[axis] - 1], axis=axis)], axis=axis)
+    even = (1 + eps) * x
+    odd = (1 - eps) * 0.5 * (x + following)
+    stacked = np.stack([even, odd], axis=axis + 1)
+    shape = list(x.shape)
+    shape[axis] *= 2
+    return stacked.reshape(shape)
+
+
+def _colour_track(track: Track, spec: DemoSpec, rng: np.random.Generator) -> np.ndarray:
+    """The inner face colour-transferred towards another skin tone; structure and noise untouched."""
+    size = spec.image_size
+    strength = _sample_strength(rng)
+    mask = _warped_mask(_swap_mask(track.person, track.canvas.shape[0], strength), track.warps, size)
+    donor = _sample_identity(rng)
+    shift = np.array(donor.skin, dtype=np.float32) - np.array(track.person.skin, dtype=np.float32)
+    shift *= rng.uniform(0.4, 0.9)
+    # A like-for-like skin tone is pushed to a visible difference, a far one held to a plausible one.
+    magnitude = float(np.linalg.norm(shift))
+    direction = shift / magnitude if magnitude > 1e-6 else np.array([0.6, -0.2, -0.77], dtype=np.float32)
+    shift = direction * float(np.clip(magnitude, *_COLOUR_SHIFT))
+    gain = (1 + rng.uniform(-0.06, 0.06, 3)).astype(np.float32)
+    fake = np.empty_like(track.pixels)
+    for part in _frame_blocks(len(track.frames)):
+        generated = track.pixels[part].astype(np.float32) * gain
+        generated += shift * track.gains[part, None, None, :]
+        fake[part] = _blend(track.pixels[part], generated, mask[part])
+    return fake
+
+
 def _rescaled(warp: Affine, size: int, reduced: int) -> Affine:
     """The same canvas region seen at ``reduced`` pixels instead of ``size``."""
     a, b, c, d, e, f = warp
@@ -788,6 +1007,14 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
     rounded = np.add(pixels, 0.5, dtype=np.float32)
     np.clip(rounded, 0, 255, out=rounded)
     return rounded.astype(np.uint8)
+
+
+_MANIPULATORS: dict[str, Callable[[Track, DemoSpec, np.random.Generator], np.ndarray]] = {
+    "swap": _swap_track,
+    "reenact": _reenact_track,
+    "gan_upsample": _gan_upsample_track,
+    "colour": _colour_track,
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -804,11 +1031,14 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
     target = Path(zip_path)
     batch = demo_batch_id(batch_index)
     if BATCH_FILE_PATTERN.match(target.name) and batch_id(target) != batch:
-        raise ValueError(f"{target}: batch index {batch_index} is demo batch {batch}, but the file name says {batch_id(target)}")
+        raise ValueError(
+            f"{target}: batch index {batch_index} is demo batch {batch}, but the file name says {batch_id(target)}"
+        )
     plan = plan_batch(batch_index, spec)
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as temporary, zipfile.ZipFile(temporary, "w", allowZip64=True) as archive:
-        write_member(archive, METADATA_MEMBER, metadata_csv(plan.metadata_rows()), zipfile.ZIP_DEFLATED)
+        metadata = metadata_csv(plan.metadata_rows(), (*METADATA_COLUMNS, MANIPULATION_COLUMN))
+        write_member(archive, METADATA_MEMBER, metadata, zipfile.ZIP_DEFLATED)
         n_files = _write_families(archive, plan, batch_index, spec)
     return DemoBatchSummary(
         batch=batch,
@@ -824,16 +1054,18 @@ def write_demo_batch(zip_path: str | Path, batch_index: int, spec: DemoSpec) -> 
 
 def _write_families(archive: zipfile.ZipFile, plan: BatchPlan, batch_index: int, spec: DemoSpec) -> int:
     n_files = 0
-    with tqdm(total=plan.n_real + plan.n_fake, desc=f"demo batch {plan.batch}", unit="video", mininterval=1.0) as progress:
+    progress_bar = tqdm(total=plan.n_real + plan.n_fake, desc=f"demo batch {plan.batch}", unit="video", mininterval=1.0)
+    with progress_bar as progress:
         for family in plan.families:
-            rng = np.random.default_rng([spec.seed, batch_index, 1, family.number])
-            tracks = _render_original(family, spec, rng)
+            tracks = _render_original(family, spec, _family_rng(spec, batch_index, family))
             if family.original_present:
                 n_files += _write_video(archive, family.original, [(track, track.pixels) for track in tracks])
                 progress.update()
             for j, fake in enumerate(family.fakes):
                 fake_rng = np.random.default_rng([spec.seed, batch_index, 2, family.number, j])
-                crops = [(track, _swap_track(track, spec, fake_rng) if track.swappable else track.pixels) for track in tracks]
+                manipulate = _MANIPULATORS[family.manipulation(j)]
+                crops = [(track, manipulate(track, spec, fake_rng) if track.swappable else track.pixels)
+                         for track in tracks]
                 n_files += _write_video(archive, fake, crops)
                 progress.update()
     return n_files

@@ -3,6 +3,8 @@
 A face batch is ``deepfake-detection-faces-part-{i}-{j}.zip`` holding ``metadata.csv``
 (``filename,split,original,label``) and one folder per video, named by the video's stem, with
 face crops ``{n}.png`` for frame n and ``{n}_{k}.png`` for the k-th face (k >= 2) of that frame.
+An optional fifth column, ``manipulation``, names the method that made each FAKE (empty for
+REAL rows); real DFDC metadata has none, the demo generator writes it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
@@ -21,6 +23,7 @@ BATCH_FILE_GLOB = "deepfake-detection-faces-part-*-*.zip"
 BATCH_FILE_PATTERN = re.compile(r"^deepfake-detection-faces-part-(\d+)-(\d+)\.zip$")
 METADATA_MEMBER = "metadata.csv"
 METADATA_COLUMNS = ("filename", "split", "original", "label")
+MANIPULATION_COLUMN = "manipulation"  # optional: which method made a FAKE (not in real DFDC metadata)
 LABELS = {"REAL": 0, "FAKE": 1}
 # Fixed member times (the earliest a zip can hold): the same content gives byte-identical zips.
 ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
@@ -89,11 +92,11 @@ def write_member(archive: zipfile.ZipFile, name: str, data: bytes, compression: 
     archive.writestr(info, data)
 
 
-def metadata_csv(rows: Iterable[Sequence[str]]) -> bytes:
-    """``metadata.csv`` bytes: the header, then ``filename, split, original, label`` rows."""
+def metadata_csv(rows: Iterable[Sequence[str]], columns: Sequence[str] = METADATA_COLUMNS) -> bytes:
+    """``metadata.csv`` bytes: the header, then ``filename, split, original, label[, ...]`` rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(METADATA_COLUMNS)
+    writer.writerow(columns)
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
 
@@ -107,8 +110,9 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
     """Parse ``metadata.csv`` bytes into a checked table.
 
     Returns columns video_id, filename, split, label (1 FAKE / 0 REAL), original (video_id or
-    None) and row (1-based data row, as a user counts lines after the header). ``source`` names
-    the file in error messages.
+    None), manipulation (only when the file has that column: the name, or None where empty) and
+    row (1-based data row, as a user counts lines after the header). ``source`` names the file in
+    error messages.
     """
     try:
         text = data.decode("utf-8-sig")  # tolerate a BOM as well as Windows line endings
@@ -146,18 +150,59 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
     # object dtype keeps "no original" as None (pandas' string dtype would turn it into NaN)
     original = pd.Series([video_id_from_filename(name) if name else None for name in table["original"]],
                          index=table.index, dtype=object)
-    return pd.DataFrame(
-        {
-            "video_id": video_ids,
-            "filename": table["filename"],
-            "split": table["split"],
-            "label": labels.map(LABELS).astype("int8"),
-            "original": original,
-            "row": rows.astype("int32"),
-        }
-    ).reset_index(drop=True)
+    columns = {
+        "video_id": video_ids,
+        "filename": table["filename"],
+        "split": table["split"],
+        "label": labels.map(LABELS).astype("int8"),
+        "original": original,
+    }
+    if MANIPULATION_COLUMN in table.columns:
+        named = table[MANIPULATION_COLUMN] != ""
+        real_named = named & (labels == "REAL")
+        if real_named.any():
+            first = real_named.idxmax()
+            raise FaceBatchError(
+                f"{source}: metadata.csv row {rows[first]} ({table.at[first, 'filename']}): a REAL video with "
+                f"manipulation {table.at[first, MANIPULATION_COLUMN]!r} (leave it empty for REAL rows)"
+            )
+        columns[MANIPULATION_COLUMN] = pd.Series(
+            [name if name else None for name in table[MANIPULATION_COLUMN]], index=table.index, dtype=object
+        )
+    columns["row"] = rows.astype("int32")
+    return pd.DataFrame(columns).reset_index(drop=True)
 
 
-def family_of(video_id: str, label: int, original: str | None) -> str:
-    """A FAKE's family is its original (present in the data or not); a REAL is its own family."""
-    return original if label == 1 and original else video_id
+def families(videos: pd.DataFrame) -> pd.Series:
+    """Each video's family (video_id, label, original columns): a FAKE's family is its original
+    (present in the data or not); a REAL is its own family."""
+    is_fake_with_original = (videos["label"] == 1) & videos["original"].notna()
+    return videos["original"].where(is_fake_with_original, videos["video_id"])
+
+
+def class_balance(table: pd.DataFrame) -> dict[str, Any]:
+    """Videos, FAKE and REAL counts, fake share and families of a video table (label, family)."""
+    n_fake = int((table["label"] == 1).sum())
+    return {
+        "videos": int(len(table)),
+        "fake": n_fake,
+        "real": int(len(table) - n_fake),
+        "fake_share": round(n_fake / len(table), 4) if len(table) else None,
+        "families": int(table["family"].nunique()),
+    }
+
+
+def open_batch_zip(zip_path: str | Path) -> zipfile.ZipFile:
+    """Open a face batch, turning zipfile's errors into one that names the file."""
+    try:
+        return zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise FaceBatchError(f"{zip_path}: not a readable zip file ({error}); the download may be truncated") from error
+
+
+def read_member(archive: zipfile.ZipFile, member: str, zip_path: str | Path) -> bytes:
+    """One member's bytes, turning zipfile's errors into one that names the file and member."""
+    try:
+        return archive.read(member)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise FaceBatchError(f"{zip_path}: {member} cannot be read ({error})") from error

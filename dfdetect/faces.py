@@ -16,10 +16,8 @@ Importing this module is cheap: mtcnn and TensorFlow are imported only by ``load
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import queue
 import re
 import shutil
@@ -38,16 +36,18 @@ from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
 from dfdetect.png import encode_pngs
+from dfdetect.schema import schema_default
 from dfdetect.facebatch import (
     LABELS,
     METADATA_MEMBER,
     FaceBatchError,
     face_member_name,
     metadata_csv,
+    open_batch_zip,
+    read_member,
     video_id_from_filename,
     write_member,
 )
-from dfdetect.ingest import open_batch_zip, read_member
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,13 +90,15 @@ class FaceDetector(Protocol):
 
 @dataclass(frozen=True)
 class FaceSettings:
-    margin: float = 0.3  # extra border around the detector box, share of box size, before squaring
-    every_k: int = 1  # sample every k-th frame (DFDC face batches used every frame)
-    threshold: float = 0.9  # MTCNN (ONet) confidence threshold
-    min_face_size: int = 40  # px in the source frame
-    crop_size: int = 160
-    batch_size: int = 32  # frames per batched detection call
-    max_faces: int | None = 2  # faces kept per frame, largest first; None keeps all
+    """Config section ``faces`` (its keys but ``resources``); the defaults are the schema's."""
+
+    margin: float = schema_default("faces", "margin")  # border around the detector box, share of its size
+    every_k: int = schema_default("faces", "every_k")  # sample every k-th frame (the DFDC batches: every one)
+    threshold: float = schema_default("faces", "threshold")  # MTCNN (ONet) confidence threshold
+    min_face_size: int = schema_default("faces", "min_face_size")  # px in the source frame
+    crop_size: int = schema_default("faces", "crop_size")
+    batch_size: int = schema_default("faces", "batch_size")  # frames per batched detection call
+    max_faces: int | None = schema_default("faces", "max_faces")  # faces kept per frame, largest first; None: all
 
     def __post_init__(self) -> None:
         problems = []
@@ -303,6 +305,11 @@ def _clamp_start(start: int, side: int, limit: int) -> int:
 # ---------------------------------------------------------------- decoding
 
 
+def is_sampled(index: int, every_k: int) -> bool:
+    """Frames 0, k, 2k, ... are looked at; the others are skipped."""
+    return index % every_k == 0
+
+
 def iter_video_frames(video: str | Path | bytes, every_k: int = 1,
                       name: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, uint8 RGB frame) for every k-th frame of an mp4, decoded by imageio-ffmpeg.
@@ -314,7 +321,7 @@ def iter_video_frames(video: str | Path | bytes, every_k: int = 1,
     if every_k < 1:
         raise ValueError(f"every_k must be >= 1, got {every_k}")
     for index, frame in decoded_frames(video, name):
-        if index % every_k == 0:
+        if is_sampled(index, every_k):
             yield index, frame
 
 
@@ -447,7 +454,7 @@ def extract_video_faces(video: str | Path | bytes, detector: FaceDetector, setti
             break  # closing the read-ahead stops ffmpeg
         n_read += 1
         frame_size = (frame.shape[1], frame.shape[0])
-        if index % settings.every_k:
+        if not is_sampled(index, settings.every_k):
             continue
         pending.append((index, frame))
         n_sampled += 1
@@ -516,7 +523,7 @@ def png_bytes(crop: np.ndarray) -> bytes:
     return encode_pngs(crop[np.newaxis])[0]
 
 
-def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSettings = FaceSettings(), *,
+def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSettings, *,
                  detector: FaceDetector | None = None, progress: bool = True) -> PartSummary:
     """One raw DFDC part zip -> one face-batch zip plus its report (``report_path(out_zip)``).
 

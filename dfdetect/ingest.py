@@ -12,14 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
 import pandas as pd
 
 from dfdetect.facebatch import (
+    MANIPULATION_COLUMN,
     METADATA_MEMBER,
     FaceBatchError,
+    families,
     is_unsafe_member,
+    open_batch_zip,
     parse_face_member,
+    read_member,
     read_metadata,
 )
 
@@ -34,22 +37,6 @@ class BatchManifest:
     frames: pd.DataFrame  # one row per face image
     videos: pd.DataFrame  # one row per metadata row
     skipped: pd.DataFrame  # members seen but not taken, with the reason
-
-
-def open_batch_zip(zip_path: str | Path) -> zipfile.ZipFile:
-    """Open a face batch, turning zipfile's errors into one that names the file."""
-    try:
-        return zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise FaceBatchError(f"{zip_path}: not a readable zip file ({error}); the download may be truncated") from error
-
-
-def read_member(archive: zipfile.ZipFile, member: str, zip_path: str | Path) -> bytes:
-    """One member's bytes, turning zipfile's errors into one that names the file and member."""
-    try:
-        return archive.read(member)
-    except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise FaceBatchError(f"{zip_path}: {member} cannot be read ({error})") from error
 
 
 def ingest_batch(zip_path: str | Path, batch: str) -> BatchManifest:
@@ -115,11 +102,12 @@ def _video_table(metadata: pd.DataFrame, frames: pd.DataFrame, batch: str) -> pd
     videos = metadata.join(per_video, on="video_id")
     videos["has_folder"] = videos["n_frames"].notna()
     videos[["n_frames", "n_multi_face_frames"]] = videos[["n_frames", "n_multi_face_frames"]].fillna(0)
-    is_fake_with_original = (videos["label"] == 1) & videos["original"].notna()
-    videos["family"] = np.where(is_fake_with_original, videos["original"], videos["video_id"])
+    videos["family"] = families(videos)
     videos.insert(0, "batch", batch)
     columns = ["batch", "video_id", "filename", "label", "original", "family", "split",
                "n_frames", "n_multi_face_frames", "has_folder", "row"]
+    if MANIPULATION_COLUMN in videos.columns:  # demo batches say which method made each fake; DFDC does not
+        columns.insert(columns.index("family") + 1, MANIPULATION_COLUMN)
     return videos[columns].astype(
         {"batch": str, "video_id": str, "filename": str, "family": str, "split": str,
          "n_frames": "int32", "n_multi_face_frames": "int32", "has_folder": bool}
@@ -159,30 +147,3 @@ def summarize_videos(videos: pd.DataFrame) -> str:
         f"{int(videos['n_frames'].sum())} face files; {int((~videos['has_folder']).sum())} without a folder; "
         f"{videos['family'].nunique()} families"
     )
-
-
-def plot_n_frames_histogram(videos: pd.DataFrame, path: str | Path, frame_bounds: tuple[int, int] | None = None) -> None:
-    """The study's first figure: how many face files each video has, by class."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    upper = max(int(videos["n_frames"].max()), 1)
-    bins = np.linspace(0, upper + 1, min(60, upper + 2))
-    for label, name, colour in ((0, "REAL", "tab:blue"), (1, "FAKE", "tab:red")):
-        counts = videos.loc[videos["label"] == label, "n_frames"]
-        axes.hist(counts, bins=bins, alpha=0.6, label=f"{name} (n={len(counts)})", color=colour)
-    if frame_bounds is not None:
-        for bound in frame_bounds:
-            axes.axvline(bound, color="black", linestyle="--", linewidth=1)
-        axes.text(frame_bounds[0], axes.get_ylim()[1] * 0.95, " kept range", va="top")
-    axes.set_xlabel("face image files per video (n_frames)")
-    axes.set_ylabel("videos")
-    axes.set_title("Face files per video")
-    axes.legend()
-    figure.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)

@@ -12,10 +12,9 @@ Modes:
 - a number N: N filled slots per video, spread evenly over the clip (all of them when fewer):
   most of what ``all`` teaches for a fraction of the epoch time.
 - ``clip``: the whole clip, ``{"frames": (slots, H, W, 3) uint8, "mask": (slots,) bool}``, for
-  sequence models. The filled slots come first, in slot order, and the empty ones after them as
-  zeros, masked out: right padding is the only mask cuDNN's LSTM accepts on TensorFlow GPUs.
+  sequence models, packed as ``dfdetect.modelinput`` says (filled slots first).
 
-Inputs are always a dict keyed by the models' input names (``frames``, and ``mask`` for clips).
+Inputs are always a dict keyed by the models' input names (``dfdetect.modelinput``).
 """
 
 from __future__ import annotations
@@ -27,10 +26,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+from dfdetect.modelinput import FRAMES_INPUT, MASK_INPUT, nearest_filled_slot
 from dfdetect.store import FrameStore
 
 MODES = ("middle", "all", "clip")
-FRAMES_INPUT, MASK_INPUT = "frames", "mask"  # the models' input names (dfdetect.models)
 
 
 def class_weights(labels: np.ndarray | pd.Series) -> dict[int, float]:
@@ -44,23 +43,6 @@ def class_weights(labels: np.ndarray | pd.Series) -> dict[int, float]:
             raise ValueError(f"no {'REAL' if label == 0 else 'FAKE'} sample: class weights need both classes")
         weights[label] = total / (2.0 * count)
     return weights
-
-
-def left_pack_clips(frames: np.ndarray, masks: np.ndarray) -> dict[str, np.ndarray]:
-    """Move each clip's filled slots to the front (keeping their order) and zero the rest."""
-    order = np.argsort(~masks, axis=1, kind="stable")
-    packed_masks = np.take_along_axis(masks, order, axis=1)
-    packed = frames[np.arange(len(frames))[:, None], order]
-    packed[~packed_masks] = 0  # padding carries no stale pixels
-    return {FRAMES_INPUT: packed, MASK_INPUT: packed_masks}
-
-
-def nearest_filled_slot(mask_row: np.ndarray, target: int) -> int:
-    """The filled slot nearest to ``target`` (ties go to the earlier slot), -1 when none is filled."""
-    filled = np.flatnonzero(mask_row)
-    if filled.size == 0:
-        return -1
-    return int(filled[np.argmin(np.abs(filled - target) * 2 + (filled > target))])
 
 
 def spread_slots(filled: np.ndarray, count: int) -> list[int]:

@@ -1,4 +1,4 @@
-"""Video-level evaluation: frame-score aggregation, metrics from probabilities, thresholds, plots.
+"""Video-level evaluation metrics from probabilities, and the decision threshold.
 
 The study computed ROC AUC from thresholded labels and scored one frame per video. Here every
 ranking metric (ROC AUC, average precision, log loss) is computed from the video's probability
@@ -7,27 +7,21 @@ validation split, never on test. All metric arithmetic is scikit-learn's.
 
 Conventions: label 1 is FAKE, 0 is REAL; a video is called FAKE when its score >= threshold
 (the same rule as ``sklearn.metrics.roc_curve``). No TensorFlow/Keras here: this runs in light
-jobs. Plots draw on ``matplotlib.figure.Figure`` with the Agg canvas, so no global pyplot state
-or interactive backend is touched.
+jobs. Numbers only: the figures are ``dfdetect.plots``; frame scores -> video scores is
+``dfdetect.aggregate``.
 """
 
 from __future__ import annotations
 
 import logging
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sklearn
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
-    ConfusionMatrixDisplay,
-    PrecisionRecallDisplay,
-    RocCurveDisplay,
     accuracy_score,
     auc,
     average_precision_score,
@@ -41,8 +35,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-# Frame scores -> video scores is pure numpy and lives apart, for light callers (predict).
-from dfdetect.aggregate import AGGREGATIONS, aggregate_frame_scores, confident_mean, masked_mean  # noqa: F401
+from dfdetect.facebatch import MANIPULATION_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -254,96 +247,56 @@ def evaluation_metrics(test: pd.DataFrame, validation: pd.DataFrame, score_colum
     return result
 
 
-# --- plots ---------------------------------------------------------------------------------------
+# --- per manipulation and under perturbations ---------------------------------------------------
 
-def new_figure(size: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Any]:
-    figure = Figure(figsize=size, dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.add_subplot()
+UNKNOWN_MANIPULATION = "unknown"  # a FAKE whose metadata names no manipulation
+ROBUSTNESS_COLUMNS = ["perturbation", "level", "roc_auc", "log_loss", "n"]
 
 
-def save_figure(figure: Figure, path: str | Path) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, format="png")
+def per_manipulation_auc(predictions: pd.DataFrame, score_column: str = "p_fake",
+                         manipulation_column: str = MANIPULATION_COLUMN, n_resamples: int = 0,
+                         seed: int = 0) -> dict[str, dict[str, Any]]:
+    """ROC AUC of each manipulation's fakes against all the REAL videos of ``predictions``.
+
+    ``predictions`` holds ``label``, ``score_column`` and, where the data says which
+    manipulation made each fake, ``manipulation_column`` (REAL rows: empty). Without that
+    column the result is ``{}`` (real DFDC metadata has none). FAKE rows without a value are
+    grouped as ``"unknown"``. Per kind: ``roc_auc`` (None plus ``roc_auc_undefined`` without
+    REAL videos), ``n_fake`` and ``n_real``; with ``n_resamples`` > 0 and a ``family`` column
+    also ``roc_auc_ci``, the family-bootstrap 95% interval on that subset. Kinds are sorted.
+    """
+    if manipulation_column not in predictions.columns:
+        return {}
+    labels, scores = table_labels_and_scores(predictions, "predictions", score_column)
+    kinds = np.array([UNKNOWN_MANIPULATION if pd.isna(kind) or kind == "" else str(kind)
+                      for kind in predictions[manipulation_column].astype(object)], dtype=object)
+    real = labels == 0
+    families = predictions["family"].to_numpy() if "family" in predictions.columns else None
+    result: dict[str, dict[str, Any]] = {}
+    for kind in sorted(set(kinds[labels == 1].tolist())):
+        subset = real | ((labels == 1) & (kinds == kind))
+        entry: dict[str, Any] = {"n_fake": int((labels[subset] == 1).sum()), "n_real": int(real.sum())}
+        reason = one_class_reason(labels[subset])
+        if reason is None:
+            entry["roc_auc"] = float(roc_auc_score(labels[subset], scores[subset]))
+            if n_resamples > 0 and families is not None:
+                interval = bootstrap_auc_interval(labels[subset], scores[subset], families[subset], n_resamples, seed)
+                entry["roc_auc_ci"] = list(interval) if interval else None
+        else:
+            entry["roc_auc"] = None
+            entry["roc_auc_undefined"] = reason
+        result[kind] = entry
+    return result
 
 
-def undefined_plot(path: str | Path, title: str, message: str) -> None:
-    """A PNG that says why the plot cannot be drawn, so the report still has a picture to show."""
-    figure, axes = new_figure()
-    axes.set_axis_off()
-    axes.set_title(title)
-    axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11)
-    save_figure(figure, path)
+def robustness_record(perturbation: str, level: int, labels: Any, scores: Any) -> dict[str, Any]:
+    """One ``robustness.csv`` row: roc_auc (None with one class), log_loss and n videos."""
+    metrics = probability_metrics(labels, scores)
+    return {"perturbation": perturbation, "level": int(level), "roc_auc": metrics["roc_auc"],
+            "log_loss": metrics["log_loss"], "n": int(len(np.asarray(labels)))}
 
 
-def class_counts_text(labels: np.ndarray) -> str:
-    return f"{int((labels == 0).sum())} REAL, {int((labels == 1).sum())} FAKE videos"
-
-
-def plot_roc(labels: Any, scores: Any, path: str | Path, title: str) -> None:
-    labels, scores = labels_and_scores(labels, scores)
-    reason = one_class_reason(labels)
-    if reason is not None:
-        undefined_plot(path, title, f"ROC curve undefined:\n{reason}")
-        return
-    figure, axes = new_figure()
-    RocCurveDisplay.from_predictions(labels, scores, ax=axes, name="model", plot_chance_level=True)
-    axes.set_xlabel("False positive rate (REAL called FAKE)")
-    axes.set_ylabel("True positive rate (FAKE caught)")
-    axes.set_title(f"{title}\n{class_counts_text(labels)}")
-    save_figure(figure, path)
-
-
-def plot_precision_recall(labels: Any, scores: Any, path: str | Path, title: str) -> None:
-    labels, scores = labels_and_scores(labels, scores)
-    if not labels.any():
-        undefined_plot(path, title, f"Precision-recall curve undefined:\nno FAKE video among {len(labels)}")
-        return
-    figure, axes = new_figure()
-    PrecisionRecallDisplay.from_predictions(labels, scores, ax=axes, name="model", plot_chance_level=True)
-    axes.set_xlabel("Recall (FAKE caught)")
-    axes.set_ylabel("Precision (calls of FAKE that are right)")
-    axes.set_title(f"{title}\n{class_counts_text(labels)}")
-    save_figure(figure, path)
-
-
-def plot_confusion_matrix(labels: Any, scores: Any, threshold: float, path: str | Path, title: str) -> None:
-    """Counts per cell, coloured by the share of the true class (~88% of DFDC videos are FAKE, so
-    raw counts would paint the REAL row pale whatever the model does)."""
-    labels, scores = labels_and_scores(labels, scores)
-    figure, axes = new_figure((4.8, 4.4))
-    predicted = (scores >= threshold).astype(np.int64)
-    counts = confusion_matrix(labels, predicted, labels=[0, 1])
-    per_class = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, per_class, out=np.zeros(counts.shape), where=per_class > 0)
-    display = ConfusionMatrixDisplay(shares, display_labels=["REAL", "FAKE"])
-    display.plot(ax=axes, include_values=False, colorbar=False, cmap="Blues", im_kw={"vmin": 0, "vmax": 1})
-    for (row, column), count in np.ndenumerate(counts):
-        share = f"\n{shares[row, column]:.0%} of {CLASS_NAMES[row]}" if per_class[row, 0] else ""
-        axes.text(column, row, f"{count}{share}", ha="center", va="center", fontsize=11,
-                  color="white" if shares[row, column] > 0.5 else "black")
-    axes.set_xlabel(f"Predicted (FAKE when p_fake >= {threshold:.3g})")
-    axes.set_ylabel("True label")
-    axes.set_title(f"{title}\n{class_counts_text(labels)}")
-    save_figure(figure, path)
-
-
-def plot_score_histograms(labels: Any, scores: Any, path: str | Path, title: str,
-                          thresholds: dict[str, float] | None = None) -> None:
-    """Video scores per class on shared bins; ``thresholds`` ({"validation threshold": 0.6}) as lines."""
-    labels, scores = labels_and_scores(labels, scores)
-    figure, axes = new_figure()
-    bins = np.linspace(0.0, 1.0, 21)
-    for label, color in ((0, "tab:blue"), (1, "tab:red")):
-        class_scores = scores[labels == label]
-        if len(class_scores):
-            axes.hist(class_scores, bins=bins, alpha=0.55, color=color,
-                      label=f"{CLASS_NAMES[label]} (n={len(class_scores)})")
-    for (name, value), style in zip((thresholds or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
-        axes.axvline(value, color="black", linestyle=style, linewidth=1.2, label=f"{name} ({value:.3g})")
-    axes.set_xlim(0, 1)
-    axes.set_xlabel("Video score p_fake")
-    axes.set_ylabel("Videos")
-    axes.set_title(f"{title}\n{class_counts_text(labels)}")
-    axes.legend(loc="best", fontsize=9)
-    save_figure(figure, path)
+def mean_perturbed_auc(robustness: pd.DataFrame) -> float | None:
+    """Mean ROC AUC over every perturbed row (level >= 1) with a defined AUC; None when there is none."""
+    perturbed = robustness.loc[robustness["level"] >= 1, "roc_auc"].dropna()
+    return float(perturbed.mean()) if len(perturbed) else None

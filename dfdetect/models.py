@@ -23,7 +23,7 @@ Settings (a model's entry in config `models:`) read here; other keys are the tra
     arch: cnn | transfer | td_lstm
     backbone: a Keras Applications name (see `backbone_names()`), or `cnn` for td_lstm
               (transfer: required; td_lstm: default cnn)
-    weights: imagenet (default) | null | PATH to a weights file for the backbone (a Keras
+    weights: imagenet | null (the schema's default) | PATH to a weights file for the backbone (a Keras
               Applications *_notop.h5 or a .weights.h5 from save_weights); ignored for cnn
     trainable_layers: N top backbone layers to train, or "all". Default: 0 (frozen) with
               pretrained weights, "all" with `weights: null`, since a frozen random backbone
@@ -46,11 +46,13 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from dfdetect.modelinput import FRAMES_INPUT, MASK_INPUT
+from dfdetect.schema import schema_default
+
 ARCHS = ("cnn", "transfer", "td_lstm")
-FRAMES_INPUT = "frames"
-MASK_INPUT = "mask"
 POOLINGS = ("flatten", "avg", "max")
 PREPROCESSING_MODES = ("tf", "torch", "caffe", "none")
+DEFAULT_WEIGHTS = schema_default("model", "weights")  # null: from scratch (a download is opt-in)
 
 # Each Keras Applications module's `preprocess_input` mode (read from the module sources in
 # Keras 3.15; tests check every supported backbone against its module's preprocess_input).
@@ -421,7 +423,7 @@ def build_cnn(image_size: int, *, model_name: str = "cnn") -> keras.Model:
 def build_transfer(
     image_size: int,
     backbone: str,
-    weights: Any = "imagenet",
+    weights: Any = DEFAULT_WEIGHTS,
     trainable_layers: int | str | None = None,
     pooling: str = "flatten",
     *,
@@ -442,7 +444,7 @@ def build_transfer(
 def build_frame_encoder(
     image_size: int,
     backbone: str = "cnn",
-    weights: Any = "imagenet",
+    weights: Any = DEFAULT_WEIGHTS,
     trainable_layers: int | str | None = None,
     pooling: str = "avg",
     *,
@@ -463,7 +465,7 @@ def build_td_lstm(
     image_size: int,
     n_slots: int,
     backbone: str = "cnn",
-    weights: Any = "imagenet",
+    weights: Any = DEFAULT_WEIGHTS,
     trainable_layers: int | str | None = None,
     pooling: str = "avg",
     *,
@@ -525,14 +527,16 @@ def build_model(
 ) -> keras.Model:
     """Build config model `name` from its settings (dispatch on settings["arch"]).
 
-    ``encoder`` (td_lstm only): the frame encoder to use, e.g. from ``encoder_from_trained``.
+    Keys the settings leave out take the schema's defaults (``weights: null``: from scratch), as
+    in the workflow. ``encoder`` (td_lstm only): the frame encoder to use, e.g. from
+    ``encoder_from_trained``.
     """
     arch = settings.get("arch")
     if arch not in ARCHS:
         raise ModelConfigError(name, f"arch must be one of {', '.join(ARCHS)}, not {arch!r}")
     if arch == "cnn":
         return build_cnn(image_size, model_name=name)
-    weights = settings.get("weights", "imagenet")
+    weights = settings.get("weights", DEFAULT_WEIGHTS)
     trainable_layers = settings.get("trainable_layers")
     if arch == "transfer":
         if not settings.get("backbone"):

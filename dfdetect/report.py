@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
+
+from dfdetect.layout import ResultsLayout
+from dfdetect.metrics import mean_perturbed_auc
 
 THRESHOLD_METRICS = ("precision", "recall", "specificity")
 COMPARISON_COLUMNS = [
@@ -85,17 +89,69 @@ def missing_reason(metrics_problem: str, train_problem: str | None) -> str:
     return "no metrics.json and no train.json: training or evaluation did not finish"
 
 
-def comparison_table(models: dict[str, dict[str, Any]], eval_dir: str | Path,
-                     models_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """(one row per configured model sorted by log loss with missing metrics last, ["model: reason"])."""
+@dataclass(frozen=True)
+class ResultFiles:
+    """What the comparison reads, per model: the report rule's inputs, or the same files found
+    through the layout (``model_result_files``) by ``dfdetect report``."""
+
+    metrics: Mapping[str, str | Path]  # model -> metrics.json (test split)
+    train_info: Mapping[str, str | Path]  # model -> train.json
+    set_metrics: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> metrics.json
+    robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv
+
+
+def model_result_files(models: Mapping[str, Any], layout: ResultsLayout, sets: Sequence[str] = (),
+                       robustness: bool = False) -> ResultFiles:
+    """Each model's result files in the results layout (for runs without Snakemake)."""
+    return ResultFiles(
+        metrics={name: layout.eval_file(name, "metrics") for name in models},
+        train_info={name: layout.train_file(name, "info") for name in models},
+        set_metrics={name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets}
+                     for name in models},
+        robustness={name: layout.robustness_file(name, "table") for name in models} if robustness else {},
+    )
+
+
+def generalization_columns(name: str, metrics: dict[str, Any] | None, files: ResultFiles) -> dict[str, Any]:
+    """Per evaluation set: ROC AUC [CI], log loss and the gap to the test split; ROC AUC per
+    manipulation (test and sets); the mean ROC AUC over every perturbed level."""
+    columns: dict[str, Any] = {}
+    test_auc = (metrics or {}).get("roc_auc")
+    for kind, entry in ((metrics or {}).get("per_manipulation") or {}).items():
+        columns[f"auc_{kind}"] = entry.get("roc_auc")
+    for set_name, path in (files.set_metrics.get(name) or {}).items():
+        set_metrics, _ = read_json(Path(path))
+        set_metrics = set_metrics or {}
+        interval = set_metrics.get("roc_auc_ci") or [None, None]
+        auc = set_metrics.get("roc_auc")
+        columns[f"{set_name}_roc_auc"] = auc
+        columns[f"{set_name}_roc_auc_ci_low"], columns[f"{set_name}_roc_auc_ci_high"] = interval
+        columns[f"{set_name}_log_loss"] = set_metrics.get("log_loss")
+        columns[f"{set_name}_n"] = set_metrics.get("n")
+        columns[f"{set_name}_auc_gap"] = auc - test_auc if auc is not None and test_auc is not None else None
+        for kind, entry in (set_metrics.get("per_manipulation") or {}).items():
+            columns[f"{set_name}_auc_{kind}"] = entry.get("roc_auc")
+    if name in files.robustness:
+        path = Path(files.robustness[name])
+        columns["mean_perturbed_auc"] = mean_perturbed_auc(pd.read_csv(path)) if path.is_file() else None
+    return columns
+
+
+def comparison_table(models: Mapping[str, Mapping[str, Any]], files: ResultFiles) -> tuple[pd.DataFrame, list[str]]:
+    """(one row per configured model sorted by log loss with missing metrics last, ["model: reason"]).
+
+    Columns: ``COMPARISON_COLUMNS``, then the generalization columns (``generalization_columns``)
+    of whatever sets, manipulations and robustness tables there are.
+    """
     rows, missing = [], []
     for name, settings in models.items():
-        metrics, metrics_problem = read_json(Path(eval_dir) / name / "metrics.json")
-        train_info, train_problem = read_json(Path(models_dir) / name / "train.json")
+        metrics, metrics_problem = read_json(Path(files.metrics[name]))
+        train_info, train_problem = read_json(Path(files.train_info[name]))
         if metrics_problem is not None:
             missing.append(f"{name}: {missing_reason(metrics_problem, train_problem)}")
-        rows.append(model_row(name, settings or {}, metrics, train_info))
-    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+        rows.append(model_row(name, settings or {}, metrics, train_info) | generalization_columns(name, metrics, files))
+    extra = list(dict.fromkeys(column for row in rows for column in row if column not in COMPARISON_COLUMNS))
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS + extra)
     counts = ["epochs_run", "best_epoch", "n_test"]
     table[counts] = table[counts].astype("Int64")  # stay integers in the CSV despite missing models
     table = table.sort_values(["log_loss", "model"], na_position="last", kind="stable", key=sort_key)
@@ -159,6 +215,54 @@ def comparison_markdown(table: pd.DataFrame) -> str:
     return markdown_table(header, rows)
 
 
+def set_names(table: pd.DataFrame) -> list[str]:
+    return [column.removesuffix("_roc_auc_ci_low") for column in table.columns if column.endswith("_roc_auc_ci_low")
+            and column != "roc_auc_ci_low"]
+
+
+def interval_text(row: pd.Series, prefix: str) -> str:
+    """``AUC [low, high]`` from the ``{prefix}roc_auc`` columns."""
+    renamed = {"roc_auc": row.get(f"{prefix}roc_auc"), "roc_auc_ci_low": row.get(f"{prefix}roc_auc_ci_low"),
+               "roc_auc_ci_high": row.get(f"{prefix}roc_auc_ci_high")}
+    return auc_with_interval(pd.Series(renamed))
+
+
+def generalization_markdown(table: pd.DataFrame) -> str | None:
+    """Test, evaluation-set, per-manipulation and perturbed ROC AUC side by side; None without any."""
+    sets = set_names(table)
+    manipulations = [column for column in table.columns if column.startswith("auc_")]
+    set_manipulations = [column for column in table.columns
+                         if any(column.startswith(f"{name}_auc_") and column != f"{name}_auc_gap" for name in sets)]
+    perturbed = "mean_perturbed_auc" in table.columns
+    if not (sets or manipulations or perturbed):
+        return None
+    header = ["model", "test ROC AUC [95% CI]"]
+    for name in sets:
+        header += [f"{name} ROC AUC [95% CI]", f"{name} log loss", f"{name} gap to test"]
+    header += [f"test {column.removeprefix('auc_')}" for column in manipulations]
+    header += [column.replace("_auc_", " ") for column in set_manipulations]
+    header += ["mean perturbed ROC AUC"] if perturbed else []
+    rows = []
+    for _, row in table.iterrows():
+        cells = [text(row["model"]), auc_with_interval(row)]
+        for name in sets:
+            gap = row.get(f"{name}_auc_gap")
+            cells += [interval_text(row, f"{name}_"), number(row.get(f"{name}_log_loss")),
+                      "–" if is_missing(gap) else f"{float(gap):+.3f}"]
+        cells += [number(row.get(column)) for column in manipulations + set_manipulations]
+        cells += [number(row.get("mean_perturbed_auc"))] if perturbed else []
+        rows.append(cells)
+    return markdown_table(header, rows)
+
+
+GENERALIZATION_TEXT = (
+    "How each model does on data unlike its training data: ROC AUC on each evaluation set (never "
+    "trained on; threshold-free) and its gap to the model's own test split, ROC AUC per manipulation "
+    "(that kind's fakes against all the reals) where the metadata names it, and the mean ROC AUC of the "
+    "test split over every DeeperForensics-1.0 perturbation level (7 kinds x 5 levels)."
+)
+
+
 def best_model_line(table: pd.DataFrame) -> str:
     scored = table[table["log_loss"].notna()]
     if scored.empty:
@@ -211,6 +315,8 @@ def write_report(table: pd.DataFrame, missing: list[str], clean_summary: dict[st
         "(maximum balanced accuracy). Sorted by log loss, the competition's metric.",
         comparison_markdown(table),
         best_model_line(table),
+        *(["## Generalization", GENERALIZATION_TEXT, generalization] if (generalization := generalization_markdown(table))
+          else []),
         "## Missing models",
         missing_section,
         "## Data cleaning",

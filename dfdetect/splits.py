@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from dfdetect.clean import class_balance
+from dfdetect.atomic import atomic_path
+from dfdetect.facebatch import MANIPULATION_COLUMN, class_balance
 from dfdetect.store import STATUS_OK
 
 SPLIT_NAMES = ("train", "validation", "test")
@@ -56,16 +57,21 @@ def grouped_holdout(table: pd.DataFrame, share: float, seed: int) -> tuple[pd.Da
     return table[~held_out], table[held_out]
 
 
+def split_columns(videos: pd.DataFrame) -> list[str]:
+    """SPLIT_COLUMNS, plus ``manipulation`` when the table has it (demo data; DFDC has none)."""
+    return SPLIT_COLUMNS + ([MANIPULATION_COLUMN] if MANIPULATION_COLUMN in videos.columns else [])
+
+
 def packable_videos(cleaned: pd.DataFrame, store_index: pd.DataFrame) -> pd.DataFrame:
     """Kept videos whose frames made it into the store."""
     usable = set(store_index.loc[store_index["status"] == STATUS_OK, "video_id"])
     videos = cleaned[cleaned["keep"] & cleaned["video_id"].isin(usable)]
-    return videos[SPLIT_COLUMNS].sort_values("video_id").reset_index(drop=True)
+    return videos[split_columns(videos)].sort_values("video_id").reset_index(drop=True)
 
 
 def split_videos(videos: pd.DataFrame, test: float, validation: float, seed: int) -> dict[str, pd.DataFrame]:
     """{"train", "validation", "test"} tables; deterministic for ``seed``."""
-    videos = videos[SPLIT_COLUMNS].sort_values("video_id").reset_index(drop=True)
+    videos = videos[split_columns(videos)].sort_values("video_id").reset_index(drop=True)
     rest, test_set = grouped_holdout(videos, test, seed)
     train_set, validation_set = grouped_holdout(rest.reset_index(drop=True), validation, seed)
     sets = {"train": train_set, "validation": validation_set, "test": test_set}
@@ -89,11 +95,15 @@ def split_summary(sets: dict[str, pd.DataFrame], seed: int) -> dict[str, Any]:
     return summary
 
 
+def write_table(table: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as temporary:
+        table.to_parquet(temporary, index=False)
+
+
 def write_splits(sets: dict[str, pd.DataFrame], paths: dict[str, str | Path], summary_path: str | Path,
                  seed: int) -> dict[str, Any]:
     for name, table in sets.items():
-        Path(paths[name]).parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(paths[name], index=False)
+        write_table(table, paths[name])
     summary = split_summary(sets, seed)
     Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
     return summary

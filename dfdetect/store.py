@@ -29,6 +29,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, commit, temporary_name
+from dfdetect.facebatch import open_batch_zip
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
             clip = np.zeros(shape[1:], dtype=np.uint8)  # one video's slots, written when it is done
             # Rows of one video together (a selection is sorted by video already; this keeps any order safe).
             by_row = selection.iloc[np.argsort(selection["video_id"].map(row_of).to_numpy(), kind="stable")]
-            with zipfile.ZipFile(zip_path) as archive, open(temp_frames, "r+b") as out:
+            with open_batch_zip(zip_path) as archive, open(temp_frames, "r+b") as out:
 
                 def write_clip(video_id: str) -> None:
                     row = row_of[video_id]

@@ -19,13 +19,14 @@ import logging
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from dfdetect.backend import select_backend, set_mixed_precision, set_seeds
+from dfdetect.layout import TRAIN_FILES, ResultsLayout, paths_from_mapping, paths_in_folder
 
 log = logging.getLogger(__name__)
 
@@ -42,26 +43,33 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """The trainer's keys of a model's config entry (the builders read arch/backbone/weights...)."""
+    """The trainer's keys of a model's config entry (the builders read arch/backbone/weights...).
+
+    No defaults here: they are the schema's (``schemas/config.schema.yaml``), filled in by
+    ``from_config``, so a library caller trains exactly as the workflow would.
+    """
 
     arch: str
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    frames_per_video: str | int = "middle"
-    patience: int = 3
-    augment: bool = True
-    mixed_precision: bool = False
-    seed: int = 42
-    loader_workers: int = 1
-    distribute: str = "none"
-    model: dict[str, Any] = field(default_factory=dict)  # the whole entry, for the builders and train.json
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    frames_per_video: str | int
+    patience: int
+    augment: bool
+    mixed_precision: bool
+    seed: int
+    loader_workers: int
+    distribute: str
+    model: dict[str, Any]  # the whole entry, for the builders and train.json
 
     @classmethod
     def from_config(cls, settings: Mapping[str, Any]) -> "TrainSettings":
-        known = {name for name in cls.__dataclass_fields__ if name != "model"}
-        values = {key: settings[key] for key in known if key in settings and settings[key] is not None}
-        return cls(**values, model=dict(settings))
+        """From a model's config entry; keys it leaves out take the schema's defaults."""
+        from dfdetect.config import complete_model_settings
+
+        completed = complete_model_settings(settings)
+        known = [field.name for field in fields(cls) if field.name != "model"]
+        return cls(**{key: completed[key] for key in known}, model=completed)
 
     @property
     def loader_mode(self) -> str:
@@ -77,27 +85,27 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class TrainPaths:
-    out_dir: Path
+    """Every file train writes; the field names are the train rule's output names."""
 
-    @property
-    def model(self) -> Path:
-        return self.out_dir / "model.keras"
+    model: Path
+    history: Path
+    plot: Path
+    info: Path
 
-    @property
-    def history(self) -> Path:
-        return self.out_dir / "history.csv"
+    @classmethod
+    def from_mapping(cls, paths: Mapping[str, str | Path]) -> "TrainPaths":
+        """From a rule's named outputs (``dict(snakemake.output.items())``); names every missing one."""
+        return paths_from_mapping(cls, paths)
 
-    @property
-    def history_plot(self) -> Path:
-        return self.out_dir / "history.png"
-
-    @property
-    def info(self) -> Path:
-        return self.out_dir / "train.json"
+    @classmethod
+    def in_folder(cls, folder: str | Path) -> "TrainPaths":
+        """The workflow's file names (``models/{model}/``) in ``folder``, for runs without Snakemake."""
+        return paths_in_folder(cls, folder, TRAIN_FILES)
 
     @property
     def work(self) -> Path:
-        return self.out_dir / WORK_DIR_NAME
+        """Checkpoints that survive a killed job, next to the model."""
+        return self.model.parent / WORK_DIR_NAME
 
 
 def read_split(path: str | Path, model: str, name: str) -> pd.DataFrame:
@@ -131,31 +139,6 @@ def read_history(path: Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def plot_history(history: pd.DataFrame, fake_share: float, path: Path, title: str) -> None:
-    """Loss and accuracy per epoch, with the accuracy of always answering FAKE (as in the study)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = history["epoch"] + 1
-    figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(11, 4))
-    loss_axes.plot(epochs, history["loss"], "o-", label="train")
-    loss_axes.plot(epochs, history["val_loss"], "o-", label="validation")
-    loss_axes.set(xlabel="epoch", ylabel="binary cross-entropy (class-weighted in training)", title="loss")
-    accuracy_axes.plot(epochs, history["accuracy"], "o-", label="train")
-    accuracy_axes.plot(epochs, history["val_accuracy"], "o-", label="validation")
-    accuracy_axes.axhline(fake_share, color="grey", linestyle="--", label=f"always FAKE ({fake_share:.2f})")
-    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
-    for axes in (loss_axes, accuracy_axes):
-        axes.legend()
-        axes.grid(alpha=0.3)
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
 def train_model(
     name: str,
     settings: Mapping[str, Any],
@@ -163,19 +146,18 @@ def train_model(
     store_prefixes: Sequence[str | Path],
     train_path: str | Path,
     validation_path: str | Path,
-    out_dir: str | Path,
+    paths: TrainPaths,
     image_size: int,
-    backend: str = "tensorflow",
+    backend: str,
     encoder_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train ``name`` and write model.keras, history.csv, history.png and train.json to ``out_dir``.
+    """Train ``name`` and write its model, history, history plot and train.json to ``paths``.
 
     ``encoder_path``: the trained frame model named by a td_lstm's ``encoder_from`` setting.
     """
     started = time.perf_counter()
     train_settings = TrainSettings.from_config(settings)
-    paths = TrainPaths(Path(out_dir))
-    paths.out_dir.mkdir(parents=True, exist_ok=True)
+    paths.model.parent.mkdir(parents=True, exist_ok=True)
 
     select_backend(backend)  # before Keras is imported
     import keras
@@ -184,6 +166,7 @@ def train_model(
     from dfdetect.distribute import choose_distribution
     from dfdetect.loader import FrameDataset, class_weights
     from dfdetect.models import build_model, encoder_from_trained
+    from dfdetect.plots import plot_history
     from dfdetect.store import FrameStore
 
     set_seeds(train_settings.seed)
@@ -244,7 +227,7 @@ def train_model(
     shutil.copyfile(paths.work / "best.keras", paths.model)
     history.to_csv(paths.history, index=False)
     fake_share = float(validation_videos["label"].mean())
-    plot_history(history, fake_share, paths.history_plot, f"{name} ({train_settings.arch})")
+    plot_history(history, fake_share, paths.plot, f"{name} ({train_settings.arch})")
     best = history.loc[history["val_loss"].idxmin()]
     epochs_this_run = len(history) - finished_before
     images_per_epoch = len(train_data.samples) * (store.n_slots if train_data.mode == "clip" else 1)
@@ -306,23 +289,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = dict(models[args.model])
     if args.epochs:
         settings["epochs"] = args.epochs
-    results_dir = Path(args.results_dir or config["results_dir"])
+    layout = ResultsLayout(args.results_dir or config["results_dir"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from dfdetect.store import store_prefixes
 
-    prefixes = store_prefixes(results_dir / "store")
+    prefixes = store_prefixes(layout.store_dir())
     if not prefixes:
-        parser.error(f"no frame store under {results_dir / 'store'}: run `snakemake --until split` first")
+        parser.error(f"no frame store under {layout.store_dir()}: run `snakemake --until split` first")
+    encoder_from = settings.get("encoder_from")
     train_model(
         args.model,
         settings,
         store_prefixes=prefixes,
-        train_path=results_dir / "splits/train.parquet",
-        validation_path=results_dir / "splits/validation.parquet",
-        out_dir=Path(args.out_dir) if args.out_dir else results_dir / "models" / args.model,
+        train_path=layout.split("train"),
+        validation_path=layout.split("validation"),
+        paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model)),
         image_size=config["image_size"],
         backend=args.backend or config["keras_backend"],
-        encoder_path=results_dir / "models" / settings["encoder_from"] / "model.keras" if settings.get("encoder_from") else None,
+        encoder_path=layout.train_file(encoder_from, "model") if encoder_from else None,
     )
     return 0
 

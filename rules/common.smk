@@ -8,15 +8,22 @@ sys.path.insert(0, workflow.basedir)
 # Set through update(): `snakemake --lint` reads an indexed os.environ as a variable the user must set.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
-from dfdetect.config import ConfigError, check_config, discover_batches
+from dfdetect.config import ConfigError, check_config, data_sources, discover_batches, evaluation_sets
+from dfdetect.layout import ResultsLayout
 
 try:
     check_config(config)
-    BATCHES = discover_batches(config)  # batch id -> zip path
+    # Each dataset's batches: "" is the training data, "sets/NAME/" an evaluation set (prepared by the
+    # same rules through the {data} wildcard, under results/sets/NAME/).
+    DATA_BATCHES = {data: discover_batches(config, data) for data in data_sources(config)}  # batch id -> zip
 except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
+BATCHES = DATA_BATCHES[""]
+SETS = evaluation_sets(config)
 
 RESULTS = config["results_dir"].rstrip("/")
+# Paths that library code also opens come from the one layout; logs and benchmarks use result().
+LAYOUT = ResultsLayout(RESULTS)
 
 
 MODELS = list(config["models"])
@@ -25,26 +32,54 @@ MODELS = list(config["models"])
 wildcard_constraints:
     batch=r"\d+-\d+",
     model="|".join(map(re.escape, MODELS)) or "(?!)",
+    # "" (the training data) or sets/NAME/ (an evaluation set)
+    data=r"(sets/[A-Za-z0-9_.-]+/)?",
+    set="|".join(map(re.escape, SETS)) or "(?!)",
 
 
 def result(path):
     """A path under results_dir."""
-    return f"{RESULTS}/{path}"
+    return LAYOUT.path(path)
 
 
-# The packed frame store that train and evaluate read (dfdetect.store: {prefix}.frames.npy etc.).
-STORE_PREFIXES = [result(f"store/{batch}") for batch in BATCHES]
-STORE_FILES = [f"{prefix}.{part}" for prefix in STORE_PREFIXES for part in ("frames.npy", "mask.npy", "index.parquet")]
+def dataset_batches(data):
+    """The batch ids of dataset ``data`` ("" or sets/NAME/)."""
+    return list(DATA_BATCHES[data])
 
 
 def batch_zip(wildcards):
-    return BATCHES[wildcards.batch]
+    return DATA_BATCHES[wildcards.data][wildcards.batch]
+
+
+def of_data(data, pattern, per_batch=False):
+    """A rule's output pattern for dataset ``data`` (every batch of it with ``per_batch``)."""
+    if per_batch:
+        return expand(pattern, data=data, batch=dataset_batches(data))
+    return expand(pattern, data=data)[0]
+
+
+def per_batch_of(pattern):
+    """Input function: ``pattern`` for every batch of the job's dataset."""
+    return lambda wildcards: of_data(wildcards.data, pattern, per_batch=True)
+
+
+def store_prefixes(data):
+    """The packed frame store of a dataset, as dfdetect.store.FrameStore takes it."""
+    return [LAYOUT.store_prefix(batch, data) for batch in dataset_batches(data)]
+
+
+def store_files(data=""):
+    """Every batch's packed store of a dataset: the pack rule's outputs (call after rules/prepare.smk)."""
+    return of_data(data, rules.pack.output, per_batch=True)
+
+
+STORE_PREFIXES = store_prefixes("")  # the training data's store, read by train and evaluate
 
 
 def encoder_model(wildcards):
     """A td_lstm with `encoder_from: OTHER` trains after OTHER, from its model.keras."""
     source = config["models"][wildcards.model].get("encoder_from")
-    return [result(f"models/{source}/model.keras")] if source else []
+    return [LAYOUT.train_file(source, "model")] if source else []
 
 
 def model_resource(name):
@@ -52,9 +87,9 @@ def model_resource(name):
     return lambda wildcards: config["models"][wildcards.model]["resources"][name]
 
 
-def evaluation_plot(name, caption):
+def evaluation_plot(output, caption):
     return report(
-        result(f"eval/{{model}}/{name}"),
+        LAYOUT.eval_file("{model}", output),
         caption=f"../report/{caption}.rst",
         category="Evaluation",
         subcategory="{model}",
@@ -63,8 +98,9 @@ def evaluation_plot(name, caption):
 
 
 def all_targets():
-    targets = [result("manifests/videos.parquet"), result("manifests/n_frames_hist.png")]
-    targets += [result("reduced/frames.parquet"), result("splits/summary.json")]
-    targets += expand(result("eval/{model}/metrics.json"), model=MODELS)
-    targets += [result("report/comparison.csv")]
+    """What `rule all` asks for (called in the Snakefile, after every rule is defined)."""
+    main = [rules.manifest.output.videos, rules.manifest.output.histogram, rules.reduce.output[0]]
+    targets = [of_data("", pattern) for pattern in main]
+    targets += [rules.split.output.summary, *expand(rules.evaluate.output.metrics, model=MODELS)]
+    targets += [rules.report.output.csv]
     return targets

@@ -1,18 +1,20 @@
-# Demo batches in exactly the DFDC face-batch format (only when demo.enabled).
-from dfdetect.demo import demo_batch_index
+# Demo batches in exactly the DFDC face-batch format: the training data (demo.enabled) and the
+# evaluation sets that name a `demo:` (under sets/NAME/, with their own seed and manipulations).
+from dfdetect.config import demo_spec
+from dfdetect.layout import demo_batch_index
 
 
 rule demo:
     output:
-        result("demo/raw/deepfake-detection-faces-part-{batch}.zip"),
+        LAYOUT.demo_zip("{batch}", data="{data}"),
     params:
         batch_index=lambda wildcards: demo_batch_index(wildcards.batch),
-        spec={key: value for key, value in config["demo"].items() if key not in ("enabled", "batches")},
+        spec=lambda wildcards: demo_spec(config, wildcards.data),
     conda:
         "../envs/prep.yaml"
     log:
-        result("logs/demo/{batch}.log"),
+        result("logs/{data}demo/{batch}.log"),
     benchmark:
-        result("benchmarks/demo/{batch}.tsv")
+        result("benchmarks/{data}demo/{batch}.tsv")
     script:
         "../workflow_scripts/demo.py"

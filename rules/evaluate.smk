@@ -1,31 +1,37 @@
-# Evaluation: one job per model on the test split (threshold chosen on validation), then the comparison.
+# Evaluation: one job per model on the test split (threshold chosen on validation), one per model and
+# evaluation set, one per model under perturbations (robustness), then the comparison.
+
+# Only these evaluation keys change a score; adding a set (evaluation.sets) reruns no other job.
+SCORING = {key: config["evaluation"][key] for key in ("aggregate", "bootstrap", "seed", "batch_size")}
+ROBUSTNESS = config["evaluation"]["robustness"]
 
 
 rule evaluate:
     input:
-        model=result("models/{model}/model.keras"),
-        test=result("splits/test.parquet"),
-        validation=result("splits/validation.parquet"),
-        store=STORE_FILES,
+        model=rules.train.output.model,
+        test=rules.split.output.test,
+        validation=rules.split.output.validation,
+        store=store_files(),
+    # Names and paths are dfdetect.evaluate.EvaluationPaths' (dfdetect.layout.EVALUATION_FILES).
     output:
-        predictions=result("eval/{model}/predictions.parquet"),
-        validation_predictions=result("eval/{model}/validation_predictions.parquet"),
+        predictions=LAYOUT.eval_file("{model}", "predictions"),
+        validation_predictions=LAYOUT.eval_file("{model}", "validation_predictions"),
         metrics=report(
-            result("eval/{model}/metrics.json"),
+            LAYOUT.eval_file("{model}", "metrics"),
             caption="../report/metrics.rst",
             category="Evaluation",
             subcategory="{model}",
             labels={"model": "{model}", "figure": "metrics"},
         ),
-        roc=evaluation_plot("roc.png", "roc"),
-        precision_recall=evaluation_plot("precision_recall.png", "precision_recall"),
-        confusion=evaluation_plot("confusion_matrix.png", "confusion_matrix"),
-        scores=evaluation_plot("score_histograms.png", "score_histograms"),
-        submission=result("eval/{model}/submission.csv"),
+        roc=evaluation_plot("roc", "roc"),
+        precision_recall=evaluation_plot("precision_recall", "precision_recall"),
+        confusion=evaluation_plot("confusion", "confusion_matrix"),
+        scores=evaluation_plot("scores", "score_histograms"),
+        submission=LAYOUT.eval_file("{model}", "submission"),
     params:
         settings=lambda wildcards: config["models"][wildcards.model],
         backend=config["keras_backend"],
-        evaluation=config["evaluation"],
+        evaluation=SCORING,
         store_prefixes=STORE_PREFIXES,
     conda:
         "../envs/train.yaml"
@@ -42,25 +48,116 @@ rule evaluate:
         "../workflow_scripts/evaluate.py"
 
 
+def set_plot(output, caption):
+    return report(
+        LAYOUT.set_eval_file("{model}", "{set}", output),
+        caption=f"../report/{caption}.rst",
+        category="Evaluation sets",
+        subcategory="{set}",
+        labels={"model": "{model}", "set": "{set}", "figure": caption.replace("_", " ")},
+    )
+
+
+rule evaluate_set:
+    input:
+        model=rules.train.output.model,
+        videos=rules.set_videos.output[0],
+        validation_predictions=rules.evaluate.output.validation_predictions,
+        store=lambda wildcards: store_files(LAYOUT.set_data(wildcards.set)),
+    # Names and paths are dfdetect.evaluate.SetEvaluationPaths' (dfdetect.layout.SET_EVALUATION_FILES).
+    output:
+        predictions=LAYOUT.set_eval_file("{model}", "{set}", "predictions"),
+        metrics=report(
+            LAYOUT.set_eval_file("{model}", "{set}", "metrics"),
+            caption="../report/set_metrics.rst",
+            category="Evaluation sets",
+            subcategory="{set}",
+            labels={"model": "{model}", "set": "{set}", "figure": "metrics"},
+        ),
+        roc=set_plot("roc", "roc"),
+        precision_recall=set_plot("precision_recall", "precision_recall"),
+        confusion=set_plot("confusion", "confusion_matrix"),
+        scores=set_plot("scores", "score_histograms"),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+        backend=config["keras_backend"],
+        evaluation=SCORING,
+        store_prefixes=lambda wildcards: store_prefixes(LAYOUT.set_data(wildcards.set)),
+    conda:
+        "../envs/train.yaml"
+    log:
+        result("logs/evaluate_set/{model}/{set}.log"),
+    benchmark:
+        result("benchmarks/evaluate_set/{model}/{set}.tsv")
+    threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
+    resources:
+        gpu=model_resource("gpu"),
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+    script:
+        "../workflow_scripts/evaluate_set.py"
+
+
+rule robustness:
+    input:
+        model=rules.train.output.model,
+        test=rules.split.output.test,
+        store=store_files(),
+    # Names and paths are dfdetect.robustness.RobustnessPaths' (dfdetect.layout.ROBUSTNESS_FILES).
+    output:
+        table=report(
+            LAYOUT.robustness_file("{model}", "table"),
+            caption="../report/robustness_table.rst",
+            category="Robustness",
+            subcategory="{model}",
+            labels={"model": "{model}", "table": "robustness"},
+        ),
+        plot=report(
+            LAYOUT.robustness_file("{model}", "plot"),
+            caption="../report/robustness.rst",
+            category="Robustness",
+            subcategory="{model}",
+            labels={"model": "{model}", "figure": "robustness"},
+        ),
+    params:
+        backend=config["keras_backend"],
+        evaluation=SCORING,
+        store_prefixes=STORE_PREFIXES,
+    conda:
+        "../envs/train.yaml"
+    log:
+        result("logs/robustness/{model}.log"),
+    benchmark:
+        result("benchmarks/robustness/{model}.tsv")
+    threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
+    resources:
+        gpu=model_resource("gpu"),
+        mem_mb=model_resource("mem_mb"),
+        runtime=model_resource("runtime"),
+    script:
+        "../workflow_scripts/robustness.py"
+
+
 rule report:
     input:
-        clean=result("clean/summary.json"),
-        splits=result("splits/summary.json"),
-        metrics=expand(result("eval/{model}/metrics.json"), model=MODELS),
-        trained=expand(result("models/{model}/train.json"), model=MODELS),
+        clean=of_data("", rules.clean.output.summary),
+        splits=rules.split.output.summary,
+        metrics=expand(rules.evaluate.output.metrics, model=MODELS),
+        trained=expand(rules.train.output.info, model=MODELS),
+        # model-major: every set of the first model, then of the next (the script regroups them)
+        set_metrics=expand(rules.evaluate_set.output.metrics, model=MODELS, set=SETS),
+        robustness=expand(rules.robustness.output.table, model=MODELS) if ROBUSTNESS else [],
     output:
         csv=report(
-            result("report/comparison.csv"),
+            LAYOUT.report_file("comparison.csv"),
             caption="../report/comparison.rst",
             category="Comparison",
             labels={"table": "models"},
         ),
-        markdown=result("report/comparison.md"),
+        markdown=LAYOUT.report_file("comparison.md"),
     params:
         models=config["models"],
-        # Derived from the output, not fixed strings, so that they follow a storage prefix (lint).
-        eval_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.csv)), "eval"),
-        models_dir=lambda wildcards, output: os.path.join(os.path.dirname(os.path.dirname(output.csv)), "models"),
+        sets=SETS,
     conda:
         "../envs/prep.yaml"
     log:

@@ -3,22 +3,22 @@
 # downloaded batch (common.smk's batch_zip points batch {part}-0 at it).
 from dfdetect.config import raw_video_parts
 
-RAW_VIDEO_PARTS = raw_video_parts(config)  # part number -> raw zip
+RAW_VIDEO_PARTS = {data: raw_video_parts(config, data) for data in DATA_BATCHES}  # data -> part number -> raw zip
 FACE_SETTINGS = {key: value for key, value in config["faces"].items() if key != "resources"}
 FACE_RESOURCES = config["faces"]["resources"]
 
 
 rule extract_faces:
     input:
-        lambda wildcards: RAW_VIDEO_PARTS[wildcards.part],
+        lambda wildcards: RAW_VIDEO_PARTS[wildcards.data][wildcards.part],
     output:
-        batch=result("faces/deepfake-detection-faces-part-{part}-0.zip"),
+        batch=LAYOUT.faces_zip("{part}", data="{data}"),
         report=report(
-            result("faces/deepfake-detection-faces-part-{part}-0.report.csv"),
+            LAYOUT.faces_report("{part}", data="{data}"),
             caption="../report/faces.rst",
             category="Data",
             subcategory="Face extraction",
-            labels={"part": "{part}", "table": "extraction report"},
+            labels={"data": "{data}", "part": "{part}", "table": "extraction report"},
         ),
     wildcard_constraints:
         part=r"\d+",
@@ -27,9 +27,9 @@ rule extract_faces:
     conda:
         "../envs/faces.yaml"
     log:
-        result("logs/extract_faces/{part}.log"),
+        result("logs/{data}extract_faces/{part}.log"),
     benchmark:
-        result("benchmarks/extract_faces/{part}.tsv")
+        result("benchmarks/{data}extract_faces/{part}.tsv")
     threads: FACE_RESOURCES["threads"]
     resources:
         gpu=FACE_RESOURCES["gpu"],

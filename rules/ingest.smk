@@ -5,38 +5,39 @@ rule ingest:
     input:
         batch_zip,
     output:
-        frames=result("manifests/frames/{batch}.parquet"),
-        videos=result("manifests/videos/{batch}.parquet"),
-        skipped=result("manifests/skipped/{batch}.parquet"),
+        frames=LAYOUT.frame_manifest("{batch}", data="{data}"),
+        videos=LAYOUT.video_manifest("{batch}", data="{data}"),
+        skipped=LAYOUT.skipped_manifest("{batch}", data="{data}"),
     conda:
         "../envs/prep.yaml"
     # On a cluster, a batch's ingest, select_frames and pack run as one job (local runs ignore groups).
     group:
         "prep"
     log:
-        result("logs/ingest/{batch}.log"),
+        result("logs/{data}ingest/{batch}.log"),
     benchmark:
-        result("benchmarks/ingest/{batch}.tsv")
+        result("benchmarks/{data}ingest/{batch}.tsv")
     script:
         "../workflow_scripts/ingest.py"
 
 
 rule manifest:
     input:
-        expand(result("manifests/videos/{batch}.parquet"), batch=BATCHES),
+        per_batch_of(rules.ingest.output.videos),
     output:
-        videos=result("manifests/videos.parquet"),
+        videos=LAYOUT.videos(data="{data}"),
         histogram=report(
-            result("manifests/n_frames_hist.png"),
+            result("{data}manifests/n_frames_hist.png"),
             caption="../report/n_frames_hist.rst",
             category="Data",
+            labels={"data": "{data}", "figure": "face files per video"},
         ),
     params:
         frame_bounds=[config["frames"]["min"], config["frames"]["max"]],
     conda:
         "../envs/prep.yaml"
     log:
-        result("logs/manifest.log"),
+        result("logs/{data}manifest.log"),
     localrule: True
     script:
         "../workflow_scripts/manifest.py"

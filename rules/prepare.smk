@@ -3,17 +3,22 @@
 
 rule clean:
     input:
-        result("manifests/videos.parquet"),
+        rules.manifest.output.videos,
     output:
-        videos=result("clean/videos.parquet"),
-        summary=report(result("clean/summary.json"), caption="../report/clean.rst", category="Data"),
+        videos=LAYOUT.clean_videos(data="{data}"),
+        summary=report(
+            LAYOUT.clean_summary(data="{data}"),
+            caption="../report/clean.rst",
+            category="Data",
+            labels={"data": "{data}", "table": "cleaning"},
+        ),
     params:
         min_frames=config["frames"]["min"],
         max_frames=config["frames"]["max"],
     conda:
         "../envs/prep.yaml"
     log:
-        result("logs/clean.log"),
+        result("logs/{data}clean.log"),
     localrule: True
     script:
         "../workflow_scripts/clean.py"
@@ -21,10 +26,10 @@ rule clean:
 
 rule select_frames:
     input:
-        frames=result("manifests/frames/{batch}.parquet"),
-        videos=result("manifests/videos/{batch}.parquet"),
+        frames=rules.ingest.output.frames,
+        videos=rules.ingest.output.videos,
     output:
-        result("reduced/batches/{batch}.parquet"),
+        LAYOUT.selection("{batch}", data="{data}"),
     params:
         step=config["frames"]["step"],
         n_slots=config["frames"]["count"],
@@ -35,21 +40,21 @@ rule select_frames:
     group:
         "prep"
     log:
-        result("logs/select_frames/{batch}.log"),
+        result("logs/{data}select_frames/{batch}.log"),
     script:
         "../workflow_scripts/select_frames.py"
 
 
 rule reduce:
     input:
-        cleaned=result("clean/videos.parquet"),
-        selections=expand(result("reduced/batches/{batch}.parquet"), batch=BATCHES),
+        cleaned=rules.clean.output.videos,
+        selections=per_batch_of(rules.select_frames.output),
     output:
-        result("reduced/frames.parquet"),
+        LAYOUT.reduced(data="{data}"),
     conda:
         "../envs/prep.yaml"
     log:
-        result("logs/reduce.log"),
+        result("logs/{data}reduce.log"),
     localrule: True
     script:
         "../workflow_scripts/reduce.py"
@@ -58,11 +63,11 @@ rule reduce:
 rule pack:
     input:
         zip=batch_zip,
-        selection=result("reduced/batches/{batch}.parquet"),
+        selection=rules.select_frames.output[0],
     output:
-        frames=result("store/{batch}.frames.npy"),
-        mask=result("store/{batch}.mask.npy"),
-        index=result("store/{batch}.index.parquet"),
+        frames=LAYOUT.store_file("{batch}", "frames.npy", data="{data}"),
+        mask=LAYOUT.store_file("{batch}", "mask.npy", data="{data}"),
+        index=LAYOUT.store_file("{batch}", "index.parquet", data="{data}"),
     params:
         image_size=config["image_size"],
         n_slots=config["frames"]["count"],
@@ -71,9 +76,9 @@ rule pack:
     group:
         "prep"
     log:
-        result("logs/pack/{batch}.log"),
+        result("logs/{data}pack/{batch}.log"),
     benchmark:
-        result("benchmarks/pack/{batch}.tsv")
+        result("benchmarks/{data}pack/{batch}.tsv")
     resources:
         mem_mb=1000,
     script:
@@ -82,14 +87,14 @@ rule pack:
 
 rule split:
     input:
-        cleaned=result("clean/videos.parquet"),
-        reduced=result("reduced/frames.parquet"),
-        indexes=expand(result("store/{batch}.index.parquet"), batch=BATCHES),
+        cleaned=of_data("", rules.clean.output.videos),
+        reduced=of_data("", rules.reduce.output[0]),
+        indexes=of_data("", rules.pack.output.index, per_batch=True),
     output:
-        train=result("splits/train.parquet"),
-        validation=result("splits/validation.parquet"),
-        test=result("splits/test.parquet"),
-        summary=report(result("splits/summary.json"), caption="../report/splits.rst", category="Data"),
+        train=LAYOUT.split("train"),
+        validation=LAYOUT.split("validation"),
+        test=LAYOUT.split("test"),
+        summary=report(LAYOUT.split_summary(), caption="../report/splits.rst", category="Data"),
     params:
         test=config["split"]["test"],
         validation=config["split"]["validation"],
@@ -101,3 +106,19 @@ rule split:
     localrule: True
     script:
         "../workflow_scripts/split.py"
+
+
+# An evaluation set is never split: every kept, packed video is scored.
+rule set_videos:
+    input:
+        cleaned=lambda wildcards: of_data(LAYOUT.set_data(wildcards.set), rules.clean.output.videos),
+        indexes=lambda wildcards: of_data(LAYOUT.set_data(wildcards.set), rules.pack.output.index, per_batch=True),
+    output:
+        LAYOUT.set_videos("{set}"),
+    conda:
+        "../envs/prep.yaml"
+    log:
+        result("logs/set_videos/{set}.log"),
+    localrule: True
+    script:
+        "../workflow_scripts/set_videos.py"

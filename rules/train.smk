@@ -3,20 +3,21 @@
 
 rule train:
     input:
-        train=result("splits/train.parquet"),
-        validation=result("splits/validation.parquet"),
-        store=STORE_FILES,
+        train=rules.split.output.train,
+        validation=rules.split.output.validation,
+        store=store_files(),
         encoder=encoder_model,
+    # Names and paths are dfdetect.train.TrainPaths' (dfdetect.layout.TRAIN_FILES); the job writes these.
     output:
-        model=result("models/{model}/model.keras"),
-        history=result("models/{model}/history.csv"),
+        model=LAYOUT.train_file("{model}", "model"),
+        history=LAYOUT.train_file("{model}", "history"),
         plot=report(
-            result("models/{model}/history.png"),
+            LAYOUT.train_file("{model}", "plot"),
             caption="../report/history.rst",
             category="Training",
             subcategory="{model}",
         ),
-        info=result("models/{model}/train.json"),
+        info=LAYOUT.train_file("{model}", "info"),
     params:
         settings=lambda wildcards: config["models"][wildcards.model],
         image_size=config["image_size"],

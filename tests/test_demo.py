@@ -19,7 +19,8 @@ import pytest
 from PIL import Image
 
 from dfdetect import demo
-from dfdetect.demo import DemoSpec, demo_batch_id, demo_batch_index, plan_batch, write_demo_batch
+from dfdetect.demo import DemoSpec, plan_batch, write_demo_batch
+from dfdetect.layout import demo_batch_id, demo_batch_index
 from dfdetect.facebatch import (
     METADATA_MEMBER,
     batch_file_name,
@@ -111,7 +112,10 @@ def test_batch_ids_run_0_0_0_1_1_0_1_1() -> None:
 
 
 @pytest.mark.parametrize(
-    "changes", [{"videos_per_batch": 0}, {"image_size": 8}, {"n_frame_slots": 3}, {"seed": -1}]
+    "changes",
+    [{"videos_per_batch": 0}, {"image_size": 8}, {"n_frame_slots": 3}, {"seed": -1}, {"manipulations": ()},
+     {"manipulations": ("swap", "morph")}, {"manipulations": ("swap", "swap")}, {"real_share": (0.2, 0.1)},
+     {"real_share": (0.3, 0.6)}, {"real_share": (-0.1, 0.1)}],
 )
 def test_spec_refuses_sizes_that_cannot_work(changes: dict[str, int]) -> None:
     with pytest.raises(ValueError, match=next(iter(changes))):
@@ -126,7 +130,7 @@ def test_zip_holds_metadata_and_face_folders_only(small_batches: list[Batch]) ->
         with zipfile.ZipFile(batch.path) as archive:
             assert {info.date_time for info in archive.infolist()} == {(1980, 1, 1, 0, 0, 0)}
             header = archive.read(METADATA_MEMBER).decode("utf-8").splitlines()[0]
-        assert header == "filename,split,original,label"
+        assert header == "filename,split,original,label,manipulation"  # DFDC's four, then the demo's own
 
 
 def test_metadata_rows_are_dfdc_shaped(small_batches: list[Batch]) -> None:
@@ -137,9 +141,10 @@ def test_metadata_rows_are_dfdc_shaped(small_batches: list[Batch]) -> None:
             assert row["split"] == "train"
             assert row["label"] in {"REAL", "FAKE"}
             if row["label"] == "REAL":
-                assert row["original"] == ""
+                assert row["original"] == "" and row["manipulation"] == ""
             else:
                 assert VIDEO_FILENAME.match(row["original"]) and row["original"] != row["filename"], row
+                assert row["manipulation"] == "swap", "the default spec makes face swaps only"
         with zipfile.ZipFile(batch.path) as archive:
             table = read_metadata(archive.read(METADATA_MEMBER), str(batch.path))  # the format's own reader
         assert table["label"].sum() == batch.summary.n_fake
@@ -270,7 +275,8 @@ def test_about_seven_in_eight_videos_are_fake(default_batch: Batch) -> None:
 
 def test_plan_and_written_metadata_agree(small_batches: list[Batch]) -> None:
     for index, batch in enumerate(small_batches):
-        rows = [(row["filename"], row["split"], row["original"], row["label"]) for row in batch.metadata]
+        rows = [(row["filename"], row["split"], row["original"], row["label"], row["manipulation"])
+                for row in batch.metadata]
         assert rows == plan_batch(index, SMALL).metadata_rows()
 
 

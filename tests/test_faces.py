@@ -16,7 +16,7 @@ from PIL import Image
 from dfdetect import faces
 from dfdetect.facebatch import METADATA_MEMBER, batch_file_name, parse_face_member, read_metadata
 from dfdetect.faces import Box, FaceSettings, VideoDecodeError
-from tests.helpers import videos
+from dfdetect.testkit import videos
 
 N_FRAMES = 12
 
@@ -342,8 +342,8 @@ def test_extract_part_errors_name_the_file(tmp_path, detector):
     with zipfile.ZipFile(no_metadata, "w") as archive:
         archive.writestr("dfdc_train_part_1/x.mp4", b"")
     with pytest.raises(faces.FaceBatchError, match=r"dfdc_train_part_1\.zip: no metadata\.json"):
-        faces.extract_part(no_metadata, tmp_path / "out.zip", detector=detector, progress=False)
+        faces.extract_part(no_metadata, tmp_path / "out.zip", FaceSettings(), detector=detector, progress=False)
     bad_label = videos.write_raw_part(tmp_path / "dfdc_train_part_2.zip", {}, {"x.mp4": {"label": "MAYBE"}})
     with pytest.raises(faces.FaceBatchError, match=r"metadata\.json: entry 'x\.mp4': label 'MAYBE'"):
-        faces.extract_part(bad_label, tmp_path / "out.zip", detector=detector, progress=False)
+        faces.extract_part(bad_label, tmp_path / "out.zip", FaceSettings(), detector=detector, progress=False)
     assert not (tmp_path / "out.zip").exists()

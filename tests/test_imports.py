@@ -7,11 +7,15 @@ import sys
 
 import pytest
 
-# Modules that light jobs (demo, ingest, clean, reduce, pack, split, report) and the CLI's start import.
+# Modules that light jobs (demo, ingest, clean, reduce, pack, split, report) and the CLI's start import,
+# and the contracts that scoring shares (model inputs, scoring, input sources, layout, schema).
 PREP_MODULES = [
-    "dfdetect.facebatch", "dfdetect.config", "dfdetect.aggregate", "dfdetect.png", "dfdetect.logutil", "dfdetect.ingest", "dfdetect.demo",
-    "dfdetect.clean", "dfdetect.reduce", "dfdetect.store", "dfdetect.splits", "dfdetect.metrics",
-    "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate",
+    "dfdetect.facebatch", "dfdetect.config", "dfdetect.schema", "dfdetect.layout", "dfdetect.atomic",
+    "dfdetect.aggregate", "dfdetect.png", "dfdetect.logutil", "dfdetect.ingest", "dfdetect.demo",
+    "dfdetect.clean", "dfdetect.reduce", "dfdetect.store", "dfdetect.splits", "dfdetect.metrics", "dfdetect.plots",
+    "dfdetect.report", "dfdetect.cli", "dfdetect.faces", "dfdetect.modelinput", "dfdetect.scoring",
+    "dfdetect.sources", "dfdetect.predict", "dfdetect.train", "dfdetect.evaluate", "dfdetect.robustness", "dfdetect.convert",
+    "dfdetect.perturb", "dfdetect.testkit.batches", "dfdetect.testkit.videos", "dfdetect.testkit.dryrun",
 ]
 HEAVY = ("tensorflow", "keras", "jax", "torch", "mtcnn")
 

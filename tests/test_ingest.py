@@ -9,7 +9,7 @@ import pytest
 
 from dfdetect.facebatch import FaceBatchError, batch_id, is_unsafe_member, parse_face_member, read_metadata
 from dfdetect.ingest import combine_video_tables, ingest_batch, write_batch_manifest
-from tests.helpers.batches import Video, write_face_batch
+from dfdetect.testkit.batches import Video, write_face_batch
 
 
 def test_member_names_parse_numerically():

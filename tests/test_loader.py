@@ -10,7 +10,7 @@ from dfdetect.ingest import ingest_batch
 from dfdetect.loader import FrameDataset, class_weights, nearest_filled_slot
 from dfdetect.reduce import select_frames
 from dfdetect.store import FrameStore, pack_batch
-from tests.helpers.batches import Video, video_code, write_face_batch
+from dfdetect.testkit.batches import Video, video_code, write_face_batch
 
 N_SLOTS = 6
 

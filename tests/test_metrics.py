@@ -19,20 +19,17 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from dfdetect import metrics
+from dfdetect import plots
+from dfdetect.aggregate import aggregate_frame_scores
 from dfdetect.metrics import (
-    aggregate_frame_scores,
     bootstrap_auc_interval,
     choose_threshold,
     evaluation_metrics,
-    plot_confusion_matrix,
-    plot_precision_recall,
-    plot_roc,
-    plot_score_histograms,
     probability_metrics,
     threshold_choice,
     threshold_metrics,
 )
+from dfdetect.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 
 LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
 SCORES = np.array([0.05, 0.40, 0.62, 0.30, 0.90, 0.55, 0.48, 0.97, 0.70, 0.20, 0.81, 0.66])
@@ -335,8 +332,8 @@ def test_missing_scores_are_an_error_naming_the_problem():
                          ids=["two_classes", "only_fake", "only_real"])
 def test_plots_are_png_files_even_with_one_class(tmp_path, labels, monkeypatch):
     placeholders = []
-    draw_placeholder = metrics.undefined_plot
-    monkeypatch.setattr(metrics, "undefined_plot",
+    draw_placeholder = plots.undefined_plot
+    monkeypatch.setattr(plots, "undefined_plot",
                         lambda path, *args: (placeholders.append(path.name), draw_placeholder(path, *args)))
     paths = [tmp_path / name for name in ("roc.png", "pr.png", "confusion.png", "hist.png")]
     plot_roc(labels, SCORES, paths[0], "ROC")

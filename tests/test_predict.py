@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import zipfile
 from pathlib import Path
@@ -13,17 +14,19 @@ import yaml
 
 from dfdetect.backend import select_backend
 from dfdetect.faces import FaceSettings
-from tests.helpers import videos
-from tests.helpers.batches import Video, write_face_batch
+from dfdetect.testkit import videos
+from dfdetect.testkit.batches import Video, write_face_batch
 
 select_backend("tensorflow")  # before anything imports Keras
 
-from dfdetect import faces, predict  # noqa: E402
-from dfdetect.evaluate import score_videos  # noqa: E402
+from dfdetect import faces, predict, scoring, sources  # noqa: E402
+from dfdetect.config import complete_config, default_config  # noqa: E402
 from dfdetect.ingest import ingest_batch  # noqa: E402
 from dfdetect.models import build_model, load_model  # noqa: E402
 from dfdetect.predict import PredictSettings, Scorer  # noqa: E402
 from dfdetect.reduce import select_batch_frames  # noqa: E402
+from dfdetect.schema import schema_default  # noqa: E402
+from dfdetect.scoring import score_store_videos  # noqa: E402
 from dfdetect.store import FrameStore, decode_face, pack_batch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,33 +102,30 @@ def by_filename(table: pd.DataFrame) -> dict[str, tuple[float, str]]:
 
 
 def test_model_spec_reads_the_input_shapes(models):
-    assert predict.model_spec(models["cnn"]) == predict.ModelSpec(IMAGE_SIZE, None, True)
-    assert predict.model_spec(models["td_lstm"]) == predict.ModelSpec(IMAGE_SIZE, COUNT, True)
+    assert scoring.model_spec(models["cnn"]) == scoring.ModelSpec(IMAGE_SIZE, None, True)
+    assert scoring.model_spec(models["td_lstm"]) == scoring.ModelSpec(IMAGE_SIZE, COUNT, True)
 
 
 def test_resize_face_matches_the_store_decoding_of_the_same_crop():
     crop = np.random.default_rng(0).integers(0, 256, size=(CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     expected = decode_face(faces.png_bytes(crop), IMAGE_SIZE)  # what pack stores for an extracted crop
-    assert np.array_equal(predict.resize_face(crop, IMAGE_SIZE), expected)
-    assert np.array_equal(predict.resize_face(crop, CROP_SIZE), crop)
-
-
-def test_schema_face_defaults_are_the_library_defaults():
-    schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
-    properties = schema["properties"]["faces"]["properties"]
-    schema_defaults = {name: spec["default"] for name, spec in properties.items() if name != "resources"}
-    assert FaceSettings.from_mapping(schema_defaults) == FaceSettings()
+    assert np.array_equal(sources.resize_face(crop, IMAGE_SIZE), expected)
+    assert np.array_equal(sources.resize_face(crop, CROP_SIZE), crop)
 
 
 def test_settings_come_from_the_command_line_over_the_config_over_the_model(models):
-    config = {"faces": {"every_k": 3, "resources": {"gpu": 1}}, "frames": {"step": 5, "count": COUNT},
-              "evaluation": {"aggregate": "median"}}
+    config = complete_config({"faces": {"every_k": 3, "resources": {"gpu": 1}}, "frames": {"step": 5, "count": COUNT},
+                              "evaluation": {"aggregate": "median"}})
     args = predict.parser().parse_args(["x.mp4", "--model", "m.keras", "--frames-step", "7"])
-    cnn_spec = predict.model_spec(models["cnn"])
+    cnn_spec = scoring.model_spec(models["cnn"])
     settings = predict.resolve_settings(args, config, cnn_spec)
     assert settings == PredictSettings(faces=FaceSettings(every_k=3), step=7, count=COUNT, aggregation="median")
-    assert predict.resolve_settings(args, {}, cnn_spec).count == predict.DEFAULT_COUNT
-    assert predict.resolve_settings(args, {}, predict.model_spec(models["td_lstm"])).count == COUNT
+    assert predict.resolve_settings(args, default_config(), cnn_spec).count == schema_default("frames", "count")
+    # a clip model scores clips of its own length, whatever the config's frames.count says
+    clip_spec = scoring.model_spec(models["td_lstm"])
+    assert predict.resolve_settings(args, default_config(), clip_spec).count == COUNT
+    other_count = complete_config({"frames": {"count": COUNT + 3}})
+    assert predict.resolve_settings(args, other_count, clip_spec).count == COUNT
     with pytest.raises(ValueError, match="unknown aggregation"):
         PredictSettings(aggregation="max")
 
@@ -134,12 +134,12 @@ def test_settings_come_from_the_command_line_over_the_config_over_the_model(mode
 
 
 def evaluation_scores(model, face_zip: Path, store_folder: Path, arch: str, aggregation: str) -> pd.DataFrame:
-    """The workflow's path for the same batch: ingest -> select_frames -> pack -> score_videos."""
+    """The workflow's path for the same batch: ingest -> select_frames -> pack -> score_store_videos."""
     manifest = ingest_batch(face_zip, BATCH)
     selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)
     index = pack_batch(face_zip, selection, BATCH, store_folder / BATCH, IMAGE_SIZE, COUNT, progress=False)
     packed = manifest.videos[manifest.videos["video_id"].isin(index.loc[index["status"] == "ok", "video_id"])]
-    return score_videos(model, FrameStore([store_folder / BATCH]), packed, arch, aggregation)
+    return score_store_videos(model, FrameStore([store_folder / BATCH]), packed, aggregation)
 
 
 @pytest.mark.parametrize(("arch", "aggregation"), [("cnn", "mean"), ("cnn", "confident_mean"), ("td_lstm", "mean")])
@@ -153,6 +153,26 @@ def test_zip_scores_equal_the_evaluation_path(models, face_zip, tmp_path, arch, 
         label, status = scores[f"{row.video_id}.mp4"]
         assert status == "ok"
         assert label == pytest.approx(row.p_fake, abs=2e-6)  # predict rounds to 6 decimals
+
+
+def test_evaluation_writes_exactly_the_paths_it_is_given(model_paths, face_zip, tmp_path):
+    """The rule's declared outputs are what evaluate writes: no file of its own choosing, none missing."""
+    from dfdetect.evaluate import EvaluationPaths, evaluate_model
+
+    manifest = ingest_batch(face_zip, BATCH)
+    selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)
+    pack_batch(face_zip, selection, BATCH, tmp_path / "store" / BATCH, IMAGE_SIZE, COUNT, progress=False)
+    videos = manifest.videos[manifest.videos["video_id"].isin(["aaaaaaaaaa", "bbbbbbbbbb"])]
+    videos.to_parquet(tmp_path / "videos.parquet")
+    out = tmp_path / "out"
+    names = [field.name for field in dataclasses.fields(EvaluationPaths)]
+    paths = EvaluationPaths.from_mapping({name: out / f"sub{number}" / f"{name}.x" for number, name in enumerate(names)})
+    metrics = evaluate_model("tiny", {"arch": "cnn"}, model_path=model_paths["cnn"], store_prefixes=[tmp_path / "store" / BATCH],
+                             test_path=tmp_path / "videos.parquet", validation_path=tmp_path / "videos.parquet", paths=paths,
+                             backend="tensorflow", aggregation="mean", n_resamples=10, seed=0, batch_size=8)
+    written = sorted(path.relative_to(out) for path in out.rglob("*") if path.is_file())
+    assert written == sorted(Path(getattr(paths, name)).relative_to(out) for name in names)
+    assert metrics["n"] == 2
 
 
 def test_single_frame_score_is_the_aggregate_of_the_selected_frames(models, face_zip):
@@ -270,3 +290,39 @@ def test_cli_takes_frames_and_aggregation_from_a_workflow_config(model_paths, fa
     assert predict.main([str(face_zip), "--model", str(model_paths["cnn"]), "--config", str(config), "--out", str(out)]) == 0
     expected = scorer(load_model(model_paths["cnn"]), aggregation="median").score([face_zip])
     assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
+
+
+def test_a_zip_whose_metadata_cannot_be_parsed_scores_0_5_and_the_other_inputs_go_on(model_paths, face_folder, tmp_path):
+    broken = tmp_path / "deepfake-detection-faces-part-9-0.zip"
+    with zipfile.ZipFile(broken, "w") as archive:
+        archive.writestr("metadata.csv", "filename,split,original,label\na.mp4,train,,REAL,extra,fields\n")
+        archive.writestr("a/0.png", b"")
+    out = tmp_path / "scores.csv"
+    argv = [str(broken), str(face_folder), "--model", str(model_paths["cnn"]), "--out", str(out),
+            "--frames-step", str(STEP), "--frames-count", str(COUNT)]
+    assert predict.main(argv) == 0
+    table = read_csv(out)
+    assert list(table["filename"]) == [broken.name, "aaaaaaaaaa.mp4"]
+    assert table["status"].iloc[0].startswith("unreadable: ") and broken.name in table["status"].iloc[0]
+    assert table["label"].iloc[0] == 0.5 and table["status"].iloc[1] == "ok"
+
+
+def test_a_model_file_that_is_not_a_keras_archive_is_named_as_such(face_zip, tmp_path, capsys):
+    not_a_model = tmp_path / "model.keras"
+    not_a_model.write_text("not a model")
+    with pytest.raises(SystemExit) as stopped:
+        predict.main([str(face_zip), "--model", str(not_a_model)])
+    assert stopped.value.code == 2
+    assert "exists but is not a Keras model archive" in capsys.readouterr().err
+
+
+def test_an_unwritable_output_fails_before_any_scoring(model_paths, face_zip, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    scored = []
+    monkeypatch.setattr(predict.Scorer, "score", lambda *args, **kwargs: scored.append(args))
+    with pytest.raises(SystemExit) as stopped:
+        predict.main([str(face_zip), "--model", str(model_paths["cnn"]), "--out", str(blocker / "scores.csv")])
+    assert stopped.value.code == 2
+    assert "cannot be written" in capsys.readouterr().err and scored == []
+    assert list(tmp_path.iterdir()) == [blocker]  # and nothing was left behind

@@ -19,8 +19,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from dfdetect.facebatch import batch_file_name
-from tests.helpers.batches import family_batch, write_face_batch
-from tests.helpers.workflow import ROOT, SNAKEFILE, planned_jobs_detail, snakemake, write_config
+from dfdetect.testkit.batches import family_batch, write_face_batch
+from dfdetect.testkit.dryrun import planned_jobs_detail
+from tests.helpers.workflow import ROOT, SNAKEFILE, snakemake, workflow_config
 
 PROFILES = ROOT / "profiles"
 ENVS = ROOT / "envs"
@@ -32,7 +33,7 @@ PREP_GROUP = ("ingest", "select_frames", "pack")
 NEEDS = {
     "prep": {"numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn", "tqdm", "pyyaml"},
     "train": {"tensorflow", "keras", "numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn",
-              "tqdm", "pyyaml"},
+              "scipy", "tqdm", "pyyaml"},
     "faces": {"mtcnn", "tensorflow", "keras", "imageio-ffmpeg", "numpy", "pandas", "pyarrow", "pillow", "tqdm"},
 }
 # Runtime dependencies that no job environment needs, and why.
@@ -138,21 +139,16 @@ def test_lint_passes():
 def test_slurm_dry_run_sends_gpu_rules_to_gpu_nodes(tmp_path, monkeypatch):
     for number, batch in enumerate(("0-0", "0-1")):
         write_face_batch(tmp_path / "raw" / batch_file_name(batch), family_batch(f"s{number}", 1, 1, range(3)))
-    config = {
-        "raw_dir": "raw",
-        "results_dir": "results",
-        "demo": {"enabled": False},
-        "models": {"tiny": {"arch": "cnn", "epochs": 1, "batch_size": 4}, "wide": {"arch": "cnn", "resources": {"gpu": 2}}},
-    }
+    models = {"tiny": {"arch": "cnn", "epochs": 1, "batch_size": 4}, "wide": {"arch": "cnn", "resources": {"gpu": 2}}}
     (tmp_path / "videos").mkdir()  # a raw video part: only its name matters to a dry run
     with zipfile.ZipFile(tmp_path / "videos/dfdc_train_part_7.zip", "w") as archive:
         archive.writestr("metadata.json", "{}")
-    config["raw_video_dir"] = "videos"
     monkeypatch.setenv("DFDETECT_SLURM_PARTITION", "cpu-test")
     monkeypatch.setenv("DFDETECT_SLURM_GPU_PARTITION", "gpu-test")
     monkeypatch.setenv("DFDETECT_SLURM_ACCOUNT", "project-test")
 
-    done = snakemake(tmp_path, write_config(tmp_path, config), "-n", "--profile", str(PROFILES / "slurm"))
+    done = snakemake(tmp_path, workflow_config(tmp_path, models=models, raw_video_dir="videos"), "-n", "--profile",
+                     str(PROFILES / "slurm"))
     output = done.stdout + done.stderr
     jobs = planned_jobs_detail(output)
     by_rule: dict[str, list[dict]] = {}

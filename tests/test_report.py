@@ -10,7 +10,8 @@ import pytest
 
 from dfdetect.clean import clean_summary
 from dfdetect.metrics import evaluation_metrics
-from dfdetect.report import COMPARISON_COLUMNS, comparison_table, model_row, write_report
+from dfdetect.layout import ResultsLayout
+from dfdetect.report import COMPARISON_COLUMNS, comparison_table, model_result_files, model_row, write_report
 from dfdetect.splits import split_summary
 
 MODELS = {
@@ -20,6 +21,8 @@ MODELS = {
     "never_trained": {"arch": "cnn", "frames_per_video": "all"},
     "never_evaluated": {"arch": "transfer", "backbone": "VGG16", "frames_per_video": "middle"},
 }
+
+ONE_CNN = {"cnn": {"arch": "cnn"}}
 
 
 def metrics_for(log_loss: float, roc_auc: float) -> dict:
@@ -46,7 +49,7 @@ def results(tmp_path):
     write_json(models_dir / "lstm" / "train.json", {"epochs_run": 3})
     write_json(models_dir / "never_evaluated" / "train.json", {"epochs_run": 2, "wall_time_s": 10})
     write_json(eval_dir / "removed_from_config" / "metrics.json", metrics_for(0.01, 0.99))
-    return eval_dir, models_dir
+    return model_result_files(MODELS, ResultsLayout(tmp_path))
 
 
 def cleaning_summaries() -> tuple[dict, dict]:
@@ -63,7 +66,7 @@ def cleaning_summaries() -> tuple[dict, dict]:
 
 
 def test_every_configured_model_is_listed_sorted_by_log_loss(results):
-    table, missing = comparison_table(MODELS, *results)
+    table, missing = comparison_table(MODELS, results)
     assert list(table.columns) == COMPARISON_COLUMNS
     assert sorted(table["model"]) == sorted(MODELS)  # and nothing that is not configured
     assert list(table["model"][:2]) == ["xception", "cnn"]  # lower log loss first
@@ -76,7 +79,7 @@ def test_every_configured_model_is_listed_sorted_by_log_loss(results):
 
 
 def test_missing_models_are_reported_with_a_reason(results):
-    _, missing = comparison_table(MODELS, *results)
+    _, missing = comparison_table(MODELS, results)
     reasons = dict(entry.split(": ", 1) for entry in missing)
     assert set(reasons) == {"lstm", "never_trained", "never_evaluated"}
     assert "training or evaluation did not finish" in reasons["never_trained"]
@@ -91,7 +94,7 @@ def test_model_row_tolerates_absent_settings_metrics_and_train_info():
 
 
 def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results, tmp_path):
-    table, missing = comparison_table(MODELS, *results)
+    table, missing = comparison_table(MODELS, results)
     cleaned, splits = cleaning_summaries()
     csv_path, md_path = tmp_path / "report" / "comparison.csv", tmp_path / "report" / "comparison.md"
     write_report(table, missing, cleaned, splits, csv_path, md_path)
@@ -118,7 +121,7 @@ def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results
 
 
 def test_report_without_any_metrics_still_writes(tmp_path):
-    table, missing = comparison_table({"cnn": {"arch": "cnn"}}, tmp_path / "eval", tmp_path / "models")
+    table, missing = comparison_table(ONE_CNN, model_result_files(ONE_CNN, ResultsLayout(tmp_path)))
     cleaned, splits = cleaning_summaries()
     write_report(table, missing, cleaned, splits, tmp_path / "c.csv", tmp_path / "c.md")
     assert "No model has metrics yet." in (tmp_path / "c.md").read_text()
@@ -132,7 +135,7 @@ def test_report_reads_what_evaluation_metrics_writes(tmp_path):
                           "p_fake": np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 20), 0, 1)})
     metrics = evaluation_metrics(table, table, n_resamples=30)
     write_json(tmp_path / "eval" / "cnn" / "metrics.json", metrics)
-    comparison, missing = comparison_table({"cnn": {"arch": "cnn"}}, tmp_path / "eval", tmp_path / "models")
+    comparison, missing = comparison_table(ONE_CNN, model_result_files(ONE_CNN, ResultsLayout(tmp_path)))
     row = comparison.iloc[0]
     assert row["roc_auc"] == metrics["roc_auc"] and row["log_loss"] == metrics["log_loss"]
     assert row["roc_auc_ci_low"] == metrics["roc_auc_ci"][0]

@@ -18,8 +18,8 @@ import yaml
 from dfdetect.ingest import ingest_batch
 from dfdetect.reduce import select_frames
 from dfdetect.store import pack_batch
-from dfdetect.train import TrainingError, read_history, train_model
-from tests.helpers.batches import Video, write_face_batch
+from dfdetect.train import TrainingError, TrainPaths, read_history, train_model
+from dfdetect.testkit.batches import Video, write_face_batch
 
 pytestmark = pytest.mark.slow
 IMAGE_SIZE = 32
@@ -58,8 +58,9 @@ def run_training(results: Path, name: str, settings: dict, out_dir: Path | None 
         store_prefixes=[results / "store" / "0-0"],
         train_path=results / "splits/train.parquet",
         validation_path=results / "splits/validation.parquet",
-        out_dir=out_dir or results / "models" / name,
+        paths=TrainPaths.in_folder(out_dir or results / "models" / name),
         image_size=IMAGE_SIZE,
+        backend="tensorflow",
     )
 
 
@@ -135,7 +136,8 @@ def test_td_lstm_on_a_trained_frame_encoder(prepared, tmp_path):
         run_training(prepared, "two_stage", settings, out_dir=tmp_path / "two_stage")
     train_model("two_stage", settings, store_prefixes=[prepared / "store/0-0"],
                 train_path=prepared / "splits/train.parquet", validation_path=prepared / "splits/validation.parquet",
-                out_dir=tmp_path / "two_stage", image_size=IMAGE_SIZE, encoder_path=tmp_path / "frame_cnn/model.keras")
+                paths=TrainPaths.in_folder(tmp_path / "two_stage"), image_size=IMAGE_SIZE,
+                    backend="tensorflow", encoder_path=tmp_path / "frame_cnn/model.keras")
     frame_model = load_model(tmp_path / "frame_cnn/model.keras")
     clip_model = load_model(tmp_path / "two_stage/model.keras")
     encoder = clip_model.get_layer("frame_features").layer
@@ -172,7 +174,8 @@ def test_single_class_split_names_the_model(prepared, tmp_path):
     with pytest.raises(TrainingError, match="model 'solo'.*only FAKE videos"):
         train_model("solo", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/0-0"],
                     train_path=tmp_path / "fakes_only.parquet", validation_path=prepared / "splits/validation.parquet",
-                    out_dir=tmp_path / "solo", image_size=IMAGE_SIZE)
+                    paths=TrainPaths.in_folder(tmp_path / "solo"), image_size=IMAGE_SIZE,
+                    backend="tensorflow")
 
 
 def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
@@ -182,11 +185,13 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
     with pytest.raises(TrainingError, match="model 'gap'.*notpacked"):
         train_model("gap", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/0-0"],
                     train_path=tmp_path / "train.parquet", validation_path=prepared / "splits/validation.parquet",
-                    out_dir=tmp_path / "gap", image_size=IMAGE_SIZE)
+                    paths=TrainPaths.in_folder(tmp_path / "gap"), image_size=IMAGE_SIZE,
+                    backend="tensorflow")
     with pytest.raises(TrainingError, match="model 'nostore'.*missing"):
         train_model("nostore", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/9-9"],
                     train_path=prepared / "splits/train.parquet", validation_path=prepared / "splits/validation.parquet",
-                    out_dir=tmp_path / "nostore", image_size=IMAGE_SIZE)
+                    paths=TrainPaths.in_folder(tmp_path / "nostore"), image_size=IMAGE_SIZE,
+                    backend="tensorflow")
 
 
 def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import videos
-from tests.helpers.batches import family_batch, write_face_batch
-from tests.helpers.workflow import planned_jobs, planned_wildcards, snakemake, write_config
+from dfdetect.testkit import videos
+from dfdetect.testkit.batches import family_batch, write_face_batch
+from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
+from tests.helpers.workflow import snakemake, workflow_config
 
 pytestmark = pytest.mark.workflow
 
@@ -41,20 +42,18 @@ def faces_config(workdir: Path, name: str = "test-config.yaml", **overrides) -> 
     config = {
         "raw_dir": "raw",  # absent: the raw videos are the only source
         "raw_video_dir": "raw_videos",
-        "results_dir": "results",
-        "demo": {"enabled": False},
         "faces": {"crop_size": 64, "batch_size": 16},  # crops larger than image_size: packing resizes
         "image_size": 32,
         "frames": {"min": 4, "max": 100, "step": 4, "count": 3},
         "split": {"test": 0.34, "validation": 0.5, "seed": 1},
-        "evaluation": {"bootstrap": 20},
+        "evaluation": {"bootstrap": 20, "robustness": False},
         "models": {
             "tiny": {"arch": "cnn", "epochs": 1, "batch_size": 8, "frames_per_video": "all", "augment": False,
                      "resources": {"gpu": 0, "threads": 1, "mem_mb": 1000, "runtime": 10}},
         },
     }
     config.update(overrides)
-    return write_config(workdir, config, name)
+    return workflow_config(workdir, name, **config)
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers.batches import Video, family_batch, write_face_batch
-from tests.helpers.workflow import dry_run, planned_jobs, planned_wildcards, snakemake, write_config
+from dfdetect.testkit.batches import Video, family_batch, write_face_batch
+from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
+from tests.helpers.workflow import dry_run, snakemake, workflow_config
 
 pytestmark = pytest.mark.workflow
 
@@ -17,14 +18,7 @@ BATCHES = ("0-0", "0-1", "1-0")
 
 
 def manifests_only(workdir: Path, name: str = "test-config.yaml", **overrides) -> Path:
-    config = {
-        "raw_dir": str(workdir / "raw"),
-        "results_dir": "results",
-        "demo": {"enabled": False},
-        "models": {},
-    }
-    config.update(overrides)
-    return write_config(workdir, config, name)
+    return workflow_config(workdir, name, **{"raw_dir": str(workdir / "raw"), **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers.batches import Video, write_face_batch
-from tests.helpers.workflow import planned_jobs, planned_wildcards, snakemake, write_config
+from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
+from tests.helpers.workflow import snakemake, workflow_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -31,16 +32,8 @@ def batch_videos(prefix: str) -> list[Video]:
 
 
 def models_config(workdir: Path, models: dict, name: str = "test-config.yaml") -> Path:
-    return write_config(workdir, {
-        "raw_dir": "raw",
-        "results_dir": "results",
-        "demo": {"enabled": False},
-        "image_size": 16,
-        "frames": {"min": 20, "max": 100, "step": 10, "count": 4},
-        "split": {"test": 0.25, "validation": 0.25, "seed": 5},
-        "evaluation": {"bootstrap": 50},
-        "models": models,
-    }, name)
+    return workflow_config(workdir, name, image_size=16, frames={"min": 20, "max": 100, "step": 10, "count": 4},
+                       split={"test": 0.25, "validation": 0.25, "seed": 5}, evaluation={"bootstrap": 50, "robustness": False}, models=models)
 
 
 @pytest.fixture(scope="module")

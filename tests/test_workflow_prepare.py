@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from dfdetect.store import FrameStore
-from tests.helpers.batches import Video, write_face_batch
-from tests.helpers.workflow import planned_jobs, planned_wildcards, snakemake, write_config
+from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
+from tests.helpers.workflow import snakemake, workflow_config
 
 pytestmark = pytest.mark.workflow
 
@@ -28,17 +29,8 @@ def batch_videos(prefix: str) -> list[Video]:
 
 
 def prep_config(workdir: Path, name: str = "test-config.yaml", **overrides) -> Path:
-    config = {
-        "raw_dir": "raw",
-        "results_dir": "results",
-        "demo": {"enabled": False},
-        "image_size": 8,
-        "frames": {"min": 20, "max": 100, "step": 10, "count": 6},
-        "split": {"test": 0.25, "validation": 0.25, "seed": 3},
-        "models": {},
-    }
-    config.update(overrides)
-    return write_config(workdir, config, name)
+    return workflow_config(workdir, name, **{"image_size": 8, "frames": {"min": 20, "max": 100, "step": 10, "count": 6},
+                                         "split": {"test": 0.25, "validation": 0.25, "seed": 3}, **overrides})
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,5 @@
 """Snakemake adapter: evaluate one model."""
-from pathlib import Path
-
-from dfdetect.evaluate import evaluate_model
+from dfdetect.evaluate import EvaluationPaths, evaluate_model
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]):
@@ -13,7 +11,7 @@ with log_to(snakemake.log[0]):
         store_prefixes=snakemake.params.store_prefixes,
         test_path=snakemake.input.test,
         validation_path=snakemake.input.validation,
-        out_dir=Path(snakemake.output.metrics).parent,
+        paths=EvaluationPaths.from_mapping(dict(snakemake.output.items())),
         backend=snakemake.params.backend,
         aggregation=evaluation["aggregate"],
         n_resamples=evaluation["bootstrap"],

@@ -1,5 +1,6 @@
 """Snakemake adapter: combine the per-batch video tables and plot n_frames."""
-from dfdetect.ingest import combine_video_tables, plot_n_frames_histogram, summarize_videos
+from dfdetect.ingest import combine_video_tables, summarize_videos
+from dfdetect.plots import plot_n_frames_histogram
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:

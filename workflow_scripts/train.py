@@ -1,8 +1,6 @@
 """Snakemake adapter: train one model."""
-from pathlib import Path
-
 from dfdetect.logutil import log_to
-from dfdetect.train import train_model
+from dfdetect.train import TrainPaths, train_model
 
 with log_to(snakemake.log[0]):
     train_model(
@@ -11,7 +9,7 @@ with log_to(snakemake.log[0]):
         store_prefixes=snakemake.params.store_prefixes,
         train_path=snakemake.input.train,
         validation_path=snakemake.input.validation,
-        out_dir=Path(snakemake.output.model).parent,
+        paths=TrainPaths.from_mapping(dict(snakemake.output.items())),
         image_size=snakemake.params.image_size,
         backend=snakemake.params.backend,
         encoder_path=snakemake.input.encoder[0] if snakemake.input.encoder else None,

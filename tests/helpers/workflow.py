@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from dfdetect.testkit.dryrun import planned_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "Snakefile"
@@ -18,6 +19,15 @@ def write_config(workdir: Path, config: dict[str, Any], name: str = "test-config
     path = workdir / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def workflow_config(workdir: Path, name: str = "test-config.yaml", **settings: Any) -> Path:
+    """The one config builder of the workflow tests: batches under ``raw/`` (no demo), results
+    under ``results/``, no models, and the schema's defaults for the rest; ``settings`` replace
+    whole top-level keys."""
+    config: dict[str, Any] = {"raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False}, "models": {}}
+    config.update(settings)
+    return write_config(workdir, config, name)
 
 
 def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -32,43 +42,6 @@ def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, 
     return done
 
 
-def planned_jobs(output: str) -> dict[str, int]:
-    """Rule -> job count from the 'Job stats' table a (dry) run prints; empty when nothing to do."""
-    counts: dict[str, int] = {}
-    in_table = False
-    for line in output.splitlines():
-        if line.startswith("Job stats"):
-            in_table, counts = True, {}
-            continue
-        if in_table:
-            match = re.match(r"^(\S+)\s+(\d+)$", line.strip())
-            if match and match.group(1) != "total":
-                counts[match.group(1)] = int(match.group(2))
-            elif line.strip().startswith("total"):
-                in_table = False
-    return counts
-
-
 def dry_run(workdir: Path, config_path: Path, *args: str) -> dict[str, int]:
     done = snakemake(workdir, config_path, *args, "-n")
     return planned_jobs(done.stdout + done.stderr)
-
-
-def planned_jobs_detail(output: str) -> list[dict]:
-    """Each job a (dry) run prints: rule, wildcards and resources (as strings)."""
-    jobs: list[dict] = []
-    for line in output.splitlines():
-        text = line.strip()
-        header = re.match(r"^(?:local)?rule (\w+):$", text)
-        if header:
-            jobs.append({"rule": header.group(1), "wildcards": {}, "resources": {}})
-        elif jobs and text.startswith(("wildcards:", "resources:")):
-            key, _, values = text.partition(": ")
-            jobs[-1][key] = dict(item.split("=", 1) for item in values.split(", "))
-    return jobs
-
-
-def planned_wildcards(output: str, rule: str, name: str = "batch") -> set[str]:
-    """The values of one wildcard over the jobs of ``rule`` that a (dry) run lists."""
-    return {job["wildcards"][name] for job in planned_jobs_detail(output)
-            if job["rule"] == rule and name in job["wildcards"]}

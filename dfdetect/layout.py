@@ -1,0 +1,179 @@
+"""Where everything lives under ``results_dir``: the one layout the rules and the commands share.
+
+The rules declare their outputs with these paths (``rules/common.smk`` makes ``LAYOUT``), passing
+Snakemake wildcards such as ``"{batch}"`` for the arguments; the commands that run without
+Snakemake (``dfdetect train``, ``report``, ``where``) and batch discovery find the same files
+through the same methods. A path typed anywhere else is a bug waiting for a rename.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from dfdetect.facebatch import batch_file_name
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ResultsLayout:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    def path(self, relative: str) -> str:
+        """A path under the results folder, as a string (Snakemake patterns are strings)."""
+        return str(self.root / relative)
+
+    # The data-prep paths take ``data``: "" for the training data, ``set_data(NAME)`` for an
+    # evaluation set (``sets/NAME/``), or the rules' "{data}" wildcard. One set of rules serves all.
+
+    # Raw inputs the workflow makes (demo batches, faces extracted from raw video parts)
+    def demo_zip(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}demo/raw/{batch_file_name(batch)}")
+
+    def faces_zip(self, part: str, data: str = "") -> str:
+        return self.path(f"{data}faces/{batch_file_name(f'{part}-0')}")
+
+    def faces_report(self, part: str, data: str = "") -> str:
+        """extract_faces' per-video table beside its zip (``dfdetect.faces.report_path``)."""
+        return self.faces_zip(part, data).removesuffix(".zip") + ".report.csv"
+
+    # Manifests, cleaning, reduction
+    def frame_manifest(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}manifests/frames/{batch}.parquet")
+
+    def video_manifest(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}manifests/videos/{batch}.parquet")
+
+    def skipped_manifest(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}manifests/skipped/{batch}.parquet")
+
+    def videos(self, data: str = "") -> str:
+        return self.path(f"{data}manifests/videos.parquet")
+
+    def clean_videos(self, data: str = "") -> str:
+        return self.path(f"{data}clean/videos.parquet")
+
+    def clean_summary(self, data: str = "") -> str:
+        return self.path(f"{data}clean/summary.json")
+
+    def selection(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}reduced/batches/{batch}.parquet")
+
+    def reduced(self, data: str = "") -> str:
+        return self.path(f"{data}reduced/frames.parquet")
+
+    # The packed frame store (dfdetect.store: {prefix}.frames.npy, .mask.npy, .index.parquet)
+    def store_dir(self, data: str = "") -> str:
+        return self.path(f"{data}store")
+
+    def store_prefix(self, batch: str, data: str = "") -> str:
+        return self.path(f"{data}store/{batch}")
+
+    def store_file(self, batch: str, part: str, data: str = "") -> str:
+        return f"{self.store_prefix(batch, data)}.{part}"
+
+    # Evaluation sets: prepared like the training data under sets/NAME/, never split
+    @staticmethod
+    def set_data(name: str) -> str:
+        return f"sets/{name}/"
+
+    def set_videos(self, name: str) -> str:
+        """Every kept, packed video of set ``name``: what each model is scored on."""
+        return self.path(f"{self.set_data(name)}videos.parquet")
+
+    # Splits
+    def split(self, name: str) -> str:
+        return self.path(f"splits/{name}.parquet")
+
+    def split_summary(self) -> str:
+        return self.path("splits/summary.json")
+
+    # Models, evaluations, the comparison
+    def model_dir(self, model: str) -> str:
+        return self.path(f"models/{model}")
+
+    def train_file(self, model: str, output: str) -> str:
+        """The train rule's output ``output`` (a key of TRAIN_FILES) of ``model``."""
+        return f"{self.model_dir(model)}/{TRAIN_FILES[output]}"
+
+    def eval_dir(self, model: str) -> str:
+        return self.path(f"eval/{model}")
+
+    def eval_file(self, model: str, output: str) -> str:
+        """The evaluate rule's output ``output`` (a key of EVALUATION_FILES) of ``model``."""
+        return f"{self.eval_dir(model)}/{EVALUATION_FILES[output]}"
+
+    def set_eval_file(self, model: str, name: str, output: str) -> str:
+        """The evaluate_set rule's output ``output`` (a key of SET_EVALUATION_FILES) of ``model`` on set ``name``."""
+        return f"{self.eval_dir(model)}/sets/{name}/{SET_EVALUATION_FILES[output]}"
+
+    def robustness_file(self, model: str, output: str) -> str:
+        """The robustness rule's output ``output`` (a key of ROBUSTNESS_FILES) of ``model``."""
+        return f"{self.eval_dir(model)}/{ROBUSTNESS_FILES[output]}"
+
+    def report_file(self, name: str) -> str:
+        return self.path(f"report/{name}")
+
+
+# Output name -> file name in models/{model}/ (train rule; dfdetect.train.TrainPaths has these fields)
+TRAIN_FILES = {"model": "model.keras", "history": "history.csv", "plot": "history.png", "info": "train.json"}
+# Output name -> file name in eval/{model}/ (evaluate rule; dfdetect.evaluate.EvaluationPaths)
+EVALUATION_FILES = {
+    "predictions": "predictions.parquet",
+    "validation_predictions": "validation_predictions.parquet",
+    "metrics": "metrics.json",
+    "roc": "roc.png",
+    "precision_recall": "precision_recall.png",
+    "confusion": "confusion_matrix.png",
+    "scores": "score_histograms.png",
+    "submission": "submission.csv",
+}
+# Output name -> file name in eval/{model}/sets/{set}/ (evaluate_set rule; dfdetect.evaluate.SetEvaluationPaths)
+SET_EVALUATION_FILES = {name: EVALUATION_FILES[name] for name in
+                        ("predictions", "metrics", "roc", "precision_recall", "confusion", "scores")}
+# Output name -> file name in eval/{model}/ (robustness rule; dfdetect.robustness.RobustnessPaths)
+ROBUSTNESS_FILES = {"table": "robustness.csv", "plot": "robustness.png"}
+
+
+def demo_batch_id(batch_index: int) -> str:
+    """Batch ids run ``0-0, 0-1, 1-0, 1-1, ...``: index k -> ``f"{k // 2}-{k % 2}"``."""
+    if batch_index < 0:
+        raise ValueError(f"batch_index must not be negative, got {batch_index}")
+    return f"{batch_index // 2}-{batch_index % 2}"
+
+
+def demo_batch_index(batch: str) -> int:
+    """The inverse of ``demo_batch_id``: ``"1-0"`` -> 2 (for rules that only know the batch id)."""
+    major, _, minor = batch.partition("-")
+    if not (major.isdigit() and minor in ("0", "1")):
+        raise ValueError(f"{batch!r} is not a demo batch id (want I-0 or I-1)")
+    return int(major) * 2 + int(minor)
+
+
+def demo_batch_ids(n_batches: int) -> list[str]:
+    """The ids of a demo of ``n_batches`` batches, named like the Kaggle parts."""
+    return [demo_batch_id(index) for index in range(n_batches)]
+
+
+def paths_in_folder(cls: type[T], folder: str | Path, files: Mapping[str, str]) -> T:
+    """A paths dataclass for ``files`` (output name -> file name) in one folder."""
+    return paths_from_mapping(cls, {name: Path(folder) / file for name, file in files.items()})
+
+
+def paths_from_mapping(cls: type[T], paths: Mapping[str, Any]) -> T:
+    """A paths dataclass from a rule's named outputs (``dict(snakemake.output.items())``).
+
+    Every field must be there: a rule that stops declaring an output fails here, at the start of
+    the job, instead of after it with Snakemake's MissingOutputException.
+    """
+    names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    missing = [name for name in names if name not in paths]
+    if missing:
+        raise ValueError(f"{cls.__name__}: no path for {', '.join(missing)} (the rule must declare these outputs)")
+    return cls(**{name: Path(paths[name]) for name in names})

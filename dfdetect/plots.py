@@ -1,0 +1,188 @@
+"""Every figure dfdetect draws, in one place: evaluation curves, robustness curves, training
+history, data histograms.
+
+Figures are ``matplotlib.figure.Figure`` objects on the Agg canvas, never global pyplot state,
+so that no interactive backend is touched and nothing leaks between plots. Each is written
+atomically (``dfdetect.atomic``). The numbers come from ``dfdetect.metrics``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
+
+from dfdetect.atomic import atomic_path
+from dfdetect.metrics import CLASS_NAMES, labels_and_scores, one_class_reason
+
+ROBUSTNESS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def new_figure(size: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Any]:
+    figure = Figure(figsize=size, dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure, figure.add_subplot()
+
+
+def save_figure(figure: Figure, path: str | Path) -> None:
+    """PNG under a temporary name, renamed into place: a killed job leaves no half-written picture."""
+    with atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary, format="png")
+
+
+def undefined_plot(path: str | Path, title: str, message: str) -> None:
+    """A PNG that says why the plot cannot be drawn, so the report still has a picture to show."""
+    figure, axes = new_figure()
+    axes.set_axis_off()
+    axes.set_title(title)
+    axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11)
+    save_figure(figure, path)
+
+
+def class_counts_text(labels: np.ndarray) -> str:
+    return f"{int((labels == 0).sum())} REAL, {int((labels == 1).sum())} FAKE videos"
+
+
+def plot_roc(labels: Any, scores: Any, path: str | Path, title: str) -> None:
+    labels, scores = labels_and_scores(labels, scores)
+    reason = one_class_reason(labels)
+    if reason is not None:
+        undefined_plot(path, title, f"ROC curve undefined:\n{reason}")
+        return
+    figure, axes = new_figure()
+    RocCurveDisplay.from_predictions(labels, scores, ax=axes, name="model", plot_chance_level=True)
+    axes.set_xlabel("False positive rate (REAL called FAKE)")
+    axes.set_ylabel("True positive rate (FAKE caught)")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    save_figure(figure, path)
+
+
+def plot_precision_recall(labels: Any, scores: Any, path: str | Path, title: str) -> None:
+    labels, scores = labels_and_scores(labels, scores)
+    if not labels.any():
+        undefined_plot(path, title, f"Precision-recall curve undefined:\nno FAKE video among {len(labels)}")
+        return
+    figure, axes = new_figure()
+    PrecisionRecallDisplay.from_predictions(labels, scores, ax=axes, name="model", plot_chance_level=True)
+    axes.set_xlabel("Recall (FAKE caught)")
+    axes.set_ylabel("Precision (calls of FAKE that are right)")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    save_figure(figure, path)
+
+
+def plot_confusion_matrix(labels: Any, scores: Any, threshold: float, path: str | Path, title: str) -> None:
+    """Counts per cell, coloured by the share of the true class (~88% of DFDC videos are FAKE, so
+    raw counts would paint the REAL row pale whatever the model does)."""
+    labels, scores = labels_and_scores(labels, scores)
+    figure, axes = new_figure((4.8, 4.4))
+    predicted = (scores >= threshold).astype(np.int64)
+    counts = confusion_matrix(labels, predicted, labels=[0, 1])
+    per_class = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, per_class, out=np.zeros(counts.shape), where=per_class > 0)
+    display = ConfusionMatrixDisplay(shares, display_labels=["REAL", "FAKE"])
+    display.plot(ax=axes, include_values=False, colorbar=False, cmap="Blues", im_kw={"vmin": 0, "vmax": 1})
+    for (row, column), count in np.ndenumerate(counts):
+        share = f"\n{shares[row, column]:.0%} of {CLASS_NAMES[row]}" if per_class[row, 0] else ""
+        axes.text(column, row, f"{count}{share}", ha="center", va="center", fontsize=11,
+                  color="white" if shares[row, column] > 0.5 else "black")
+    axes.set_xlabel(f"Predicted (FAKE when p_fake >= {threshold:.3g})")
+    axes.set_ylabel("True label")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    save_figure(figure, path)
+
+
+def plot_score_histograms(labels: Any, scores: Any, path: str | Path, title: str,
+                          thresholds: dict[str, float] | None = None) -> None:
+    """Video scores per class on shared bins; ``thresholds`` ({"validation threshold": 0.6}) as lines."""
+    labels, scores = labels_and_scores(labels, scores)
+    figure, axes = new_figure()
+    bins = np.linspace(0.0, 1.0, 21)
+    for label, color in ((0, "tab:blue"), (1, "tab:red")):
+        class_scores = scores[labels == label]
+        if len(class_scores):
+            axes.hist(class_scores, bins=bins, alpha=0.55, color=color,
+                      label=f"{CLASS_NAMES[label]} (n={len(class_scores)})")
+    for (name, value), style in zip((thresholds or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
+        axes.axvline(value, color="black", linestyle=style, linewidth=1.2, label=f"{name} ({value:.3g})")
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("Video score p_fake")
+    axes.set_ylabel("Videos")
+    axes.set_title(f"{title}\n{class_counts_text(labels)}")
+    axes.legend(loc="best", fontsize=9)
+    save_figure(figure, path)
+
+
+def plot_history(history: pd.DataFrame, fake_share: float, path: str | Path, title: str) -> None:
+    """Loss and accuracy per epoch, with the accuracy of always answering FAKE (as in the study)."""
+    figure = Figure(figsize=(11, 4), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    epochs = history["epoch"] + 1
+    loss_axes.plot(epochs, history["loss"], "o-", label="train")
+    loss_axes.plot(epochs, history["val_loss"], "o-", label="validation")
+    loss_axes.set(xlabel="epoch", ylabel="binary cross-entropy (class-weighted in training)", title="loss")
+    accuracy_axes.plot(epochs, history["accuracy"], "o-", label="train")
+    accuracy_axes.plot(epochs, history["val_accuracy"], "o-", label="validation")
+    accuracy_axes.axhline(fake_share, color="grey", linestyle="--", label=f"always FAKE ({fake_share:.2f})")
+    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for axes in (loss_axes, accuracy_axes):
+        axes.legend()
+        axes.grid(alpha=0.3)
+    figure.suptitle(title)
+    save_figure(figure, path)
+
+
+def plot_n_frames_histogram(videos: pd.DataFrame, path: str | Path, frame_bounds: tuple[int, int] | None = None) -> None:
+    """The study's first figure: how many face files each video has, by class."""
+    figure, axes = new_figure((8, 4.5))
+    upper = max(int(videos["n_frames"].max()), 1)
+    bins = np.linspace(0, upper + 1, min(60, upper + 2))
+    for label, name, colour in ((0, "REAL", "tab:blue"), (1, "FAKE", "tab:red")):
+        counts = videos.loc[videos["label"] == label, "n_frames"]
+        axes.hist(counts, bins=bins, alpha=0.6, label=f"{name} (n={len(counts)})", color=colour)
+    if frame_bounds is not None:
+        for bound in frame_bounds:
+            axes.axvline(bound, color="black", linestyle="--", linewidth=1)
+        axes.text(frame_bounds[0], axes.get_ylim()[1] * 0.95, " kept range", va="top")
+    axes.set_xlabel("face image files per video (n_frames)")
+    axes.set_ylabel("videos")
+    axes.set_title("Face files per video")
+    axes.legend()
+    save_figure(figure, path)
+
+
+def plot_robustness(robustness: pd.DataFrame, path: str | Path, title: str, clean_auc: float | None = None) -> None:
+    """AUC (y) against level (x), a line per perturbation in the table's order; ``clean_auc`` dashed.
+
+    Rows at level 0 (unperturbed) are drawn where the table holds them; an undefined AUC (None or
+    NaN) leaves a gap. A table without any defined AUC still gives a PNG that says so.
+    """
+    missing = [column for column in ("perturbation", "level", "roc_auc") if column not in robustness.columns]
+    if missing:
+        raise ValueError(f"robustness table lacks column(s) {', '.join(missing)}")
+    aucs = pd.to_numeric(robustness["roc_auc"], errors="coerce")
+    if aucs.isna().all():
+        undefined_plot(path, title, "Robustness curve undefined:\nno perturbed AUC is defined (one class?)")
+        return
+    figure, axes = new_figure((6.5, 4.5))
+    table = robustness.assign(roc_auc=aucs)
+    for number, (name, rows) in enumerate(table.groupby("perturbation", sort=False)):
+        rows = rows.sort_values("level")
+        axes.plot(rows["level"], rows["roc_auc"], marker=ROBUSTNESS_MARKERS[number % len(ROBUSTNESS_MARKERS)], linewidth=1.5,
+                  label=str(name))
+    if clean_auc is not None and np.isfinite(clean_auc):
+        axes.axhline(clean_auc, color="black", linestyle="--", linewidth=1.2, label=f"clean ({clean_auc:.3f})")
+    axes.axhline(0.5, color="grey", linestyle=":", linewidth=1.0, label="chance (0.5)")
+    levels = sorted(int(level) for level in table["level"].unique())
+    axes.set_xticks(levels)
+    axes.set_ylim(0.0, 1.02)
+    axes.set_xlabel("Perturbation level (DeeperForensics-1.0; 0 = none, 5 = strongest)")
+    axes.set_ylabel("ROC AUC")
+    axes.set_title(title)
+    axes.legend(loc="lower left", fontsize=8, ncol=2)
+    save_figure(figure, path)

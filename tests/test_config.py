@@ -1,0 +1,227 @@
+"""dfdetect.config and dfdetect.schema: completion with the schema's defaults, the checks JSON Schema
+cannot express, batch discovery, and every settings class against the schema."""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+
+import pytest
+import yaml
+
+from dfdetect.config import (
+    ConfigError,
+    check_config,
+    complete_config,
+    complete_model_settings,
+    default_config,
+    discover_batches,
+    load_config,
+    raw_video_part_number,
+    raw_video_parts,
+)
+from dfdetect.demo import DemoSpec
+from dfdetect.facebatch import batch_file_name
+from dfdetect.faces import FaceSettings
+from dfdetect.layout import ResultsLayout
+from dfdetect.schema import SCHEMA_PATH, schema_default, section_schema
+
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def schema_defaults(section: str) -> dict:
+    return {key: spec["default"] for key, spec in section_schema(section)["properties"].items() if "default" in spec}
+
+
+# --- completion ----------------------------------------------------------------------------------
+
+
+def test_complete_config_fills_every_default_and_leaves_its_argument_alone():
+    given = {"frames": {"count": 12}, "models": {"m": {"arch": "cnn"}}}
+    completed = complete_config(given)
+    assert given == {"frames": {"count": 12}, "models": {"m": {"arch": "cnn"}}}
+    assert completed["frames"] == {**schema_defaults("frames"), "count": 12}
+    assert completed["models"]["m"]["weights"] is None and completed["models"]["m"]["resources"]["gpu"] == 1
+    assert completed["results_dir"] == SCHEMA["properties"]["results_dir"]["default"]
+
+
+def test_default_config_is_the_schema_defaults():
+    config = default_config()
+    for section in ("demo", "faces", "frames", "split", "evaluation"):
+        for key, value in schema_defaults(section).items():
+            if not isinstance(value, dict):  # nested sections ({}) are filled with their own defaults
+                assert config[section][key] == value, f"{section}.{key}"
+
+
+def test_complete_model_settings_rejects_unknown_keys():
+    with pytest.raises(Exception, match="epoch"):
+        complete_model_settings({"arch": "cnn", "epoch": 3})
+
+
+def test_load_config_validates_completes_and_checks(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"frames": {"min": 300, "max": 200}}))
+    with pytest.raises(ConfigError, match="frames.min"):
+        load_config(path)
+    path.write_text(yaml.safe_dump({"demo": {"enabled": False}, "raw_dir": str(tmp_path / "absent")}))
+    with pytest.raises(ConfigError, match="raw_dir"):
+        load_config(path)
+    assert load_config(path, check_sources=False)["raw_dir"] == str(tmp_path / "absent")
+
+
+# --- checks ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"frames": {"min": 50, "max": 10}}, "frames.min"),
+        ({"models": {"lstm": {"arch": "td_lstm", "encoder_from": "nope"}}}, "models.lstm.encoder_from"),
+        ({"models": {"c": {"arch": "cnn", "encoder_from": "c"}}}, "models.c.encoder_from"),
+        (
+            {"models": {"a": {"arch": "td_lstm"}, "b": {"arch": "td_lstm", "encoder_from": "a"}}},
+            "models.b.encoder_from",
+        ),
+    ],
+)
+def test_check_config_names_the_key(changes, key):
+    with pytest.raises(ConfigError) as raised:
+        check_config(complete_config(changes))
+    assert raised.value.key == key and str(raised.value).startswith(f"config key '{key}'")
+
+
+def test_raw_sources_are_checked_only_without_the_demo(tmp_path):
+    config = complete_config({"demo": {"enabled": False}, "raw_dir": str(tmp_path)})
+    with pytest.raises(ConfigError, match="holds no deepfake-detection-faces-part"):
+        check_config(config)
+    check_config(complete_config({"raw_dir": str(tmp_path)}))  # the demo needs no raw data
+
+
+# --- batch discovery -------------------------------------------------------------------------------
+
+
+def test_demo_batches_live_where_the_layout_says(tmp_path):
+    config = complete_config({"results_dir": str(tmp_path / "r"), "demo": {"batches": 3}})
+    layout = ResultsLayout(tmp_path / "r")
+    assert discover_batches(config) == {batch: layout.demo_zip(batch) for batch in ("0-0", "0-1", "1-0")}
+
+
+def test_raw_batches_and_raw_video_parts_are_discovered_in_numeric_order(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for batch in ("10-0", "2-1", "2-0"):
+        (raw / batch_file_name(batch)).write_bytes(b"")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    with zipfile.ZipFile(videos / "dfdc_train_part_7.zip", "w") as archive:
+        archive.writestr("metadata.json", "{}")
+    config = complete_config({"demo": {"enabled": False}, "raw_dir": str(raw), "raw_video_dir": str(videos),
+                              "results_dir": str(tmp_path / "r")})
+    batches = discover_batches(config)
+    assert list(batches) == ["2-0", "2-1", "7-0", "10-0"]
+    assert batches["7-0"] == ResultsLayout(tmp_path / "r").faces_zip("7")
+    assert raw_video_parts(config) == {"7": str(videos / "dfdc_train_part_7.zip")}
+    (raw / batch_file_name("7-0")).write_bytes(b"")
+    with pytest.raises(ConfigError, match="batch 7-0 comes from both"):
+        discover_batches(config)
+
+
+def test_raw_video_part_numbers():
+    assert raw_video_part_number("x/dfdc_train_part_012.zip") == "12"
+    with pytest.raises(ConfigError, match="raw_video_dir"):
+        raw_video_part_number("dfdc_train_part_x.zip")
+
+
+# --- the schema is the only source of defaults -------------------------------------------------------
+
+# Every settings class a library caller can build, with the schema section of each field.
+SETTINGS_CLASSES = {
+    FaceSettings: {field: ("faces", field) for field in schema_defaults("faces") if field != "resources"},
+    DemoSpec: {"videos_per_batch": ("demo", "videos_per_batch"), "image_size": ("demo", "image_size"),
+               "n_frame_slots": ("demo", "n_frame_slots"), "seed": ("demo", "seed"),
+               "manipulations": ("demo", "manipulations"), "real_share": ("demo", "real_share")},
+}
+
+
+def _predict_settings():
+    from dfdetect.predict import PredictSettings
+
+    return PredictSettings, {"step": ("frames", "step"), "count": ("frames", "count"),
+                             "aggregation": ("evaluation", "aggregate"), "batch_size": ("evaluation", "batch_size")}
+
+
+@pytest.mark.parametrize("settings_class", ["FaceSettings", "DemoSpec", "PredictSettings"])
+def test_settings_class_defaults_are_the_schema_defaults(settings_class):
+    cls, sources = (_predict_settings() if settings_class == "PredictSettings"
+                    else next((cls, sources) for cls, sources in SETTINGS_CLASSES.items()
+                              if cls.__name__ == settings_class))
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    for name, field in fields.items():
+        if name not in sources:
+            assert field.default is dataclasses.MISSING, f"{cls.__name__}.{name} has a default the schema lacks"
+            continue
+        section, key = sources[name]
+        expected = schema_default(section, key)
+        expected = tuple(expected) if isinstance(expected, list) else expected  # frozen dataclasses hold tuples
+        assert field.default == expected, f"{cls.__name__}.{name} != schema {section}.{key}"
+    assert set(sources) <= set(fields)
+    # and the section's keys are all settings of the class (faces: all but the scheduler's resources)
+    if cls is FaceSettings:
+        assert set(fields) == set(schema_defaults("faces")) - {"resources"}
+
+
+def test_train_settings_hold_no_defaults_and_take_the_schema_defaults():
+    from dfdetect.train import TrainSettings
+
+    assert all(field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+               for field in dataclasses.fields(TrainSettings))
+    settings = TrainSettings.from_config({"arch": "cnn"})
+    model_defaults = schema_defaults("model")
+    for field in dataclasses.fields(TrainSettings):
+        if field.name in model_defaults:
+            assert getattr(settings, field.name) == model_defaults[field.name], field.name
+    assert settings.model["weights"] is None  # a library caller trains from scratch, as the workflow does
+
+
+def test_model_builders_default_to_the_schema_weights():
+    import inspect
+
+    from dfdetect.backend import select_backend
+
+    select_backend("tensorflow")
+    from dfdetect import models
+
+    for builder in (models.build_transfer, models.build_frame_encoder, models.build_td_lstm):
+        assert inspect.signature(builder).parameters["weights"].default == schema_default("model", "weights")
+
+
+# --- evaluation sets ---------------------------------------------------------------------------------
+
+
+def test_a_demo_set_takes_the_main_demo_settings_with_its_own_keys(tmp_path):
+    from dfdetect.config import data_sources, demo_spec
+
+    config = complete_config({"results_dir": str(tmp_path), "demo": {"image_size": 32, "seed": 7},
+                              "evaluation": {"sets": {"unseen": {"demo": {"batches": 1, "seed": 8}}}}})
+    assert list(data_sources(config)) == ["", "sets/unseen/"]
+    spec = demo_spec(config, "sets/unseen/")
+    assert spec["image_size"] == 32 and spec["seed"] == 8 and "batches" not in spec
+    # a set's batch ids may repeat the training data's: its files live under sets/NAME/
+    assert discover_batches(config, "sets/unseen/") == {"0-0": ResultsLayout(tmp_path).demo_zip("0-0", "sets/unseen/")}
+    assert "0-0" in discover_batches(config)
+
+
+@pytest.mark.parametrize(("entry", "key"), [
+    ({"raw_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_dir"),
+    ({"raw_video_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_video_dir"),
+    ({"raw_dir": "/tmp", "demo": {"seed": 1}}, "evaluation.sets.s"),
+])
+def test_bad_sets_name_their_key(entry, key):
+    with pytest.raises(ConfigError) as raised:
+        check_config(complete_config({"evaluation": {"sets": {"s": entry}}}))
+    assert raised.value.key == key
+
+
+def test_set_names_are_checked_by_the_schema():
+    with pytest.raises(Exception, match="does not match"):
+        complete_config({"evaluation": {"sets": {"bad/name": {"raw_dir": "x"}}}})

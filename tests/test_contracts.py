@@ -1,0 +1,111 @@
+"""Each contract has one home, and the places that use it agree with it.
+
+- the train and evaluate rules declare exactly the outputs their library paths objects hold, at
+  the paths of the results layout;
+- the rules that read another rule's output take it from that rule;
+- benchmarks import nothing from tests/.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dfdetect.evaluate import EvaluationPaths
+from dfdetect.layout import EVALUATION_FILES, TRAIN_FILES, ResultsLayout
+from dfdetect.train import TrainPaths
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _strip_constraints(pattern: str) -> str:
+    return re.sub(r"\{(\w+),[^}]*\}", r"{\1}", pattern)
+
+
+@pytest.fixture(scope="module")
+def workflow_rules(tmp_path_factory):
+    """The parsed workflow (Snakemake's API, no job run) for a config with one model."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
+
+    workdir = tmp_path_factory.mktemp("contracts")
+    config = workdir / "config.yaml"
+    config.write_text(yaml.safe_dump({"results_dir": "res", "models": {"m": {"arch": "cnn"}}}))
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(configfiles=[config]),
+                                storage_settings=StorageSettings(), snakefile=ROOT / "Snakefile", workdir=workdir)
+        yield {rule.name: rule for rule in workflow._workflow.rules}
+
+
+def declared_outputs(rule) -> dict[str, str]:
+    return {name: _strip_constraints(str(path)) for name, path in rule.output.items()}
+
+
+@pytest.mark.parametrize(("rule", "paths_class", "files", "folder"),
+                         [("train", TrainPaths, TRAIN_FILES, "model_dir"),
+                          ("evaluate", EvaluationPaths, EVALUATION_FILES, "eval_dir")])
+def test_rule_outputs_are_what_the_library_writes(workflow_rules, rule, paths_class, files, folder):
+    outputs = declared_outputs(workflow_rules[rule])
+    assert list(outputs) == [field.name for field in dataclasses.fields(paths_class)] == list(files)
+    in_folder = paths_class.in_folder(getattr(ResultsLayout("res"), folder)("{model}"))
+    assert {name: str(path) for name, path in dataclasses.asdict(in_folder).items()} == outputs
+    assert paths_class.from_mapping(outputs) == in_folder
+
+
+def test_a_missing_output_fails_before_the_job_runs():
+    outputs = {name: f"x/{file}" for name, file in TRAIN_FILES.items() if name != "plot"}
+    with pytest.raises(ValueError, match="TrainPaths: no path for plot"):
+        TrainPaths.from_mapping(outputs)
+
+
+def rule_input_lines(smk: Path) -> list[str]:
+    """The lines of every ``input:`` section of a rules file."""
+    lines, indent = [], None
+    for line in smk.read_text().splitlines():
+        depth = len(line) - len(line.lstrip())
+        if line.strip() == "input:":
+            indent = depth
+        elif indent is not None and (depth > indent or not line.strip()):
+            lines.append(line)
+        else:
+            indent = None
+    return lines
+
+
+def test_consumers_take_their_inputs_from_the_producing_rule(workflow_rules):
+    """No rule retypes another rule's output path: inputs are rules.X.output.Y (or input functions)."""
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        retyped = [line.strip() for line in rule_input_lines(smk) if "result(" in line or "LAYOUT." in line]
+        assert retyped == [], f"{smk.name}: inputs that retype a path: {retyped}"
+    assert str(workflow_rules["pack"].input.selection) == _strip_constraints(str(workflow_rules["select_frames"].output[0]))
+
+
+def test_layout_paths_are_the_rule_paths(workflow_rules):
+    layout = ResultsLayout("res")
+    rules = workflow_rules
+    assert _strip_constraints(str(rules["demo"].output[0])) == layout.demo_zip("{batch}")
+    assert _strip_constraints(str(rules["extract_faces"].output.batch)) == layout.faces_zip("{part}")
+    assert _strip_constraints(str(rules["pack"].output.index)) == layout.store_file("{batch}", "index.parquet")
+    assert str(rules["split"].output.test) == layout.split("test")
+    assert str(rules["report"].output.csv) == layout.report_file("comparison.csv")
+
+
+def test_faces_report_path_is_the_layout_one():
+    from dfdetect.faces import report_path
+
+    layout = ResultsLayout("res")
+    assert str(report_path(layout.faces_zip("3"))) == layout.faces_report("3")
+
+
+def test_benchmarks_import_nothing_from_tests():
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(name.split(".")[0] == "tests" for name in names), f"{path.name} imports {names}"

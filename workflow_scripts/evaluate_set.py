@@ -1,0 +1,21 @@
+"""Snakemake adapter: score one model on one evaluation set."""
+from dfdetect.evaluate import SetEvaluationPaths, evaluate_set
+from dfdetect.logutil import log_to
+
+with log_to(snakemake.log[0]):
+    evaluation = snakemake.params.evaluation
+    evaluate_set(
+        snakemake.wildcards.model,
+        snakemake.params.settings,
+        snakemake.wildcards.set,
+        model_path=snakemake.input.model,
+        store_prefixes=snakemake.params.store_prefixes,
+        videos_path=snakemake.input.videos,
+        validation_predictions_path=snakemake.input.validation_predictions,
+        paths=SetEvaluationPaths.from_mapping(dict(snakemake.output.items())),
+        backend=snakemake.params.backend,
+        aggregation=evaluation["aggregate"],
+        n_resamples=evaluation["bootstrap"],
+        seed=evaluation["seed"],
+        batch_size=evaluation["batch_size"],
+    )

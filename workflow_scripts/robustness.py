@@ -1,0 +1,17 @@
+"""Snakemake adapter: one model's test split under the DeeperForensics-1.0 perturbations."""
+from dfdetect.logutil import log_to
+from dfdetect.robustness import RobustnessPaths, evaluate_robustness
+
+with log_to(snakemake.log[0]):
+    evaluation = snakemake.params.evaluation
+    evaluate_robustness(
+        snakemake.wildcards.model,
+        model_path=snakemake.input.model,
+        store_prefixes=snakemake.params.store_prefixes,
+        test_path=snakemake.input.test,
+        paths=RobustnessPaths.from_mapping(dict(snakemake.output.items())),
+        backend=snakemake.params.backend,
+        aggregation=evaluation["aggregate"],
+        batch_size=evaluation["batch_size"],
+        seed=evaluation["seed"],
+    )
