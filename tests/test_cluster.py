@@ -21,18 +21,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from dfdetect.testkit.dryrun import planned_jobs_detail
 from tests.helpers.workflow import ROOT, snakemake, write_config
 
 pytestmark = [
     pytest.mark.cluster,
     pytest.mark.workflow,
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("sbatch") is None,
-                       reason="no SLURM here (sbatch not found): tests/cluster/slurm-up.sh starts a local one"),
+    pytest.mark.skipif(
+        shutil.which("sbatch") is None,
+        reason="no SLURM here (sbatch not found): tests/cluster/slurm-up.sh starts a local one",
+    ),
 ]
 
 PROFILE = ROOT / "profiles" / "slurm"
-GPU_RULES = ("train", "evaluate")
+GPU_RULES = ("train", "evaluate", "robustness", "evaluate_set")  # at least these
 PREP_GROUP = ("ingest", "pack", "select_frames")
 # Defaults: the names tests/cluster/slurm-up.sh creates.
 PARTITION = os.environ.get("DFDETECT_SLURM_PARTITION") or "cpu"
@@ -40,8 +43,15 @@ GPU_PARTITION = os.environ.get("DFDETECT_SLURM_GPU_PARTITION") or "gpu"
 ACCOUNT = os.environ.get("DFDETECT_SLURM_ACCOUNT") or "dfdetect"
 # Only test-specific flags: sacct hangs without an accounting database (squeue answers instead), the
 # first status check comes after 5 s instead of 40 s, and the logs of successful jobs stay for the checks.
-CLUSTER_FLAGS = ("--profile", str(PROFILE), "--slurm-status-command", "squeue",
-                 "--slurm-init-seconds-before-status-checks", "5", "--slurm-keep-successful-logs")
+CLUSTER_FLAGS = (
+    "--profile",
+    str(PROFILE),
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "5",
+    "--slurm-keep-successful-logs",
+)
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 CONFIG = {
     "raw_dir": "raw",
@@ -50,11 +60,18 @@ CONFIG = {
     "image_size": 16,
     "frames": {"min": 40, "max": 80, "step": 5, "count": 4},
     "split": {"test": 0.25, "validation": 0.25, "seed": 5},
-    "evaluation": {"bootstrap": 50},
+    # robustness (on by default) and one small evaluation set: their GPU jobs go through the cluster too.
+    "evaluation": {"bootstrap": 50, "sets": {"unseen": {"demo": {"batches": 1, "videos_per_batch": 16, "seed": 9}}}},
     "models": {"tiny": {"arch": "cnn", "epochs": 1, "batch_size": 16, "frames_per_video": "all"}},
 }
-TABLES = ("manifests/videos.parquet", "clean/videos.parquet", "reduced/frames.parquet", "splits/train.parquet",
-          "splits/validation.parquet", "splits/test.parquet")
+TABLES = (
+    "manifests/videos.parquet",
+    "clean/videos.parquet",
+    "reduced/frames.parquet",
+    "splits/train.parquet",
+    "splits/validation.parquet",
+    "splits/test.parquet",
+)
 PREDICTIONS = ("eval/tiny/predictions.parquet", "eval/tiny/validation_predictions.parquet")
 
 
@@ -99,21 +116,24 @@ def runs(tmp_path_factory, monkeypatch_module):
     """The same config locally and on the cluster, and a cluster run on a corrupt batch, all at once."""
     if subprocess.run(["sinfo", "-h"], capture_output=True, timeout=30).returncode != 0:
         pytest.fail("sbatch is installed but no SLURM controller answers: run tests/cluster/slurm-up.sh")
-    for name, value in (("DFDETECT_SLURM_PARTITION", PARTITION), ("DFDETECT_SLURM_GPU_PARTITION", GPU_PARTITION),
-                        ("DFDETECT_SLURM_ACCOUNT", ACCOUNT)):
+    for name, value in (
+        ("DFDETECT_SLURM_PARTITION", PARTITION),
+        ("DFDETECT_SLURM_GPU_PARTITION", GPU_PARTITION),
+        ("DFDETECT_SLURM_ACCOUNT", ACCOUNT),
+    ):
         monkeypatch_module.setenv(name, value)
     local_dir, cluster_dir, broken_dir = (tmp_path_factory.mktemp(name) for name in ("local", "cluster", "broken"))
     (broken_dir / "raw").mkdir()
     (broken_dir / "raw/deepfake-detection-faces-part-0-0.zip").write_bytes(b"PK\x03\x04 a truncated download")
-    broken_config = write_config(broken_dir, {"raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False},
-                                              "models": CONFIG["models"]})
+    broken_config = write_config(
+        broken_dir, {"raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False}, "models": CONFIG["models"]}
+    )
     start = time.monotonic()
     # The cluster runs mostly wait for their jobs; the local reference run uses one core meanwhile.
     with ThreadPoolExecutor(3) as pool:
         local = pool.submit(snakemake, local_dir, write_config(local_dir, CONFIG), "--cores", "1")
         cluster = pool.submit(on_cluster, cluster_dir, write_config(cluster_dir, CONFIG))
-        broken = pool.submit(on_cluster, broken_dir, broken_config, "results/manifests/videos/0-0.parquet",
-                             check=False)
+        broken = pool.submit(on_cluster, broken_dir, broken_config, "results/manifests/videos/0-0.parquet", check=False)
         local.result()
         done, failed = cluster.result(), broken.result()
     print(f"local and cluster runs: {time.monotonic() - start:.0f} s")
@@ -137,14 +157,15 @@ def test_every_non_local_job_ran_as_a_slurm_job(runs):
     # The jobs Snakemake ran: `rule X:` for cluster jobs (group members indented), `localrule X:` on this host.
     remote = Counter(re.findall(r"^\s*rule (\w+):$", output, re.MULTILINE))
     local = set(re.findall(r"^localrule (\w+):$", output, re.MULTILINE))
-    assert local == {"all", "manifest", "clean", "reduce", "split", "report"}
-    assert set(remote) == {"demo", *PREP_GROUP, *GPU_RULES}
+    assert {"all", "manifest", "clean", "reduce", "split", "report"} <= local
+    assert {"demo", *PREP_GROUP, *GPU_RULES} <= set(remote) and not local & set(remote)
     by_folder = Counter(jobs.values())
     group = f"group_prep_{'_'.join(sorted(PREP_GROUP))}"  # one job per batch for the three prep rules
     expected = {f"rule_{rule}": count for rule, count in remote.items() if rule not in PREP_GROUP}
-    expected[group] = CONFIG["demo"]["batches"]
+    batches = CONFIG["demo"]["batches"] + CONFIG["evaluation"]["sets"]["unseen"]["demo"]["batches"]
+    expected[group] = batches
     assert by_folder == expected
-    assert all(remote[rule] == CONFIG["demo"]["batches"] for rule in PREP_GROUP)
+    assert all(remote[rule] == batches for rule in PREP_GROUP)
 
     finished = jobcomp_records()
     for job_id, folder in jobs.items():
@@ -157,9 +178,12 @@ def test_every_non_local_job_ran_as_a_slurm_job(runs):
 
 
 def test_gpu_rules_went_to_the_gpu_partition_with_one_gpu(runs):
+    # The rules whose jobs ask for a GPU (train, evaluate, robustness, ...), as the run printed them.
+    gpu_rules = {job["rule"] for job in planned_jobs_detail(runs["output"]) if job["resources"].get("gpu", "0") != "0"}
+    assert set(GPU_RULES) <= gpu_rules
     for job_id, folder in submissions(runs["output"]).items():
         job = slurm_job(job_id)
-        if folder in {f"rule_{rule}" for rule in GPU_RULES}:
+        if folder.removeprefix("rule_") in gpu_rules:
             assert job["Partition"] == GPU_PARTITION, (folder, job)
             assert job.get("TresPerJob") == "gres:gpu:1", (folder, job)  # sbatch --gpus=1
             assert job.get("CpusPerTres") == "gres:gpu:8", (folder, job)  # cpus_per_gpu from the profile
@@ -172,12 +196,17 @@ def test_gpu_rules_went_to_the_gpu_partition_with_one_gpu(runs):
 def test_outputs_equal_a_local_run(runs):
     local_dir, cluster_dir = runs["local"], runs["cluster"]
     for table in TABLES:
-        pd.testing.assert_frame_equal(pd.read_parquet(cluster_dir / "results" / table),
-                                      pd.read_parquet(local_dir / "results" / table), obj=table)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(cluster_dir / "results" / table), pd.read_parquet(local_dir / "results" / table), obj=table
+        )
     for table in PREDICTIONS:  # the same seeds on the same CPUs: equal up to float noise
-        pd.testing.assert_frame_equal(pd.read_parquet(cluster_dir / "results" / table),
-                                      pd.read_parquet(local_dir / "results" / table),
-                                      check_exact=False, atol=1e-5, obj=table)
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(cluster_dir / "results" / table),
+            pd.read_parquet(local_dir / "results" / table),
+            check_exact=False,
+            atol=1e-5,
+            obj=table,
+        )
     comparison = pd.read_csv(cluster_dir / "results/report/comparison.csv")
     assert list(comparison["model"]) == ["tiny"]
 
@@ -188,7 +217,7 @@ def test_a_job_failing_on_the_cluster_fails_the_run_naming_the_rule(runs):
     assert failed.returncode != 0, output[-4000:]
     (job_id,) = submissions(output)  # the batch's prep group job
     # The failed group job names its SLURM log, its rule and the rule's log; that log (shown) names the file.
-    error = output[output.index("Error in group prep"):]
+    error = output[output.index("Error in group prep") :]
     assert f"slurm_logs/group_prep_ingest/{job_id}.log" in error, error[:2000]
     assert re.search(r"jobs:\s+rule ingest:", error), error[:2000]
     assert "results/logs/ingest/0-0.log" in error
