@@ -30,7 +30,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 run: $(VENV)/.installed-run
 	@# On failure, still write the comparison of the models that finished, then fail.
-	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) || { $(BIN)/dfdetect report --config config.yaml || true; exit 1; }
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) || { $(BIN)/dfdetect report --config config.yaml || true; \
+	  echo "make run failed: see the job log named above (results/logs/)." >&2; \
+	  echo "After a killed run Snakemake's lock on this folder stays:" >&2; \
+	  echo "  run '$(BIN)/snakemake --unlock' (and 'make run' again); README: When something goes wrong" >&2; exit 1; }
 	@$(BIN)/dfdetect where --configfile config.yaml
 
 test: $(VENV)/.installed-test

@@ -1,6 +1,6 @@
 # dfdetect: DFDC face batches -> manifests -> clean/reduce/pack/split -> trained models -> reports.
 # Thin on purpose: the logic lives in the dfdetect package, the stages in rules/*.smk.
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -12,9 +12,8 @@ configfile: "config.yaml"
 report: "report/workflow.rst"
 
 
-validate(config, schema="schemas/config.schema.yaml")
-
-
+# common.smk validates the config against schemas/config.schema.yaml first (a short error: the
+# message and the key, not the whole schema), then checks it and takes the results_dir lock.
 include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/faces.smk"

@@ -80,3 +80,9 @@ def atomic_write_bytes(target: str | Path, data: bytes, sync: bool = True) -> No
 
 def atomic_write_text(target: str | Path, text: str, sync: bool = True) -> None:
     atomic_write_bytes(target, text.encode("utf-8"), sync)
+
+
+def atomic_to_parquet(table, target: str | Path, sync: bool = True) -> None:
+    """``table.to_parquet(target, index=False)`` through a unique temporary name."""
+    with atomic_path(target, suffix=".parquet", sync=sync) as temporary:
+        table.to_parquet(temporary, index=False)

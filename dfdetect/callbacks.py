@@ -5,10 +5,15 @@ from __future__ import annotations
 import logging
 import math
 import time
+from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
 import pandas as pd
+
+from dfdetect.atomic import atomic_path
+from dfdetect.resume import ResumeState, fault_point, file_name, is_better, prune, read_history
 
 log = logging.getLogger("dfdetect.train")
 
@@ -47,3 +52,54 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.best = float(losses[best_index])
             self.best_epoch = int(self.earlier["epoch"].iloc[best_index])
             self.wait = len(losses) - 1 - best_index
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """The trainer's only writer of resume state: after each epoch, the best model (when it
+    improved), the history, the weights with the optimizer state, then the manifest, each written
+    atomically (see ``dfdetect.resume``). Replaces Keras's BackupAndRestore, ModelCheckpoint and
+    CSVLogger, which write in place and leave a corrupt file when the job is killed mid-write.
+
+    Put it after the EarlyStopping callback, so that a manifest records that training stopped.
+    """
+
+    def __init__(self, work: str | Path, state: ResumeState | None, monitor: str = "val_loss"):
+        super().__init__()
+        self.work = Path(work)
+        self.state = state
+        self.monitor = monitor
+        self.rows: list[dict] = read_history(self.work / state.history).to_dict("records") if state else []
+
+    def on_train_begin(self, logs=None):
+        if self.state is None:
+            return
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:  # its variables must exist to be loaded
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.work / self.state.weights)
+
+    def on_epoch_end(self, epoch, logs=None):
+        fault_point(epoch, "epoch_end")
+        logs = dict(logs or {})
+        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted(logs.items())}})
+        best, best_value = (self.state.best, self.state.best_value) if self.state else (None, None)
+        if is_better(logs.get(self.monitor), best_value):
+            best, best_value = file_name("best", epoch), float(logs[self.monitor])
+            self._write(epoch, "best", best, self.model.save, ".keras")
+        history = file_name("history", epoch)
+        self._write(epoch, "history", history, lambda path: pd.DataFrame(self.rows).to_csv(path, index=False), ".csv")
+        weights = file_name("weights", epoch)
+        self._write(epoch, "weights", weights, self.model.save_weights, ".weights.h5")
+        state = ResumeState.describe(self.work, epochs=epoch + 1, weights=weights, history=history, best=best,
+                                     best_value=best_value, stopped=bool(self.model.stop_training))
+        self._write(epoch, "state", file_name("state", epoch), lambda path: state.write_to(path), ".json")
+        self.state = state
+        prune(self.work)
+        fault_point(epoch, "pruned")
+
+    def _write(self, epoch: int, step: str, name: str, writer: Callable[[Path], object], suffix: str) -> None:
+        with atomic_path(self.work / name, suffix=suffix) as temporary:
+            fault_point(epoch, f"{step}:created")
+            writer(temporary)
+            fault_point(epoch, f"{step}:written")
+        fault_point(epoch, f"{step}:committed")

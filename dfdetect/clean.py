@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dfdetect.atomic import atomic_to_parquet, atomic_write_text
 from dfdetect.facebatch import MANIPULATION_COLUMN, class_balance
 
 TOO_FEW_FRAMES = "too_few_frames"
@@ -63,8 +64,7 @@ def clean_summary(cleaned: pd.DataFrame) -> dict[str, Any]:
 
 
 def write_clean(cleaned: pd.DataFrame, table_path: str | Path, summary_path: str | Path) -> dict[str, Any]:
-    Path(table_path).parent.mkdir(parents=True, exist_ok=True)
-    cleaned.to_parquet(table_path, index=False)
+    atomic_to_parquet(cleaned, table_path)
     summary = clean_summary(cleaned)
-    Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary

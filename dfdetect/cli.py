@@ -5,6 +5,7 @@
     dfdetect report --config config.yaml                     # the comparison from whatever exists
     dfdetect where --configfile config.yaml                  # where the results and the report are
     dfdetect raw-part --videos DIR --labels CSV --out parts/dfdc_train_part_0.zip   # another dataset's videos
+    dfdetect unlock --config config.yaml                     # clear a killed run's results_dir lock
 
 Subcommands import their heavy modules (Keras, MTCNN) only when they run.
 """
@@ -63,6 +64,25 @@ def report(argv: Sequence[str]) -> int:
     return 0
 
 
+def unlock(argv: Sequence[str]) -> int:
+    """Remove the results_dir lock a killed run left (dfdetect.lock); only when no run uses the folder."""
+    from dfdetect.lock import describe, lock_path
+    from dfdetect.lock import unlock as remove_lock
+
+    parser = argparse.ArgumentParser(prog="dfdetect unlock", description=unlock.__doc__)
+    parser.add_argument("--config", "--configfile", default="config.yaml")
+    parser.add_argument("--results-dir", help="the locked folder (default: the config's results_dir)")
+    args = parser.parse_args(argv)
+    results = Path(args.results_dir) if args.results_dir else Path(load_config(args.config)["results_dir"])
+    holder = remove_lock(results)
+    if holder is None:
+        print(f"{results} is not locked (no {lock_path(results).name})")
+    else:
+        print(f"removed the lock on {results} held by {describe(holder)}")
+    print("for Snakemake's own lock on the working directory after a killed run: snakemake --unlock")
+    return 0
+
+
 def train(argv: Sequence[str]) -> int:
     from dfdetect.train import main as train_main
 
@@ -81,7 +101,7 @@ def raw_part(argv: Sequence[str]) -> int:
     return convert_main(argv)
 
 
-COMMANDS = {"predict": predict, "train": train, "report": report, "where": where, "raw-part": raw_part}
+COMMANDS = {"predict": predict, "train": train, "report": report, "where": where, "raw-part": raw_part, "unlock": unlock}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -39,18 +39,37 @@ def load_config(path: str | Path, check_sources: bool = True) -> dict[str, Any]:
     return config
 
 
+def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> None:
+    """Snakemake's schema validation (it fills in the defaults in place), with a short error.
+
+    Snakemake's own error prints the whole schema (hundreds of lines) around jsonschema's one-line
+    message; this raises ConfigError with that message and the key path only.
+    """
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(schema_path))
+    except WorkflowError as error:
+        causes = (*error.args, error.__cause__, error.__context__)  # Snakemake raises it inside `except`
+        cause = next((arg for arg in causes if isinstance(arg, jsonschema.ValidationError)), None)
+        if cause is None:
+            raise
+        key = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
+        raise ConfigError(key, cause.message) from None
+
+
 def complete_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``config`` validated against the schema, with every default filled in.
 
     The schema is the only source of defaults: library code reads settings from what this (or
-    the Snakefile's ``validate``, the same function) returns, and keeps no defaults of its own.
+    the workflow's ``validate_config``, the same validation) returns, and keeps no defaults of its own.
     """
     import copy
 
-    from snakemake.utils import validate
-
     completed = copy.deepcopy(dict(config))
-    validate(completed, str(SCHEMA_PATH))
+    validate_config(completed)
     return completed
 
 
@@ -74,10 +93,21 @@ def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
     if train_share <= 0:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
     _check_encoders(config.get("models") or {})
+    _check_results_dir(Path(config["results_dir"]))
     if check_sources and not config["demo"]["enabled"]:
         _check_raw_sources(config)
     if check_sources:
         _check_evaluation_sets(config)
+
+
+def _check_results_dir(results: Path) -> None:
+    """results_dir, or the nearest of its parents that exists, must be a folder (not a file)."""
+    for folder in (results, *results.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                where = "is a file" if folder == results else f"is below '{folder}', which is a file"
+                raise ConfigError("results_dir", f"'{results}' {where}; it must be a folder (or not exist yet)")
+            return
 
 
 def _check_encoders(models: Mapping[str, Any]) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from dfdetect.atomic import atomic_path, atomic_write_text
+from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
 from dfdetect.backend import select_backend
 from dfdetect.layout import EVALUATION_FILES, SET_EVALUATION_FILES, paths_from_mapping, paths_in_folder
 from dfdetect.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
@@ -75,11 +75,6 @@ class SetEvaluationPaths:
     @classmethod
     def in_folder(cls, folder: str | Path) -> SetEvaluationPaths:
         return paths_in_folder(cls, folder, SET_EVALUATION_FILES)
-
-
-def write_parquet(table: pd.DataFrame, path: Path) -> None:
-    with atomic_path(path) as temporary:
-        table.to_parquet(temporary, index=False)
 
 
 def submission_table(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -147,8 +142,8 @@ def evaluate_model(
     arch = settings["arch"]
     test = score_store_videos(model, store, pd.read_parquet(test_path), aggregation, batch_size)
     validation = score_store_videos(model, store, pd.read_parquet(validation_path), aggregation, batch_size)
-    write_parquet(test, paths.predictions)
-    write_parquet(validation, paths.validation_predictions)
+    atomic_to_parquet(test, paths.predictions)
+    atomic_to_parquet(validation, paths.validation_predictions)
 
     metrics = scored_metrics(name, arch, aggregation, test, validation, n_resamples, seed)
     atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")
@@ -184,7 +179,7 @@ def evaluate_set(
     model, store = load_scoring(model_path, store_prefixes, backend)
     arch = settings["arch"]
     scored = score_store_videos(model, store, pd.read_parquet(videos_path), aggregation, batch_size)
-    write_parquet(scored, paths.predictions)
+    atomic_to_parquet(scored, paths.predictions)
     validation = pd.read_parquet(validation_predictions_path)
     metrics = {"set": set_name, **scored_metrics(name, arch, aggregation, scored, validation, n_resamples, seed)}
     atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 import zipfile
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Sequence
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 BATCH_FILE_GLOB = "deepfake-detection-faces-part-*-*.zip"
 BATCH_FILE_PATTERN = re.compile(r"^deepfake-detection-faces-part-(\d+)-(\d+)\.zip$")
@@ -69,13 +72,27 @@ def is_unsafe_member(name: str) -> bool:
 def parse_face_member(name: str) -> FaceMember | None:
     """The video, frame and face a member holds, or None when it is not a face image."""
     match = _FACE_MEMBER.match(name)
-    if match is None:
+    if match is None or _is_non_canonical(match):
         return None
     face = match.group("face")
     face_index = int(face) if face is not None else 1
     if face is not None and face_index < 2:
         return None  # `{n}_1.png` and `{n}_0.png` are not part of the format
     return FaceMember(match.group("video"), int(match.group("frame")), face_index)
+
+
+def _is_non_canonical(match: re.Match) -> bool:
+    """Leading zeros (`0002.png`, `2_02.png`) are not DFDC's naming: `0002.png` beside `2.png` would
+    be a second frame 2."""
+    return any(len(part) > 1 and part.startswith("0") for part in (match.group("frame"), match.group("face") or ""))
+
+
+def not_a_face_detail(name: str) -> str:
+    """Why ``parse_face_member`` rejects ``name``, for the skipped-member table and the log."""
+    match = _FACE_MEMBER.match(name)
+    if match is not None and _is_non_canonical(match):
+        return "non-canonical frame name"
+    return "not {video}/{n}.png or {video}/{n}_{k}.png (k >= 2)"
 
 
 def face_member_name(video_id: str, frame_index: int, face_index: int = 1) -> str:
@@ -118,7 +135,7 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
         text = data.decode("utf-8-sig")  # tolerate a BOM as well as Windows line endings
     except UnicodeDecodeError as error:
         raise FaceBatchError(f"{source}: metadata.csv is not UTF-8 text ({error})") from error
-    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    table = parse_metadata_csv(text, source)
     table.columns = [str(column).strip() for column in table.columns]
     missing = [column for column in METADATA_COLUMNS if column not in table.columns]
     if missing:
@@ -150,6 +167,13 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
     # object dtype keeps "no original" as None (pandas' string dtype would turn it into NaN)
     original = pd.Series([video_id_from_filename(name) if name else None for name in table["original"]],
                          index=table.index, dtype=object)
+    # A REAL video has no original; one that names one is kept (as its own family) and noted.
+    notes = pd.Series("", index=table.index, dtype=object)
+    real_with_original = (labels == "REAL") & original.notna()
+    for index in table.index[real_with_original]:
+        notes[index] = (f"REAL row names original {table.at[index, 'original']} "
+                        "(ignored: a REAL video is its own family)")
+        log.warning("%s: metadata.csv row %d (%s): %s", source, rows[index], table.at[index, "filename"], notes[index])
     columns = {
         "video_id": video_ids,
         "filename": table["filename"],
@@ -170,7 +194,29 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
             [name if name else None for name in table[MANIPULATION_COLUMN]], index=table.index, dtype=object
         )
     columns["row"] = rows.astype("int32")
+    columns["metadata_note"] = notes.astype(str)
     return pd.DataFrame(columns).reset_index(drop=True)
+
+
+_PANDAS_LINE = re.compile(r"line (\d+)")
+
+
+def parse_metadata_csv(text: str, source: str) -> pd.DataFrame:
+    """``metadata.csv`` text as a table of strings; a file pandas cannot parse (a row with more
+    fields than the header, no header at all) is a FaceBatchError naming ``source`` and the line.
+
+    Shared by ingest and ``dfdetect predict`` (one input's bad metadata is that input's error).
+    """
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError as error:
+        raise FaceBatchError(f"{source}: metadata.csv is empty (it needs the header "
+                             f"{','.join(METADATA_COLUMNS)} and one row per video)") from error
+    except pd.errors.ParserError as error:
+        line = _PANDAS_LINE.search(str(error))
+        where = f"line {line.group(1)}" if line else "a line"
+        raise FaceBatchError(f"{source}: metadata.csv {where} cannot be parsed ({str(error).strip()}); "
+                             f"each line needs the fields {','.join(METADATA_COLUMNS)}") from error
 
 
 def families(videos: pd.DataFrame) -> pd.Series:

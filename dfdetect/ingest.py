@@ -14,6 +14,7 @@ from typing import Iterable
 
 import pandas as pd
 
+from dfdetect.atomic import atomic_path
 from dfdetect.facebatch import (
     MANIPULATION_COLUMN,
     METADATA_MEMBER,
@@ -21,6 +22,7 @@ from dfdetect.facebatch import (
     families,
     is_unsafe_member,
     open_batch_zip,
+    not_a_face_detail,
     parse_face_member,
     read_member,
     read_metadata,
@@ -29,7 +31,7 @@ from dfdetect.facebatch import (
 log = logging.getLogger(__name__)
 
 FRAME_COLUMNS = ["batch", "video_id", "frame_index", "face_index", "member", "size"]
-SKIPPED_COLUMNS = ["batch", "member", "reason"]
+SKIPPED_COLUMNS = ["batch", "member", "reason", "detail"]
 
 
 @dataclass
@@ -57,29 +59,32 @@ def ingest_archive(archive: zipfile.ZipFile, zip_path: str | Path, batch: str) -
         for video_id, count in frames.loc[unlisted, "video_id"].value_counts().sort_index().items():
             log.warning("%s: folder %s/ (%d face files) has no metadata row; not a video", zip_path, video_id, count)
         skipped = pd.concat(
-            [skipped, pd.DataFrame({"batch": batch, "member": frames.loc[unlisted, "member"], "reason": "unlisted_folder"})],
+            [skipped, pd.DataFrame({"batch": batch, "member": frames.loc[unlisted, "member"],
+                                    "reason": "unlisted_folder", "detail": "its folder has no metadata.csv row"})],
             ignore_index=True,
         )
         frames = frames.loc[~unlisted].reset_index(drop=True)
     videos = _video_table(metadata, frames, batch)
-    return BatchManifest(frames=frames, videos=videos, skipped=skipped.astype({"member": str, "reason": str}))
+    skipped = skipped[SKIPPED_COLUMNS].astype({"batch": str, "member": str, "reason": str, "detail": str})
+    return BatchManifest(frames=frames, videos=videos, skipped=skipped)
 
 
 def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows: list[tuple[str, int, int, str, int]] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str, str]] = []
     for info in members:
         name = info.filename
         if name == METADATA_MEMBER or info.is_dir():
             continue
         if is_unsafe_member(name):
             log.warning("ignoring member %r: absolute path or '..' (never followed)", name)
-            skipped.append((name, "unsafe_path"))
+            skipped.append((name, "unsafe_path", "absolute path or '..'"))
             continue
         face = parse_face_member(name)
         if face is None:
-            log.warning("ignoring member %r: not a face image ({video}/{n}.png or {video}/{n}_{k}.png)", name)
-            skipped.append((name, "not_a_face_image"))
+            detail = not_a_face_detail(name)
+            log.warning("ignoring member %r: not a face image (%s)", name, detail)
+            skipped.append((name, "not_a_face_image", detail))
             continue
         rows.append((face.video_id, face.frame_index, face.face_index, name, info.file_size))
     frames = pd.DataFrame(rows, columns=FRAME_COLUMNS[1:])
@@ -89,7 +94,7 @@ def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.Da
     )
     # Numeric order, never the order the zip (or a directory listing) happens to give.
     frames = frames.sort_values(["video_id", "frame_index", "face_index"], kind="stable").reset_index(drop=True)
-    skipped_table = pd.DataFrame(skipped, columns=["member", "reason"])
+    skipped_table = pd.DataFrame(skipped, columns=["member", "reason", "detail"])
     skipped_table.insert(0, "batch", batch)
     return frames, skipped_table
 
@@ -105,20 +110,20 @@ def _video_table(metadata: pd.DataFrame, frames: pd.DataFrame, batch: str) -> pd
     videos["family"] = families(videos)
     videos.insert(0, "batch", batch)
     columns = ["batch", "video_id", "filename", "label", "original", "family", "split",
-               "n_frames", "n_multi_face_frames", "has_folder", "row"]
+               "n_frames", "n_multi_face_frames", "has_folder", "row", "metadata_note"]
     if MANIPULATION_COLUMN in videos.columns:  # demo batches say which method made each fake; DFDC does not
         columns.insert(columns.index("family") + 1, MANIPULATION_COLUMN)
     return videos[columns].astype(
         {"batch": str, "video_id": str, "filename": str, "family": str, "split": str,
-         "n_frames": "int32", "n_multi_face_frames": "int32", "has_folder": bool}
+         "n_frames": "int32", "n_multi_face_frames": "int32", "has_folder": bool, "metadata_note": str}
     )
 
 
 def write_batch_manifest(manifest: BatchManifest, frames_path: str | Path, videos_path: str | Path,
                          skipped_path: str | Path) -> None:
     for table, path in ((manifest.frames, frames_path), (manifest.videos, videos_path), (manifest.skipped, skipped_path)):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        table.to_parquet(path, index=False)
+        with atomic_path(path, suffix=".parquet") as temporary:
+            table.to_parquet(temporary, index=False)
 
 
 def combine_video_tables(paths: Iterable[str | Path]) -> pd.DataFrame:

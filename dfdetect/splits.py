@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from dfdetect.atomic import atomic_path
+from dfdetect.atomic import atomic_to_parquet, atomic_write_text
 from dfdetect.facebatch import MANIPULATION_COLUMN, class_balance
 from dfdetect.store import STATUS_OK
 
@@ -95,15 +95,10 @@ def split_summary(sets: dict[str, pd.DataFrame], seed: int) -> dict[str, Any]:
     return summary
 
 
-def write_table(table: pd.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as temporary:
-        table.to_parquet(temporary, index=False)
-
-
 def write_splits(sets: dict[str, pd.DataFrame], paths: dict[str, str | Path], summary_path: str | Path,
                  seed: int) -> dict[str, Any]:
     for name, table in sets.items():
-        write_table(table, paths[name])
+        atomic_to_parquet(table, paths[name])
     summary = split_summary(sets, seed)
-    Path(summary_path).write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(summary_path, json.dumps(summary, indent=2) + "\n")
     return summary

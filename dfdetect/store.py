@@ -25,7 +25,7 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, commit, temporary_name
@@ -37,6 +37,9 @@ STATUS_OK = "ok"
 STATUS_UNREADABLE = "unreadable_frame"
 STATUS_EMPTY = "no_usable_frames"
 INDEX_COLUMNS = ["row", "batch", "video_id", "n_filled", "status", "reason"]
+DEFAULT_MAX_IMAGE_SIDE = 4096  # config key max_image_side
+# Modes Pillow gives 16-bit PNGs (and 32-bit integer / float images): values on a 0..65535 scale.
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, zipfile.BadZipFile, zlib.error, EOFError, Image.DecompressionBombError)
 
 
@@ -52,26 +55,53 @@ class StorePaths:
         return cls(Path(f"{prefix}.frames.npy"), Path(f"{prefix}.mask.npy"), Path(f"{prefix}.index.parquet"))
 
 
-def decode_face(data: bytes, image_size: int) -> np.ndarray:
-    """PNG bytes -> (image_size, image_size, 3) uint8, resized only when the crop differs."""
-    with Image.open(io.BytesIO(data)) as image:
+class OversizedImageError(ValueError):
+    """A face image whose header declares a side above ``max_image_side``; it is never decoded."""
+
+
+def decode_face(data: bytes, image_size: int, max_side: int = DEFAULT_MAX_IMAGE_SIDE) -> np.ndarray:
+    """PNG bytes -> (image_size, image_size, 3) uint8, resized only when the crop differs.
+
+    The size comes from the header first: an image with a side above ``max_side`` raises
+    OversizedImageError (reason ``oversized``) before any pixel is decoded.
+    """
+    try:
+        image = Image.open(io.BytesIO(data))  # reads the header only
+    except UnidentifiedImageError:
+        # Pillow's message names the buffer object (`<_io.BytesIO object at 0x...>`); callers name the member.
+        raise UnidentifiedImageError("cannot identify image file (not a PNG or other image Pillow reads)") from None
+    with image:
+        width, height = image.size
+        if max(width, height) > max_side:
+            raise OversizedImageError(f"oversized: {width}x{height} px, above max_image_side {max_side}")
         return fit_face(image, image_size)
 
 
 def fit_face(image: Image.Image, image_size: int) -> np.ndarray:
     """A face image as (image_size, image_size, 3) uint8 RGB, resized only when its size differs."""
-    image = image.convert("RGB")
+    image = to_rgb(image)
     if image.size != (image_size, image_size):
         image = image.resize((image_size, image_size), Image.Resampling.BILINEAR)
     return np.asarray(image, dtype=np.uint8)
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB. 16-bit grey (and I / F) values are scaled from 0..65535 to 0..255, where Pillow's
+    own convert would clip them (40000 would become 255, a white frame)."""
+    if image.mode in HIGH_DEPTH_MODES:
+        values = np.asarray(image).astype(np.float64) / 257.0
+        return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert("RGB")
+    return image.convert("RGB")
+
+
 def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix: str | Path,
-               image_size: int, n_slots: int, progress: bool = True) -> pd.DataFrame:
+               image_size: int, n_slots: int, progress: bool = True,
+               max_image_side: int = DEFAULT_MAX_IMAGE_SIDE) -> pd.DataFrame:
     """Decode the selected frames of one batch straight from its zip into the store.
 
     ``selection`` has video_id, slot and member (``reduce.select_frames``). A frame that cannot
-    be read marks its video ``unreadable_frame`` and the other videos go on. Returns the index.
+    be read (or is larger than ``max_image_side``) marks its video ``unreadable_frame`` with the
+    member and the reason, and the other videos go on. Returns the index.
     """
     paths = StorePaths.for_prefix(prefix)
     paths.frames.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +141,7 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
                             write_clip(current)
                         current = video_id
                     try:
-                        clip[slot] = decode_face(archive.read(member), image_size)
+                        clip[slot] = decode_face(archive.read(member), image_size, max_image_side)
                         mask[row_of[video_id], slot] = True
                     except DECODE_ERRORS as error:
                         log.warning("%s: member %s cannot be decoded (%s); video %s is excluded", zip_path, member,

@@ -25,8 +25,10 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from dfdetect.atomic import atomic_path, atomic_write_text
 from dfdetect.backend import select_backend, set_mixed_precision, set_seeds
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, paths_from_mapping, paths_in_folder
+from dfdetect.resume import ResumeState, latest_state
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +119,25 @@ def read_split(path: str | Path, model: str, name: str) -> pd.DataFrame:
     return table
 
 
-def prepare_work_dir(paths: TrainPaths, fingerprint: str) -> pd.DataFrame:
+def prepare_work_dir(paths: TrainPaths, fingerprint: str) -> ResumeState | None:
     """Keep an interrupted run's checkpoints only when they belong to the same settings.
 
-    Returns the history of the epochs an earlier, interrupted run finished (empty for a fresh start).
+    Returns the newest consistent resume state an earlier, interrupted run left (None: start
+    over); a damaged or partial state is logged and skipped (``dfdetect.resume.latest_state``).
     """
     stamp = paths.work / "fingerprint.txt"
     if paths.work.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
-        log.info("settings changed since the interrupted run: starting over")
+        log.info("settings changed since the interrupted run (or its state is incomplete): starting over")
         shutil.rmtree(paths.work)
     paths.work.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(fingerprint + "\n")
-    return read_history(paths.work / "history.csv")
+    if not stamp.exists():
+        atomic_write_text(stamp, fingerprint + "\n")
+    state = latest_state(paths.work)
+    if state is None:  # files of an older layout, or of a kill before the first manifest
+        for path in paths.work.iterdir():
+            if path != stamp:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return state
 
 
 def read_history(path: Path) -> pd.DataFrame:
@@ -162,7 +171,7 @@ def train_model(
     select_backend(backend)  # before Keras is imported
     import keras
 
-    from dfdetect.callbacks import EpochLog, ResumableEarlyStopping
+    from dfdetect.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping
     from dfdetect.distribute import choose_distribution
     from dfdetect.loader import FrameDataset, class_weights
     from dfdetect.models import build_model, encoder_from_trained
@@ -204,28 +213,33 @@ def train_model(
             metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
         )
 
-    earlier = prepare_work_dir(paths, train_settings.fingerprint(image_size, backend, encoder_path))
-    finished_before = len(earlier)
+    state = prepare_work_dir(paths, train_settings.fingerprint(image_size, backend, encoder_path))
+    earlier = read_history(paths.work / state.history) if state else pd.DataFrame(columns=HISTORY_COLUMNS)
+    finished_before = state.epochs if state else 0
     if finished_before:
         log.info("resuming %s after %d finished epoch(s)", name, finished_before)
-    best_so_far = float(earlier["val_loss"].min()) if len(earlier) else None
+    checkpoint = EpochCheckpoint(paths.work, state, monitor="val_loss")
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(paths.work / "backup")),
-        keras.callbacks.ModelCheckpoint(str(paths.work / "best.keras"), monitor="val_loss", save_best_only=True,
-                                        initial_value_threshold=best_so_far),
         ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience),
-        keras.callbacks.CSVLogger(str(paths.work / "history.csv"), append=True),
+        checkpoint,  # after early stopping: its manifest records a stop
         EpochLog(name, train_settings.epochs, len(train_data.samples)),
     ]
     fit_started = time.perf_counter()
-    model.fit(train_data, validation_data=validation_data, epochs=train_settings.epochs, callbacks=callbacks, verbose=2)
+    if state is not None and (state.stopped or state.epochs >= train_settings.epochs):
+        log.info("%s: the interrupted run had finished training; writing its outputs", name)
+    else:
+        model.fit(train_data, validation_data=validation_data, epochs=train_settings.epochs,
+                  initial_epoch=finished_before, callbacks=callbacks, verbose=2)
     fit_seconds = time.perf_counter() - fit_started
 
-    history = read_history(paths.work / "history.csv")
-    if history.empty or not (paths.work / "best.keras").exists():
+    state = checkpoint.state
+    if state is None or state.best is None:
         raise TrainingError(name, "training finished no epoch with a finite validation loss")
-    shutil.copyfile(paths.work / "best.keras", paths.model)
-    history.to_csv(paths.history, index=False)
+    history = read_history(paths.work / state.history)
+    with atomic_path(paths.model, suffix=".keras") as temporary:
+        shutil.copyfile(paths.work / state.best, temporary)
+    with atomic_path(paths.history, suffix=".csv") as temporary:
+        history.to_csv(temporary, index=False)
     fake_share = float(validation_videos["label"].mean())
     plot_history(history, fake_share, paths.plot, f"{name} ({train_settings.arch})")
     best = history.loc[history["val_loss"].idxmin()]
@@ -259,7 +273,7 @@ def train_model(
         "train_images_per_s": round(epochs_this_run * images_per_epoch / max(fit_seconds, 1e-9), 1)
                               if epochs_this_run else None,
     }
-    paths.info.write_text(json.dumps(info, indent=2, default=str) + "\n")
+    atomic_write_text(paths.info, json.dumps(info, indent=2, default=str) + "\n")
     shutil.rmtree(paths.work)  # finished: nothing left to resume
     log.info("%s: best epoch %d of %d, val_loss %.4f, val_auc %.3f", name, info["best_epoch"], info["epochs_run"],
              info["best_val_loss"], info["best_val_auc"])

@@ -8,10 +8,11 @@ sys.path.insert(0, workflow.basedir)
 # Set through update(): `snakemake --lint` reads an indexed os.environ as a variable the user must set.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
-from dfdetect.config import ConfigError, check_config, data_sources, discover_batches, evaluation_sets
+from dfdetect.config import ConfigError, check_config, data_sources, discover_batches, evaluation_sets, validate_config
 from dfdetect.layout import ResultsLayout
 
 try:
+    validate_config(config)  # schemas/config.schema.yaml, with its defaults filled in
     check_config(config)
     # Each dataset's batches: "" is the training data, "sets/NAME/" an evaluation set (prepared by the
     # same rules through the {data} wildcard, under results/sets/NAME/).
@@ -24,6 +25,45 @@ SETS = evaluation_sets(config)
 RESULTS = config["results_dir"].rstrip("/")
 # Paths that library code also opens come from the one layout; logs and benchmarks use result().
 LAYOUT = ResultsLayout(RESULTS)
+
+
+# A lock on results_dir itself (dfdetect.lock): Snakemake's lock covers only this working
+# directory. onstart runs in the main process of a real run only (not in dry runs, not in jobs:
+# Snakemake starts those with --no-hooks), after the DAG is built and before any job starts.
+import atexit
+
+from dfdetect.lock import ResultsLockError, acquire, release, release_all
+
+
+def print_run_summary():
+    """Echo report/run_summary.md (written by the report rule) on the console at the end of a run."""
+    path = LAYOUT.report_file("run_summary.md")
+    if os.path.exists(path):
+        with open(path) as handle:
+            print(f"\ndfdetect end-of-run summary ({path}):\n\n{handle.read()}", file=sys.stderr)
+
+
+onstart:
+    try:
+        acquire(RESULTS)
+    except ResultsLockError as error:
+        raise WorkflowError(str(error)) from None
+    atexit.register(release_all)
+
+
+onsuccess:
+    release(RESULTS)
+    print_run_summary()
+
+
+onerror:
+    release(RESULTS)
+    print(
+        "dfdetect: the run failed. Each job's log is under "
+        f"{RESULTS}/logs/ (the failed job's log is named above). After a killed run, "
+        "`snakemake --unlock` clears Snakemake's lock on this working directory.",
+        file=sys.stderr,
+    )
 
 
 MODELS = list(config["models"])

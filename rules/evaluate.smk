@@ -147,6 +147,11 @@ rule report:
         # model-major: every set of the first model, then of the next (the script regroups them)
         set_metrics=expand(rules.evaluate_set.output.metrics, model=MODELS, set=SETS),
         robustness=expand(rules.robustness.output.table, model=MODELS) if ROBUSTNESS else [],
+        # for the run summary: what was ingested, kept, dropped and skipped
+        videos=of_data("", rules.manifest.output.videos),
+        cleaned=of_data("", rules.clean.output.videos),
+        store_indexes=of_data("", rules.pack.output.index, per_batch=True),
+        skipped=of_data("", rules.ingest.output.skipped, per_batch=True),
     output:
         csv=report(
             LAYOUT.report_file("comparison.csv"),
@@ -155,6 +160,11 @@ rule report:
             labels={"table": "models"},
         ),
         markdown=LAYOUT.report_file("comparison.md"),
+        summary=report(
+            LAYOUT.report_file("run_summary.md"),
+            caption="../report/run_summary.rst",
+            category="Data",
+        ),
     params:
         models=config["models"],
         sets=SETS,

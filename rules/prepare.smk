@@ -71,6 +71,7 @@ rule pack:
     params:
         image_size=config["image_size"],
         n_slots=config["frames"]["count"],
+        max_image_side=config["max_image_side"],
     conda:
         "../envs/prep.yaml"
     group:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,10 @@ import yaml
 
 from dfdetect.ingest import ingest_batch
 from dfdetect.reduce import select_frames
+from dfdetect.resume import FAULT_ENV, FAULT_POINTS, latest_state
 from dfdetect.store import pack_batch
-from dfdetect.train import TrainingError, TrainPaths, read_history, train_model
 from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.train import TrainingError, TrainPaths, train_model
 
 pytestmark = pytest.mark.slow
 IMAGE_SIZE = 32
@@ -94,35 +94,116 @@ def test_each_arch_trains_and_writes_its_outputs(prepared, name, settings):
     assert model.output_shape == (None, 1)
 
 
-def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp_path):
-    config = {
-        "results_dir": str(prepared),
-        "image_size": IMAGE_SIZE,
-        "models": {"slow": {"arch": "cnn", "frames_per_video": "all", "epochs": 6, "batch_size": 2, "patience": 10}},
-    }
-    config_path = tmp_path / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "dfdetect.train", "--config", str(config_path), "--model", "slow"]
-    work_history = prepared / "models/slow/.resume/history.csv"
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while len(read_history(work_history)) < 2:  # the backup is written right after the CSV row
-            assert process.poll() is None, "training ended before it could be interrupted"
-            assert time.monotonic() < deadline, "no epoch finished in time"
-            time.sleep(0.2)
-        time.sleep(0.5)
-        os.killpg(process.pid, signal.SIGKILL)  # as a scheduler or a power cut would
-    finally:
-        process.wait()
-    finished = len(read_history(work_history))
-    assert finished < 6 and not (prepared / "models/slow/train.json").exists()
+def write_train_config(results: Path, folder: Path, name: str, settings: dict) -> Path:
+    config = {"results_dir": str(results), "image_size": IMAGE_SIZE, "models": {name: settings}}
+    path = folder / f"{name}-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
+
+def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> subprocess.CompletedProcess:
+    """``dfdetect train`` SIGKILLed by its own test hook at ``point`` (EPOCH:STEP, dfdetect.resume)."""
+    command = [sys.executable, "-m", "dfdetect.train", "--config", str(config_path), "--model", name,
+               "--out-dir", str(out_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, FAULT_ENV: point})
+    assert done.returncode == -signal.SIGKILL, f"not killed at {point} (rc {done.returncode}):\n{done.stderr[-3000:]}"
+    return done
+
+
+def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp_path):
+    settings = {"arch": "cnn", "frames_per_video": "all", "epochs": 4, "batch_size": 8, "patience": 10}
+    config_path = write_train_config(prepared, tmp_path, "slow", settings)
+    out = tmp_path / "slow"
+    train_killed_at(config_path, "slow", out, "2:weights:written")  # inside the third epoch's backup
+    assert not (out / "train.json").exists() and not (out / "model.keras").exists()
+    assert latest_state(out / ".resume").epochs == 2  # the half-written backup is not part of any state
+
+    command = [sys.executable, "-m", "dfdetect.train", "--config", str(config_path), "--model", "slow",
+               "--out-dir", str(out)]
     subprocess.run(command, check=True, capture_output=True)
-    info = json.loads((prepared / "models/slow/train.json").read_text())
-    history = pd.read_csv(prepared / "models/slow/history.csv")
-    assert history["epoch"].tolist() == list(range(6))  # every epoch once, none repeated
-    assert info["resumed_after_epochs"] >= 2 and info["epochs_run"] == 6
+    info = json.loads((out / "train.json").read_text())
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == list(range(4))  # every epoch once, none repeated
+    assert info["resumed_after_epochs"] == 2 and info["epochs_run"] == 4
+    assert not (out / ".resume").exists()
+
+
+# Every point of the first epoch's checkpoint writes (the first epoch always writes a best model)
+# and the second, last epoch's points except its best model (written only when it improves; a
+# kill after its manifest means training done, outputs not yet written): 25 kills.
+KILL_EPOCHS = 2
+KILL_POINTS = [f"0:{point}" for point in FAULT_POINTS] + [f"1:{point}" for point in FAULT_POINTS
+                                                         if not point.startswith("best")]
+# 12 training videos, 6 validation: one batch each, so each process traces its step functions once.
+KILL_SETTINGS = {"arch": "cnn", "frames_per_video": "middle", "epochs": KILL_EPOCHS, "batch_size": 12, "patience": 10}
+
+
+def finished_epochs_after(point: str) -> int:
+    """Epochs a resume may count as done after a kill at ``point``: the manifest makes an epoch count."""
+    epoch, step = point.split(":", 1)
+    return int(epoch) + 1 if step in ("state:committed", "pruned") else int(epoch)
+
+
+def test_kill_points_cover_every_checkpoint_write():
+    assert len(KILL_POINTS) >= 20
+    steps = {point.split(":", 1)[1] for point in KILL_POINTS}
+    assert {"epoch_end", "pruned"} | {f"{step}:{when}" for step in ("best", "history", "weights", "state")
+                                      for when in ("created", "written", "committed")} <= steps
+
+
+def test_training_killed_at_each_checkpoint_point_resumes(prepared, tmp_path):
+    """SIGKILL at 25 points around the epoch ends (tests/helpers/killloop.py: one forked process
+    per kill, another per resume); every resume finishes with each epoch once and a loadable model."""
+    spec = {"name": "tiny", "settings": KILL_SETTINGS, "store_prefixes": [str(prepared / "store/0-0")],
+            "train_path": str(prepared / "splits/train.parquet"),
+            "validation_path": str(prepared / "splits/validation.parquet"), "image_size": IMAGE_SIZE,
+            "root": str(tmp_path), "points": KILL_POINTS, "parallel": 2}
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    done = subprocess.run([sys.executable, "-m", "tests.helpers.killloop", str(spec_path)],
+                          cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = {result["point"]: result for result in map(json.loads, done.stdout.splitlines()) if "point" in result}
+    assert set(results) == set(KILL_POINTS), done.stderr[-4000:]
+    for point, result in results.items():
+        expected = finished_epochs_after(point)
+        assert result.get("killed_rc") == -signal.SIGKILL, (point, result, done.stderr[-4000:])
+        assert result["state_epochs"] == expected, (point, result)
+        assert result["resume_rc"] == 0, (point, result, done.stderr[-4000:])  # and the model loaded
+        assert result["resumed_after_epochs"] == expected, (point, result)
+        assert result["history_epochs"] == list(range(KILL_EPOCHS)), (point, result)  # each epoch once
+        assert not result["resume_left"], (point, result)
+
+
+@pytest.fixture(scope="module")
+def kill_config(prepared, tmp_path_factory) -> tuple[Path, dict]:
+    settings = {**KILL_SETTINGS, "epochs": 3}
+    path = write_train_config(prepared, tmp_path_factory.mktemp("kill"), "tiny", settings)
+    from dfdetect.config import load_config
+
+    return path, load_config(path)["models"]["tiny"]  # as the CLI sees them (defaults filled in)
+
+
+def test_damaged_resume_state_falls_back_then_starts_over(prepared, kill_config, tmp_path, caplog):
+    config_path, settings = kill_config
+    out = tmp_path / "tiny"
+    train_killed_at(config_path, "tiny", out, "1:pruned")  # two states on disk: after epoch 1 and 2
+    work = out / ".resume"
+    newest = latest_state(work)
+    assert newest.epochs == 2
+    with open(work / newest.weights, "r+b") as handle:  # as a failing disk would
+        handle.truncate(100)
+    with caplog.at_level("WARNING", logger="dfdetect.train"):
+        assert latest_state(work).epochs == 1
+    assert "state-0001.json names weights-0001.weights.h5, whose content differs" in caplog.text
+
+    older = json.loads((work / "state-0000.json").read_text())
+    (work / older["history"]).write_text("epoch,loss\n0,1.0\n0,1.0\n")  # both states damaged now
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dfdetect.train"):
+        info = run_training(prepared, "tiny", settings, out_dir=out)
+    assert "no consistent resume state" in caplog.text and info["resumed_after_epochs"] == 0
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == list(range(3))
 
 
 def test_td_lstm_on_a_trained_frame_encoder(prepared, tmp_path):

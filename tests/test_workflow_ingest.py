@@ -102,11 +102,11 @@ def test_duplicate_video_across_batches_fails_naming_both(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"frames": {"min": -5}}, "['frames']['min']"),
+        ({"frames": {"min": -5}}, "config key 'frames.min': -5 is less than the minimum"),
         ({"frames": {"min": 300, "max": 200}}, "config key 'frames.min'"),
-        ({"split": {"test": 1.0}}, "['split']['test']"),
-        ({"split": {"validation": 0}}, "['split']['validation']"),
-        ({"models": {"m": {"arch": "rnn"}}}, "'rnn' is not one of"),
+        ({"split": {"test": 1.0}}, "config key 'split.test'"),
+        ({"split": {"validation": 0}}, "config key 'split.validation'"),
+        ({"models": {"m": {"arch": "rnn"}}}, "config key 'models.m.arch': 'rnn' is not one of"),
         ({"raw_dir": "/nonexistent/raw"}, "config key 'raw_dir': folder '/nonexistent/raw' does not exist"),
         ({"raw_dir": "."}, "config key 'raw_dir': folder '.' holds no deepfake-detection-faces-part"),
         ({"keras_backend": "theano"}, "'theano' is not one of"),

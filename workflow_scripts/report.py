@@ -1,9 +1,11 @@
-"""Snakemake adapter: the model comparison and the data-cleaning summary."""
+"""Snakemake adapter: the model comparison, the data-cleaning summary and the run summary."""
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from dfdetect.logutil import log_to
-from dfdetect.report import ResultFiles, comparison_table, write_report
+from dfdetect.report import ResultFiles, comparison_table, run_summary, write_report, write_run_summary
 
 with log_to(snakemake.log[0]) as log:
     models, sets = list(snakemake.params.models), snakemake.params.sets
@@ -18,5 +20,10 @@ with log_to(snakemake.log[0]) as log:
     table, missing = comparison_table(snakemake.params.models, files)
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
-    write_report(table, missing, clean_summary, split_summary, snakemake.output.csv, snakemake.output.markdown)
+    summary = run_summary(pd.read_parquet(snakemake.input.videos), pd.read_parquet(snakemake.input.cleaned),
+                          [pd.read_parquet(path) for path in snakemake.input.store_indexes],
+                          [pd.read_parquet(path) for path in snakemake.input.skipped])
+    write_report(table, missing, clean_summary, split_summary, snakemake.output.csv, snakemake.output.markdown,
+                 run_summary=summary)
+    log.info("run summary:\n%s", write_run_summary(summary, snakemake.output.summary))
     log.info("compared %d model(s); missing: %s", len(table), missing or "none")

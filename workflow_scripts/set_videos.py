@@ -1,12 +1,13 @@
 """Snakemake adapter: every kept, packed video of an evaluation set (never split)."""
 import pandas as pd
 
+from dfdetect.atomic import atomic_to_parquet
 from dfdetect.facebatch import class_balance
 from dfdetect.logutil import log_to
-from dfdetect.splits import packable_videos, write_table
+from dfdetect.splits import packable_videos
 
 with log_to(snakemake.log[0]) as log:
     store_index = pd.concat(map(pd.read_parquet, snakemake.input.indexes), ignore_index=True)
     videos = packable_videos(pd.read_parquet(snakemake.input.cleaned), store_index)
-    write_table(videos, snakemake.output[0])
+    atomic_to_parquet(videos, snakemake.output[0])
     log.info("set %s: %s", snakemake.wildcards.set, class_balance(videos))
