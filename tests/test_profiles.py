@@ -166,6 +166,11 @@ def test_slurm_dry_run_sends_gpu_rules_to_gpu_nodes(tmp_path, monkeypatch):
             assert resources["slurm_account"] == "project-test"
     (faces,) = by_rule["extract_faces"]
     assert faces["resources"]["gpu"] == "1" and faces["resources"]["slurm_partition"] == "gpu-test"
+    # Every job that asks for a GPU goes to the GPU partition (a new GPU rule needs its set-resources entry).
+    for job in jobs:
+        if job["resources"].get("gpu", "0") != "0":
+            assert job["resources"]["slurm_partition"] == "gpu-test", (job["rule"], job["resources"])
+            assert job["resources"]["cpus_per_gpu"] == "8", (job["rule"], job["resources"])
     for rule in PREP_GROUP + ("manifest", "clean", "reduce", "split", "report"):
         for job in by_rule[rule]:
             assert "gpu" not in job["resources"], (rule, job["resources"])
