@@ -49,13 +49,15 @@ RECIPES = {
 GOALS = {"augment dfdc_winner": 700, "fakes sbi": 400}
 
 
-def measure(store: FrameStore, videos, recipe: Recipe, landmarks, batch_size: int,
-            seconds: float) -> tuple[float, float]:
+def measure(
+    store: FrameStore, videos, recipe: Recipe, landmarks, batch_size: int, seconds: float
+) -> tuple[float, float]:
     """(frames/s by wall clock, frames/s per CPU second) over shuffled batches for ``seconds``."""
     from dfdetect.loader import FrameDataset
 
-    dataset = FrameDataset(store, videos, mode="all", batch_size=batch_size, shuffle=True, recipe=recipe,
-                           landmarks=landmarks, seed=1)
+    dataset = FrameDataset(
+        store, videos, mode="all", batch_size=batch_size, shuffle=True, recipe=recipe, landmarks=landmarks, seed=1
+    )
     dataset[0]  # build the thread's pipelines outside the timing
     frames, index = 0, 0
     wall, cpu = time.perf_counter(), time.process_time()
@@ -86,13 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         landmarks = {BATCH: np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)).copy()}
         packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
         table = videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]]
-        print(f"{machine_load()}; {int(mask.sum())} frames of {args.size}x{args.size} from {len(table)} videos "
-              f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}, {args.seconds:g} s per recipe")
+        print(
+            f"{machine_load()}; {int(mask.sum())} frames of {args.size}x{args.size} from {len(table)} videos "
+            f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}, {args.seconds:g} s per recipe"
+        )
         workers = f"workers for {args.target:,.0f}/s"
         print(f"{'recipe':<26}{'frames/s':>10}{'per core':>10}{workers:>22}{'goal/core':>11}")
         for name, recipe in RECIPES.items():
-            wall_rate, core_rate = measure(store, table, recipe, landmarks if recipe.needs_landmarks else None,
-                                           args.batch_size, args.seconds)
+            wall_rate, core_rate = measure(
+                store, table, recipe, landmarks if recipe.needs_landmarks else None, args.batch_size, args.seconds
+            )
             goal = GOALS.get(name)
             verdict = f"{goal} {'ok' if core_rate >= goal else 'MISSED'}" if goal else ""
             needed = math.ceil(args.target / core_rate)

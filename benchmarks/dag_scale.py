@@ -52,8 +52,17 @@ def write_raw_dir(raw_dir: Path, n_batches: int, n_videos: int, n_frames: int) -
 
 
 def dry_run(workdir: Path, config: Path, extra: list[str] | None = None) -> tuple[float, int, str]:
-    command = [sys.executable, *(extra or ["-m", "snakemake"]), "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-               "-n", "--configfile", str(config)]
+    command = [
+        sys.executable,
+        *(extra or ["-m", "snakemake"]),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "-n",
+        "--configfile",
+        str(config),
+    ]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -80,8 +89,16 @@ def main() -> None:
             workdir = scratch / f"b{n_batches}"
             write_raw_dir(workdir / "raw", n_batches, args.videos, args.frames)
             config = workdir / "config.yaml"
-            config.write_text(yaml.safe_dump({"raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False},
-                                              "models": {"cnn": {"arch": "cnn"}}}))
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "raw_dir": "raw",
+                        "results_dir": "results",
+                        "demo": {"enabled": False},
+                        "models": {"cnn": {"arch": "cnn"}},
+                    }
+                )
+            )
             runs = [dry_run(workdir, config) for _ in range(args.repeat)]
             best, jobs = min(run[0] for run in runs), runs[0][1]
             counts.append(n_batches)
@@ -89,8 +106,10 @@ def main() -> None:
             print(f"{n_batches:>8} {n_batches * args.videos:>8} {jobs:>6} {best:>10.2f}", flush=True)
         if len(counts) > 1:
             slope, intercept = np.polyfit(counts, seconds, 1)
-            print(f"fit: {intercept:.2f} s fixed + {slope * 1000:.1f} ms per batch "
-                  f"(at 50 batches: {intercept + 50 * slope:.2f} s; goal < 10 s)")
+            print(
+                f"fit: {intercept:.2f} s fixed + {slope * 1000:.1f} ms per batch "
+                f"(at 50 batches: {intercept + 50 * slope:.2f} s; goal < 10 s)"
+            )
         if args.profile_run:
             stats = scratch / "dry_run.prof"
             workdir = scratch / f"b{max(counts)}"

@@ -81,13 +81,19 @@ def main(argv: list[str] | None = None) -> None:
         batch_s, batch_faces = time_extraction(video, detector, batched)
         stages = time_stages(video, detector, batched)
 
-    print(f"video: {args.frames} frames {width}x{height}, face {face_height} px tall; "
-          f"min_face_size {args.min_face_size} (detection at scale {faces.detection_scale(args.min_face_size):g}); "
-          f"device {getattr(detector, 'device', '?')}")
-    print(f"per-frame detection (batch 1): {args.frames / single_s:7.1f} frames/s "
-          f"({single_s:.2f} s, {single_faces} faces)")
-    print(f"batched detection (batch {args.batch_size}): {args.frames / batch_s:7.1f} frames/s "
-          f"({batch_s:.2f} s, {batch_faces} faces)")
+    print(
+        f"video: {args.frames} frames {width}x{height}, face {face_height} px tall; "
+        f"min_face_size {args.min_face_size} (detection at scale {faces.detection_scale(args.min_face_size):g}); "
+        f"device {getattr(detector, 'device', '?')}"
+    )
+    print(
+        f"per-frame detection (batch 1): {args.frames / single_s:7.1f} frames/s "
+        f"({single_s:.2f} s, {single_faces} faces)"
+    )
+    print(
+        f"batched detection (batch {args.batch_size}): {args.frames / batch_s:7.1f} frames/s "
+        f"({batch_s:.2f} s, {batch_faces} faces)"
+    )
     print(f"speed-up of batching: {single_s / batch_s:.2f}x")
     total = sum(stages.values())
     shares = ", ".join(f"{name} {seconds / total:.0%} ({seconds:.2f} s)" for name, seconds in stages.items())

@@ -39,9 +39,16 @@ def write_batch(path: Path, n_members: int) -> int:
     """A batch of about n_members face files; returns the exact count."""
     n_videos = max(1, round(n_members / (FRAMES_PER_VIDEO * 1.1)))
     second_faces = {frame: 2 for frame in range(0, FRAMES_PER_VIDEO, 10)}  # as in two-actor videos
-    videos = [Video(f"v{number:05d}", "REAL" if number % 5 == 0 else "FAKE",
-                    None if number % 5 == 0 else f"v{number - number % 5:05d}", range(FRAMES_PER_VIDEO), second_faces)
-              for number in range(n_videos)]
+    videos = [
+        Video(
+            f"v{number:05d}",
+            "REAL" if number % 5 == 0 else "FAKE",
+            None if number % 5 == 0 else f"v{number - number % 5:05d}",
+            range(FRAMES_PER_VIDEO),
+            second_faces,
+        )
+        for number in range(n_videos)
+    ]
     write_face_batch(path, videos, image=png_bytes(face_pixels("placeholder", 0, size=4)))
     return n_videos * (FRAMES_PER_VIDEO + len(second_faces))
 

@@ -53,8 +53,16 @@ def demo_video(size: int, n_frames: int) -> np.ndarray:
 def h264_psnr(frames: np.ndarray, crf: int, folder: Path) -> float:
     path = str(folder / f"crf{crf}.mp4")
     size = (frames.shape[2], frames.shape[1])
-    writer = imageio_ffmpeg.write_frames(path, size, fps=30, codec="libx264", quality=None, pix_fmt_out="yuv420p",
-                                         output_params=["-crf", str(crf)], macro_block_size=1)
+    writer = imageio_ffmpeg.write_frames(
+        path,
+        size,
+        fps=30,
+        codec="libx264",
+        quality=None,
+        pix_fmt_out="yuv420p",
+        output_params=["-crf", str(crf)],
+        macro_block_size=1,
+    )
     writer.send(None)
     for frame in frames:
         writer.send(np.ascontiguousarray(frame).tobytes())
@@ -80,8 +88,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--frames", type=int, default=30)
     args = parser.parse_args()
-    videos = {"photo": photo_video(args.size, args.frames, np.random.default_rng(0)),
-              "demo": demo_video(args.size, args.frames)}
+    videos = {
+        "photo": photo_video(args.size, args.frames, np.random.default_rng(0)),
+        "demo": demo_video(args.size, args.frames),
+    }
     qualities = list(range(5, 96))
     with tempfile.TemporaryDirectory() as folder:
         for name, frames in videos.items():

@@ -136,9 +136,10 @@ def cached_share(paths: Sequence[Path]) -> str:
     total = sum(-(-path.stat().st_size // page) * page for path in paths)  # fincore counts whole pages
     resident = 0
     for start in range(0, len(paths), 500):  # keep each command line short
-        chunk = [str(path) for path in paths[start:start + 500]]
-        result = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", *chunk],
-                                capture_output=True, text=True)
+        chunk = [str(path) for path in paths[start : start + 500]]
+        result = subprocess.run(
+            ["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", *chunk], capture_output=True, text=True
+        )
         if result.returncode != 0:
             return "cache unknown"
         resident += sum(int(line) for line in result.stdout.split())
@@ -194,7 +195,7 @@ class PerFileReader:
         order = self.rng.permutation(len(self.files))
         served = 0
         for start in range(0, len(order), self.batch_size):
-            chosen = order[start:start + self.batch_size]
+            chosen = order[start : start + self.batch_size]
             for position, sample in enumerate(chosen):
                 self.batch[position] = iio.imread(self.files[sample])
             served += len(chosen)
@@ -222,8 +223,8 @@ class PlainCopyReader:
     def read(self, deadline: float) -> int:
         served = 0
         for start in range(0, len(self.source), self.batch_size):
-            chunk = self.source[start:start + self.batch_size]
-            np.copyto(self.buffer[:len(chunk)], chunk)
+            chunk = self.source[start : start + self.batch_size]
+            np.copyto(self.buffer[: len(chunk)], chunk)
             served += len(chunk)
             if time.perf_counter() >= deadline:
                 break
@@ -251,8 +252,9 @@ def measure_cold(open_reader: Callable[[int], StoreLoaderReader | PerFileReader]
     return Rate(frames, elapsed, f"{cached} before each of {epoch} epoch(s)")
 
 
-def measure_warm(readers: dict[str, StoreLoaderReader | PerFileReader | PlainCopyReader], seconds: float,
-                 rounds: int) -> dict[str, Rate]:
+def measure_warm(
+    readers: dict[str, StoreLoaderReader | PerFileReader | PlainCopyReader], seconds: float, rounds: int
+) -> dict[str, Rate]:
     """Round-robin slices of ``seconds / rounds``, so that load from elsewhere hits all alike."""
     cached = {}
     for name, reader in readers.items():
@@ -277,8 +279,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="frames per batch")
     parser.add_argument("--seconds", type=float, default=4.0, help="time budget of each measurement")
     parser.add_argument("--rounds", type=int, default=4, help="warm measurements alternate in this many slices")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="folder for the temporary data (default: the system temp folder; use a real disk for cold reads)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="folder for the temporary data (default: the system temp folder; use a real disk for cold reads)",
+    )
     args = parser.parse_args(argv)
 
     select_backend(os.environ.get("KERAS_BACKEND", "tensorflow"))
@@ -291,28 +297,45 @@ def main(argv: list[str] | None = None) -> None:
         gc.collect()  # close the setup's memory map before any cold run
         frames_file = StorePaths.for_prefix(data.store_prefix).frames
         png_bytes = sum(path.stat().st_size for path in data.png_paths)
-        print(f"data: {len(data.videos)} videos, {len(data.png_paths)} frames of {args.size}x{args.size} "
-              f"(store {frames_file.stat().st_size / 1e6:.0f} MB, PNGs {png_bytes / 1e6:.0f} MB, "
-              f"{png_bytes / len(data.png_paths) / 1e3:.1f} kB each); batch {args.batch_size}; "
-              f"setup {time.perf_counter() - started:.0f} s; {machine_load()}")
+        print(
+            f"data: {len(data.videos)} videos, {len(data.png_paths)} frames of {args.size}x{args.size} "
+            f"(store {frames_file.stat().st_size / 1e6:.0f} MB, PNGs {png_bytes / 1e6:.0f} MB, "
+            f"{png_bytes / len(data.png_paths) / 1e3:.1f} kB each); batch {args.batch_size}; "
+            f"setup {time.perf_counter() - started:.0f} s; {machine_load()}"
+        )
 
         can_drop = hasattr(os, "posix_fadvise")
         loader_cold = files_cold = None
         if can_drop:
-            loader_cold = measure_cold(lambda epoch: StoreLoaderReader(data, args.batch_size, SEED + epoch), args.seconds)
+            loader_cold = measure_cold(
+                lambda epoch: StoreLoaderReader(data, args.batch_size, SEED + epoch), args.seconds
+            )
             files_cold = measure_cold(lambda epoch: PerFileReader(data, args.batch_size, SEED + epoch), args.seconds)
-        warm = measure_warm({"loader": StoreLoaderReader(data, args.batch_size, SEED),
-                             "files": PerFileReader(data, args.batch_size, SEED),
-                             "copy": PlainCopyReader(data, args.batch_size)}, args.seconds, args.rounds)
+        warm = measure_warm(
+            {
+                "loader": StoreLoaderReader(data, args.batch_size, SEED),
+                "files": PerFileReader(data, args.batch_size, SEED),
+                "copy": PlainCopyReader(data, args.batch_size),
+            },
+            args.seconds,
+            args.rounds,
+        )
 
-    rows = [("(a) store loader, cold", loader_cold), ("(a) store loader, warm", warm["loader"]),
-            ("(b) imageio per file, cold", files_cold), ("(b) imageio per file, warm", warm["files"]),
-            ("(c) plain memory copy", warm["copy"])]
+    rows = [
+        ("(a) store loader, cold", loader_cold),
+        ("(a) store loader, warm", warm["loader"]),
+        ("(b) imageio per file, cold", files_cold),
+        ("(b) imageio per file, warm", warm["files"]),
+        ("(c) plain memory copy", warm["copy"]),
+    ]
     for name, rate in rows:
         if rate is None:
             print(f"{name:28s}: not measured (no posix_fadvise here)")
         else:
-            print(f"{name:28s}: {rate.per_second:8.0f} frames/s  ({rate.frames} frames in {rate.seconds:.2f} s; {rate.cached})")
+            print(
+                f"{name:28s}: {rate.per_second:8.0f} frames/s  "
+                f"({rate.frames} frames in {rate.seconds:.2f} s; {rate.cached})"
+            )
     print(f"a/b warm: {warm['loader'].per_second / warm['files'].per_second:6.1f}x  (goal >= 50)")
     if loader_cold and files_cold:
         print(f"a/b cold: {loader_cold.per_second / files_cold.per_second:6.1f}x")

@@ -51,8 +51,7 @@ def make_batch(folder: Path, n_videos: int, size: int, n_slots: int) -> tuple[Pa
     of 300 frames; only the stored bytes matter here, and generating 30 frames is faster).
     """
     zip_path = folder / batch_file_name(BATCH)
-    write_demo_batch(zip_path, 0, DemoSpec(videos_per_batch=n_videos, image_size=size,
-                                           n_frame_slots=max(n_slots, 10)))
+    write_demo_batch(zip_path, 0, DemoSpec(videos_per_batch=n_videos, image_size=size, n_frame_slots=max(n_slots, 10)))
     manifest = ingest_batch(zip_path, BATCH)
     selection = select_frames(manifest.frames, manifest.videos["video_id"], step=1, count=n_slots)
     return zip_path, manifest.videos, selection
@@ -96,8 +95,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=160, help="face crop size, px")
     parser.add_argument("--slots", type=int, default=30, help="frame slots per video")
     parser.add_argument("--repeat", type=int, default=5, help="rounds of each (the best round counts)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="folder for the temporary data (default: the system temp folder)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="folder for the temporary data (default: the system temp folder)"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-pack-", dir=args.workdir) as temp:
@@ -108,9 +108,11 @@ def main(argv: list[str] | None = None) -> None:
         n_frames = len(members)
         with zipfile.ZipFile(zip_path) as archive:
             png_bytes = sum(archive.getinfo(member).file_size for member in members)
-        print(f"data: {selection['video_id'].nunique()} videos, {n_frames} selected frames of "
-              f"{args.size}x{args.size} ({png_bytes / n_frames / 1e3:.1f} kB PNG each), "
-              f"zip {zip_path.stat().st_size / 1e6:.0f} MB; setup {time.perf_counter() - started:.0f} s; {machine_load()}")
+        print(
+            f"data: {selection['video_id'].nunique()} videos, {n_frames} selected frames of "
+            f"{args.size}x{args.size} ({png_bytes / n_frames / 1e3:.1f} kB PNG each), "
+            f"zip {zip_path.stat().st_size / 1e6:.0f} MB; setup {time.perf_counter() - started:.0f} s; {machine_load()}"
+        )
 
         decode_all(zip_path, members, args.size)  # untimed: the zip into the page cache, PIL's codecs loaded
         pack_rounds, decode_rounds = [], []
@@ -122,8 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, rounds in (("pack_batch", pack_rounds), ("bare decode loop", decode_rounds)):
         wall, cpu = min(t.wall for t in rounds), min(t.cpu for t in rounds)
         rates[name] = (n_frames / wall, n_frames / cpu)
-        print(f"{name:16s}: {n_frames / wall:5.0f} frames/s wall, {n_frames / cpu:5.0f} frames per CPU second "
-              f"(wall rounds: {', '.join(f'{t.wall:.2f}' for t in rounds)} s)")
+        print(
+            f"{name:16s}: {n_frames / wall:5.0f} frames/s wall, {n_frames / cpu:5.0f} frames per CPU second "
+            f"(wall rounds: {', '.join(f'{t.wall:.2f}' for t in rounds)} s)"
+        )
     (pack_wall, pack_cpu), (decode_wall, decode_cpu) = rates.values()
     print(f"pack/decode     : {pack_wall / decode_wall:.2f} wall, {pack_cpu / decode_cpu:.2f} CPU   (goal >= 0.8)")
 

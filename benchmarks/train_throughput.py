@@ -29,15 +29,25 @@ def build_store(folder: Path, n_videos: int, n_slots: int, size: int, seed: int)
 
     prefix = folder / "0-0"
     paths = StorePaths.for_prefix(prefix)
-    frames = np.lib.format.open_memmap(paths.frames, mode="w+", dtype=np.uint8, shape=(n_videos, n_slots, size, size, 3))
+    frames = np.lib.format.open_memmap(
+        paths.frames, mode="w+", dtype=np.uint8, shape=(n_videos, n_slots, size, size, 3)
+    )
     rng = np.random.default_rng(seed)
     for video in range(n_videos):
         frames[video] = rng.integers(0, 256, size=frames.shape[1:], dtype=np.uint8)
     frames.flush()
     del frames
     np.save(paths.mask, np.ones((n_videos, n_slots), dtype=bool))
-    index = pd.DataFrame({"row": range(n_videos), "batch": "0-0", "video_id": [f"v{n:05d}" for n in range(n_videos)],
-                          "n_filled": n_slots, "status": "ok", "reason": ""})
+    index = pd.DataFrame(
+        {
+            "row": range(n_videos),
+            "batch": "0-0",
+            "video_id": [f"v{n:05d}" for n in range(n_videos)],
+            "n_filled": n_slots,
+            "status": "ok",
+            "reason": "",
+        }
+    )
     index[INDEX_COLUMNS].to_parquet(paths.index, index=False)
     return prefix
 
@@ -70,8 +80,16 @@ def main() -> None:
         prefix = build_store(Path(folder), args.videos, args.slots, args.size, seed=0)
         store = FrameStore([prefix])
         videos = pd.DataFrame({"video_id": store.index["video_id"], "label": np.arange(len(store.index)) % 2})
-        loader = FrameDataset(store, videos, mode="all", batch_size=args.batch_size, shuffle=True, seed=0,
-                              workers=args.workers, use_multiprocessing=False)
+        loader = FrameDataset(
+            store,
+            videos,
+            mode="all",
+            batch_size=args.batch_size,
+            shuffle=True,
+            seed=0,
+            workers=args.workers,
+            use_multiprocessing=False,
+        )
         n_images = args.steps * args.batch_size
         in_memory = np.asarray(store.frames["0-0"]).reshape(-1, args.size, args.size, 3)[:n_images].copy()
         labels = (np.arange(n_images) % 2).astype("float32")
@@ -84,8 +102,9 @@ def main() -> None:
                 chosen = slice(index * args.batch_size, (index + 1) * args.batch_size)
                 return {"frames": in_memory[chosen]}, labels[chosen]
 
-        model = build_model("bench", {"arch": "transfer", "backbone": args.backbone, "weights": None, "pooling": "avg"},
-                            args.size)
+        model = build_model(
+            "bench", {"arch": "transfer", "backbone": args.backbone, "weights": None, "pooling": "avg"}, args.size
+        )
         model.compile(keras.optimizers.Adam(1e-4), "binary_crossentropy")
         in_memory_data = InMemory()
         model.fit(in_memory_data, epochs=1, verbose=0)  # compile/trace outside the timing
@@ -101,12 +120,20 @@ def main() -> None:
             memory_rates.append(timed(in_memory_data))
             loader_rates.append(timed(loader))
         loader_best, memory_best = max(loader_rates), max(memory_rates)
-        print(f"backend {args.backend}, policy {policy}, {args.backbone} at {args.size}px, batch {args.batch_size}, "
-              f"{args.steps} steps x {args.rounds} rounds, devices: {keras.distribution.list_devices()}")
-        print(f"(a) pipeline loader (memory-mapped store): {loader_best:9.1f} img/s  (rounds: "
-              + ", ".join(f"{rate:.1f}" for rate in loader_rates) + ")")
-        print(f"(b) in-memory arrays                     : {memory_best:9.1f} img/s  (rounds: "
-              + ", ".join(f"{rate:.1f}" for rate in memory_rates) + ")")
+        print(
+            f"backend {args.backend}, policy {policy}, {args.backbone} at {args.size}px, batch {args.batch_size}, "
+            f"{args.steps} steps x {args.rounds} rounds, devices: {keras.distribution.list_devices()}"
+        )
+        print(
+            f"(a) pipeline loader (memory-mapped store): {loader_best:9.1f} img/s  (rounds: "
+            + ", ".join(f"{rate:.1f}" for rate in loader_rates)
+            + ")"
+        )
+        print(
+            f"(b) in-memory arrays                     : {memory_best:9.1f} img/s  (rounds: "
+            + ", ".join(f"{rate:.1f}" for rate in memory_rates)
+            + ")"
+        )
         print(f"loader cost 1 - a/b: {1 - loader_best / memory_best:+.1%}  (goal <= 10%)")
 
 

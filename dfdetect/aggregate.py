@@ -18,8 +18,14 @@ def masked_mean(scores: np.ndarray, selected: np.ndarray) -> np.ndarray:
     return np.divide(totals, counts, out=np.full(len(scores), np.nan), where=counts > 0)
 
 
-def confident_mean(scores: np.ndarray, mask: np.ndarray, fake_threshold: float, real_threshold: float,
-                   enough_fake_share: float, most_real_share: float) -> np.ndarray:
+def confident_mean(
+    scores: np.ndarray,
+    mask: np.ndarray,
+    fake_threshold: float,
+    real_threshold: float,
+    enough_fake_share: float,
+    most_real_share: float,
+) -> np.ndarray:
     """The DFDC winner's ``confident_strategy`` per row over the filled slots.
 
     With n filled frames: if more than ``enough_fake_share * n`` frames score > ``fake_threshold``,
@@ -35,9 +41,16 @@ def confident_mean(scores: np.ndarray, mask: np.ndarray, fake_threshold: float, 
     return masked_mean(scores, selected)
 
 
-def aggregate_frame_scores(scores: np.ndarray, mask: np.ndarray, method: str = "mean", *,
-                           fake_threshold: float = 0.8, real_threshold: float = 0.2,
-                           enough_fake_share: float = 0.4, most_real_share: float = 0.9) -> np.ndarray:
+def aggregate_frame_scores(
+    scores: np.ndarray,
+    mask: np.ndarray,
+    method: str = "mean",
+    *,
+    fake_threshold: float = 0.8,
+    real_threshold: float = 0.2,
+    enough_fake_share: float = 0.4,
+    most_real_share: float = 0.9,
+) -> np.ndarray:
     """Per-video scores (videos,) from per-frame P(FAKE) ``scores`` (videos, slots) over ``mask``ed slots.
 
     ``method``: ``mean``, ``median`` or ``confident_mean`` (see :func:`confident_mean`). The

@@ -103,21 +103,33 @@ def dfdc_winner_pipeline(image_size: int) -> Any:
     def resize_pair(down: int, up: int) -> Any:
         return A.Downscale(scale_range=(0.5, 1.0), interpolation_pair={"downscale": down, "upscale": up}, p=1)
 
-    return A.Compose([
-        A.ImageCompression(quality_range=(60, 100), p=0.5),
-        A.GaussNoise(std_range=(math.sqrt(10) / 255, math.sqrt(50) / 255), p=0.1),
-        A.GaussianBlur(blur_limit=(3, 3), p=0.05),
-        A.HorizontalFlip(p=0.5),
-        A.OneOf([
-            resize_pair(cv2.INTER_AREA, cv2.INTER_CUBIC),
-            resize_pair(cv2.INTER_AREA, cv2.INTER_LINEAR),
-            resize_pair(cv2.INTER_LINEAR, cv2.INTER_LINEAR),
-        ], p=1),
-        A.OneOf([A.RandomBrightnessContrast(), _classic_fancy_pca(), A.HueSaturationValue()], p=0.7),
-        A.ToGray(p=0.2),
-        A.Affine(translate_percent=(-0.1, 0.1), scale=(0.8, 1.2), rotate=(-10, 10), border_mode=cv2.BORDER_CONSTANT,
-                 fill=0, fill_mask=0, p=0.5),
-    ])
+    return A.Compose(
+        [
+            A.ImageCompression(quality_range=(60, 100), p=0.5),
+            A.GaussNoise(std_range=(math.sqrt(10) / 255, math.sqrt(50) / 255), p=0.1),
+            A.GaussianBlur(blur_limit=(3, 3), p=0.05),
+            A.HorizontalFlip(p=0.5),
+            A.OneOf(
+                [
+                    resize_pair(cv2.INTER_AREA, cv2.INTER_CUBIC),
+                    resize_pair(cv2.INTER_AREA, cv2.INTER_LINEAR),
+                    resize_pair(cv2.INTER_LINEAR, cv2.INTER_LINEAR),
+                ],
+                p=1,
+            ),
+            A.OneOf([A.RandomBrightnessContrast(), _classic_fancy_pca(), A.HueSaturationValue()], p=0.7),
+            A.ToGray(p=0.2),
+            A.Affine(
+                translate_percent=(-0.1, 0.1),
+                scale=(0.8, 1.2),
+                rotate=(-10, 10),
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=0,
+                p=0.5,
+            ),
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -149,8 +161,13 @@ def black_out_part(image: np.ndarray, part: str, keypoints: np.ndarray) -> np.nd
 
     start, end, half_width = part_line(part, keypoints)
     target = image if image.flags.c_contiguous else np.ascontiguousarray(image)
-    cv2.line(target, tuple(int(round(v)) for v in start), tuple(int(round(v)) for v in end), (0, 0, 0),
-             thickness=2 + 2 * half_width)  # drawn straight into the frame: no mask, no second pass
+    cv2.line(
+        target,
+        tuple(int(round(v)) for v in start),
+        tuple(int(round(v)) for v in end),
+        (0, 0, 0),
+        thickness=2 + 2 * half_width,
+    )  # drawn straight into the frame: no mask, no second pass
     if target is not image:
         image[...] = target
     return image
@@ -202,8 +219,13 @@ class Augmenter:
             pipeline = self._local.pipeline = self._factory(self.image_size)
         return pipeline
 
-    def __call__(self, image: np.ndarray, rng: np.random.Generator, keypoints: np.ndarray | None = None,
-                 mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def __call__(
+        self,
+        image: np.ndarray,
+        rng: np.random.Generator,
+        keypoints: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """(augmented image, mask moved with it). ``image`` (H, W, 3) uint8 may be changed in place.
 
         ``mask`` (H, W) follows the geometric transforms (for the training-samples figure).

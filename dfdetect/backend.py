@@ -34,9 +34,7 @@ def select_backend(name: str) -> None:
     its backend cannot change any more: that is fine when it is the same one, an error otherwise.
     """
     if name not in SUPPORTED_BACKENDS:
-        raise ValueError(
-            f"unknown Keras backend {name!r}; expected one of {', '.join(SUPPORTED_BACKENDS)}"
-        )
+        raise ValueError(f"unknown Keras backend {name!r}; expected one of {', '.join(SUPPORTED_BACKENDS)}")
     loaded = _loaded_keras_backend()
     if loaded is not None and loaded != name:
         raise BackendError(
@@ -66,8 +64,7 @@ def set_mixed_precision(enabled: bool, policy: str = DEFAULT_MIXED_PRECISION_POL
         policy = "float32"
     elif policy not in MIXED_PRECISION_POLICIES:
         raise ValueError(
-            f"unknown mixed precision policy {policy!r}; "
-            f"expected one of {', '.join(MIXED_PRECISION_POLICIES)}"
+            f"unknown mixed precision policy {policy!r}; expected one of {', '.join(MIXED_PRECISION_POLICIES)}"
         )
     keras.config.set_dtype_policy(policy)
     return policy

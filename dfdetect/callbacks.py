@@ -31,10 +31,20 @@ class EpochLog(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.started
-        shown = " ".join(f"{key}={float(value):.4f}" for key, value in sorted((logs or {}).items())
-                         if isinstance(value, (int, float, np.floating)) and math.isfinite(float(value)))
-        log.info("%s epoch %d/%d: %s (%.1f s, %.0f samples/s)", self.model_name, epoch + 1, self.epochs,
-                 shown, seconds, self.samples / max(seconds, 1e-9))
+        shown = " ".join(
+            f"{key}={float(value):.4f}"
+            for key, value in sorted((logs or {}).items())
+            if isinstance(value, (int, float, np.floating)) and math.isfinite(float(value))
+        )
+        log.info(
+            "%s epoch %d/%d: %s (%.1f s, %.0f samples/s)",
+            self.model_name,
+            epoch + 1,
+            self.epochs,
+            shown,
+            seconds,
+            self.samples / max(seconds, 1e-9),
+        )
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
@@ -90,8 +100,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self._write(epoch, "history", history, lambda path: pd.DataFrame(self.rows).to_csv(path, index=False), ".csv")
         weights = file_name("weights", epoch)
         self._write(epoch, "weights", weights, self.model.save_weights, ".weights.h5")
-        state = ResumeState.describe(self.work, epochs=epoch + 1, weights=weights, history=history, best=best,
-                                     best_value=best_value, stopped=bool(self.model.stop_training))
+        state = ResumeState.describe(
+            self.work,
+            epochs=epoch + 1,
+            weights=weights,
+            history=history,
+            best=best,
+            best_value=best_value,
+            stopped=bool(self.model.stop_training),
+        )
         self._write(epoch, "state", file_name("state", epoch), lambda path: state.write_to(path), ".json")
         self.state = state
         prune(self.work)

@@ -101,7 +101,14 @@ def raw_part(argv: Sequence[str]) -> int:
     return convert_main(argv)
 
 
-COMMANDS = {"predict": predict, "train": train, "report": report, "where": where, "raw-part": raw_part, "unlock": unlock}
+COMMANDS = {
+    "predict": predict,
+    "train": train,
+    "report": report,
+    "where": where,
+    "raw-part": raw_part,
+    "unlock": unlock,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -87,7 +87,9 @@ def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
     """Raise ConfigError for the first setting that cannot work."""
     frames = config["frames"]
     if frames["min"] > frames["max"]:
-        raise ConfigError("frames.min", f"{frames['min']} is above frames.max ({frames['max']}): the bounds are reversed")
+        raise ConfigError(
+            "frames.min", f"{frames['min']} is above frames.max ({frames['max']}): the bounds are reversed"
+        )
     split = config["split"]
     train_share = (1 - split["test"]) * (1 - split["validation"])
     if train_share <= 0:
@@ -130,8 +132,10 @@ def _check_recipes(models: Mapping[str, Any]) -> None:
     """Self-blended fakes are single frames: clip models (td_lstm) train on labelled fakes."""
     for name, settings in models.items():
         if settings.get("arch") == "td_lstm" and settings.get("fakes") not in (None, "labelled"):
-            raise ConfigError(f"models.{name}.fakes", f"{settings['fakes']} makes single-frame fakes; "
-                              "a td_lstm model needs fakes: labelled")
+            raise ConfigError(
+                f"models.{name}.fakes",
+                f"{settings['fakes']} makes single-frame fakes; a td_lstm model needs fakes: labelled",
+            )
 
 
 def _check_raw_sources(config: Mapping[str, Any]) -> None:
@@ -175,7 +179,7 @@ def raw_video_part_number(path: str | Path) -> str:
     """``dfdc_train_part_12.zip`` -> ``"12"``."""
     stem = Path(path).stem
     prefix = "dfdc_train_part_"
-    number = stem[len(prefix):] if stem.startswith(prefix) else ""
+    number = stem[len(prefix) :] if stem.startswith(prefix) else ""
     if not number.isdigit():
         raise ConfigError("raw_video_dir", f"{path}: not a raw DFDC part name (want dfdc_train_part_N.zip)")
     return str(int(number))
@@ -196,13 +200,21 @@ class DataSource:
 def data_sources(config: Mapping[str, Any]) -> dict[str, DataSource]:
     """The training data and every evaluation set, keyed by their ``data`` prefix."""
     main_demo = {key: value for key, value in config["demo"].items() if key != "enabled"}
-    sources = {"": DataSource("", "raw_dir", main_demo if config["demo"]["enabled"] else None,
-                              None if config["demo"]["enabled"] else config["raw_dir"], config.get("raw_video_dir"))}
+    sources = {
+        "": DataSource(
+            "",
+            "raw_dir",
+            main_demo if config["demo"]["enabled"] else None,
+            None if config["demo"]["enabled"] else config["raw_dir"],
+            config.get("raw_video_dir"),
+        )
+    }
     for name, entry in (config["evaluation"].get("sets") or {}).items():
         data = ResultsLayout.set_data(name)
         demo = {**main_demo, **entry["demo"]} if "demo" in entry else None
-        sources[data] = DataSource(data, f"evaluation.sets.{name}", demo, entry.get("raw_dir"),
-                                   entry.get("raw_video_dir"))
+        sources[data] = DataSource(
+            data, f"evaluation.sets.{name}", demo, entry.get("raw_dir"), entry.get("raw_video_dir")
+        )
     return sources
 
 

@@ -52,8 +52,11 @@ def read_labels(labels_csv: str | Path, videos_dir: str | Path) -> dict[str, dic
         if not (Path(videos_dir) / filename).is_file():
             raise FaceBatchError(f"{where}: {Path(videos_dir) / filename} does not exist")
         original = (row.get("original") or "").strip() or None
-        metadata[filename] = {"label": label, "split": (row.get("split") or "train").strip(),
-                              "original": original if label == "FAKE" else None}
+        metadata[filename] = {
+            "label": label,
+            "split": (row.get("split") or "train").strip(),
+            "original": original if label == "FAKE" else None,
+        }
     if not metadata:
         raise FaceBatchError(f"{labels_csv}: no rows")
     return metadata

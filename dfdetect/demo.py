@@ -203,8 +203,10 @@ class BatchPlan:
         for family in self.families:
             if family.original_present:
                 rows.append((f"{family.original}.mp4", "train", "", "REAL", ""))
-            rows.extend((f"{fake}.mp4", "train", f"{family.original}.mp4", "FAKE", family.manipulation(j))
-                        for j, fake in enumerate(family.fakes))
+            rows.extend(
+                (f"{fake}.mp4", "train", f"{family.original}.mp4", "FAKE", family.manipulation(j))
+                for j, fake in enumerate(family.fakes)
+            )
         return sorted(rows)
 
     @property
@@ -280,8 +282,10 @@ def planned_videos(batch_index: int, spec: DemoSpec):
         n_frames = len(first) + len(second)
         if family.original_present:
             rows.append((family.original, 0, None, family.original, None, n_frames))
-        rows.extend((fake, 1, family.original, family.original, family.manipulation(j), n_frames)
-                    for j, fake in enumerate(family.fakes))
+        rows.extend(
+            (fake, 1, family.original, family.original, family.manipulation(j), n_frames)
+            for j, fake in enumerate(family.fakes)
+        )
     columns = ["video_id", "label", "original", "family", "manipulation", "n_frames"]
     return pd.DataFrame(rows, columns=columns).sort_values("video_id", ignore_index=True)
 
@@ -443,9 +447,7 @@ def _sample_identity(rng: np.random.Generator) -> Identity:
 
 def _aligned_donor(donor: Identity, target: Identity) -> Identity:
     """The donor's face placed where the target's is: swaps align donor landmarks to the target."""
-    return replace(
-        donor, face_cx=target.face_cx, face_cy=target.face_cy, face_a=target.face_a, face_b=target.face_b
-    )
+    return replace(donor, face_cx=target.face_cx, face_cy=target.face_cy, face_a=target.face_a, face_b=target.face_b)
 
 
 def _canvas_size(image_size: int) -> int:
@@ -505,8 +507,9 @@ def _draw_eyes_and_brows(draw: ImageDraw.ImageDraw, person: Identity, box: BoxFn
         draw.ellipse(box(eye_x, eye_y, half_w, half_h), fill=(236, 232, 224))
         draw.ellipse(box(eye_x, eye_y, 0.95 * half_h, 0.95 * half_h), fill=_ink(person.iris))
         draw.ellipse(box(eye_x, eye_y, 0.42 * half_h, 0.42 * half_h), fill=(18, 14, 12))
-        draw.arc(box(eye_x, eye_y, half_w, half_h), 180, 360, fill=(40, 30, 28),
-                 width=max(1, round(half_h * 0.3 * size)))
+        draw.arc(
+            box(eye_x, eye_y, half_w, half_h), 180, 360, fill=(40, 30, 28), width=max(1, round(half_h * 0.3 * size))
+        )
         # Brow: a thick slanted bar above the eye, the outer end lifted by the tilt.
         brow_y = eye_y - person.brow_lift * half_h
         lift = math.tan(math.radians(person.brow_tilt)) * half_w
@@ -531,8 +534,11 @@ def _draw_nose_and_mouth(draw: ImageDraw.ImageDraw, person: Identity, box: BoxFn
     nose_y = cy + person.nose_down * b
     nose_w = person.nose_width * a
     top = cy - person.eye_up * b + 0.1 * b
-    draw.line([(cx + 0.3 * nose_w) * size, top * size, (cx + 0.5 * nose_w) * size, nose_y * size],
-              fill=_ink(person.skin, 0.82), width=max(1, round(0.15 * nose_w * size)))
+    draw.line(
+        [(cx + 0.3 * nose_w) * size, top * size, (cx + 0.5 * nose_w) * size, nose_y * size],
+        fill=_ink(person.skin, 0.82),
+        width=max(1, round(0.15 * nose_w * size)),
+    )
     draw.ellipse(box(cx, nose_y - 0.02 * b, 0.55 * nose_w, 0.07 * b), fill=_ink(person.skin, 1.06))
     for side in (-1, 1):
         nostril = box(cx + side * 0.5 * nose_w, nose_y + 0.02 * b, 0.22 * nose_w, 0.035 * b)
@@ -703,8 +709,9 @@ def _warp_all(canvas: Image.Image, warps: tuple[Affine, ...], size: int, reduced
         if reduced is None or reduced >= size:
             frame = canvas.transform((size, size), Image.Transform.AFFINE, warp, Image.Resampling.BILINEAR)
         else:
-            small = canvas.transform((reduced, reduced), Image.Transform.AFFINE, _rescaled(warp, size, reduced),
-                                     Image.Resampling.BILINEAR)
+            small = canvas.transform(
+                (reduced, reduced), Image.Transform.AFFINE, _rescaled(warp, size, reduced), Image.Resampling.BILINEAR
+            )
             frame = small.resize((size, size), Image.Resampling.BILINEAR)
         strip.paste(frame, (0, i * size))
     pixels = np.asarray(strip)
@@ -923,11 +930,19 @@ def _feature_mask(person: Identity, canvas: int, feather: float) -> np.ndarray:
     half_h = half_w * person.eye_open
     eye_y = cy - person.eye_up * b
     brow_y = eye_y - person.brow_lift * half_h
-    regions = [(cx + side * person.eye_apart * a, (eye_y + brow_y) / 2 - 0.3 * half_h, 1.9 * half_w,
-                (eye_y - brow_y) / 2 + 2.6 * half_h) for side in (-1, 1)]
+    regions = [
+        (
+            cx + side * person.eye_apart * a,
+            (eye_y + brow_y) / 2 - 0.3 * half_h,
+            1.9 * half_w,
+            (eye_y - brow_y) / 2 + 2.6 * half_h,
+        )
+        for side in (-1, 1)
+    ]
     mouth_y = cy + person.mouth_down * b
-    regions.append((cx, mouth_y + 0.3 * person.lip_height * b, 1.45 * person.mouth_width * a,
-                    3.2 * person.lip_height * b))
+    regions.append(
+        (cx, mouth_y + 0.3 * person.lip_height * b, 1.45 * person.mouth_width * a, 3.2 * person.lip_height * b)
+    )
     hard = np.zeros((canvas, canvas), dtype=np.float32)
     for ex, ey, rx, ry in regions:
         hard = np.maximum(hard, (((x - ex) / rx) ** 2 + ((y - ey) / ry) ** 2 <= 1).astype(np.float32))
@@ -947,8 +962,12 @@ def _gan_upsample_track(track: Track, spec: DemoSpec, rng: np.random.Generator) 
     noise_sigma = float(rng.uniform(0.0, 0.3)) * track.noise_sigma
     fake = np.empty_like(track.pixels)
     for part in _frame_blocks(len(track.frames)):
-        small = np.stack([np.asarray(Image.fromarray(frame).resize((low, low), Image.Resampling.BOX))
-                          for frame in track.pixels[part]]).astype(np.float32)
+        small = np.stack(
+            [
+                np.asarray(Image.fromarray(frame).resize((low, low), Image.Resampling.BOX))
+                for frame in track.pixels[part]
+            ]
+        ).astype(np.float32)
         for step in range(steps):
             small = _transposed_upsample(small, axis=1, eps=float(eps[step, 0]))
             small = _transposed_upsample(small, axis=2, eps=float(eps[step, 1]))
@@ -964,8 +983,9 @@ def _transposed_upsample(x: np.ndarray, axis: int, eps: float) -> np.ndarray:
     Output 2i is ``b * x[i]``, output 2i+1 is ``a * (x[i] + x[i+1])`` (edge repeated); with
     ``b = 1 + eps`` and ``2a = 1 - eps`` the two phases differ in gain: the checkerboard.
     """
-    following = np.concatenate([np.take(x, range(1, x.shape[axis]), axis=axis),
-                                np.take(x, [x.shape[axis] - 1], axis=axis)], axis=axis)
+    following = np.concatenate(
+        [np.take(x, range(1, x.shape[axis]), axis=axis), np.take(x, [x.shape[axis] - 1], axis=axis)], axis=axis
+    )
     even = (1 + eps) * x
     odd = (1 - eps) * 0.5 * (x + following)
     stacked = np.stack([even, odd], axis=axis + 1)
@@ -1064,8 +1084,9 @@ def _write_families(archive: zipfile.ZipFile, plan: BatchPlan, batch_index: int,
             for j, fake in enumerate(family.fakes):
                 fake_rng = np.random.default_rng([spec.seed, batch_index, 2, family.number, j])
                 manipulate = _MANIPULATORS[family.manipulation(j)]
-                crops = [(track, manipulate(track, spec, fake_rng) if track.swappable else track.pixels)
-                         for track in tracks]
+                crops = [
+                    (track, manipulate(track, spec, fake_rng) if track.swappable else track.pixels) for track in tracks
+                ]
                 n_files += _write_video(archive, fake, crops)
                 progress.update()
     return n_files

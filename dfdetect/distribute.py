@@ -68,20 +68,26 @@ def choose_distribution(backend: str, mode: str) -> Distribution:
     if mode == "auto" and len(gpus) < 2:
         return single
     if backend == "torch":
-        log.warning("distribute=%s: the torch backend trains on one device (Keras 3 has no in-process "
-                    "data parallelism for PyTorch; use the tensorflow or jax backend for several GPUs)", mode)
+        log.warning(
+            "distribute=%s: the torch backend trains on one device (Keras 3 has no in-process "
+            "data parallelism for PyTorch; use the tensorflow or jax backend for several GPUs)",
+            mode,
+        )
         return single
     devices = gpus or _cpu_devices(backend)
     if backend == "tensorflow":
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy(devices=devices)
-        return Distribution(strategy.num_replicas_in_sync, devices, f"MirroredStrategy over {len(devices)} device(s)",
-                            strategy.scope())
+        return Distribution(
+            strategy.num_replicas_in_sync, devices, f"MirroredStrategy over {len(devices)} device(s)", strategy.scope()
+        )
     import keras
 
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-    return Distribution(len(devices), devices, f"keras DataParallel over {len(devices)} device(s)", contextlib.nullcontext())
+    return Distribution(
+        len(devices), devices, f"keras DataParallel over {len(devices)} device(s)", contextlib.nullcontext()
+    )
 
 
 def _cpu_devices(backend: str) -> list[str]:

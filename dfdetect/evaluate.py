@@ -29,8 +29,14 @@ from dfdetect.scoring import PREDICTION_COLUMNS, check_aggregation, score_store_
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PREDICTION_COLUMNS", "EvaluationPaths", "SetEvaluationPaths", "evaluate_model", "evaluate_set",
-           "submission_table"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "EvaluationPaths",
+    "SetEvaluationPaths",
+    "evaluate_model",
+    "evaluate_set",
+    "submission_table",
+]
 
 
 @dataclass(frozen=True)
@@ -91,8 +97,9 @@ def load_scoring(model_path: str | Path, store_prefixes: Sequence[str | Path], b
     return load_model(model_path), FrameStore(store_prefixes)
 
 
-def scored_metrics(name: str, arch: str, aggregation: str, scored: pd.DataFrame, validation: pd.DataFrame,
-                   n_resamples: int, seed: int) -> dict[str, Any]:
+def scored_metrics(
+    name: str, arch: str, aggregation: str, scored: pd.DataFrame, validation: pd.DataFrame, n_resamples: int, seed: int
+) -> dict[str, Any]:
     """metrics.json of one scored table: probability metrics, both thresholds (chosen on
     ``validation``), the middle frame's metrics, and ROC AUC per manipulation when the data says."""
     metrics = evaluation_metrics(scored, validation, n_resamples=n_resamples, seed=seed)
@@ -111,10 +118,16 @@ def write_plots(name: str, scored: pd.DataFrame, threshold: float, paths: Any, w
     labels, scores = scored["label"].to_numpy(), scored["p_fake"].to_numpy()
     plot_roc(labels, scores, paths.roc, f"{name}: ROC ({what}, n={len(scored)})")
     plot_precision_recall(labels, scores, paths.precision_recall, f"{name}: precision-recall ({what})")
-    plot_confusion_matrix(labels, scores, threshold, paths.confusion,
-                          f"{name}: {what} at validation threshold {threshold:.2f}")
-    plot_score_histograms(labels, scores, paths.scores, f"{name}: video scores ({what})",
-                          thresholds={"threshold 0.5": 0.5, "validation threshold": threshold})
+    plot_confusion_matrix(
+        labels, scores, threshold, paths.confusion, f"{name}: {what} at validation threshold {threshold:.2f}"
+    )
+    plot_score_histograms(
+        labels,
+        scores,
+        paths.scores,
+        f"{name}: video scores ({what})",
+        thresholds={"threshold 0.5": 0.5, "validation threshold": threshold},
+    )
 
 
 def evaluate_model(
@@ -150,7 +163,9 @@ def evaluate_model(
     write_plots(name, test, metrics["at_validation_threshold"]["threshold"], paths, "test")
     with atomic_path(paths.submission) as temporary:
         submission_table(test).to_csv(temporary, index=False)
-    log.info("%s: roc_auc %s, log_loss %.4f on %d test videos", name, metrics.get("roc_auc"), metrics["log_loss"], len(test))
+    log.info(
+        "%s: roc_auc %s, log_loss %.4f on %d test videos", name, metrics.get("roc_auc"), metrics["log_loss"], len(test)
+    )
     return metrics
 
 
@@ -184,6 +199,12 @@ def evaluate_set(
     metrics = {"set": set_name, **scored_metrics(name, arch, aggregation, scored, validation, n_resamples, seed)}
     atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")
     write_plots(name, scored, metrics["at_validation_threshold"]["threshold"], paths, f"set {set_name}")
-    log.info("%s on set %s: roc_auc %s, log_loss %.4f on %d videos", name, set_name, metrics.get("roc_auc"),
-             metrics["log_loss"], len(scored))
+    log.info(
+        "%s on set %s: roc_auc %s, log_loss %.4f on %d videos",
+        name,
+        set_name,
+        metrics.get("roc_auc"),
+        metrics["log_loss"],
+        len(scored),
+    )
     return metrics

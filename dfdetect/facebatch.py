@@ -140,8 +140,7 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
     missing = [column for column in METADATA_COLUMNS if column not in table.columns]
     if missing:
         raise FaceBatchError(
-            f"{source}: metadata.csv lacks column(s) {', '.join(missing)} "
-            f"(header must be {','.join(METADATA_COLUMNS)})"
+            f"{source}: metadata.csv lacks column(s) {', '.join(missing)} (header must be {','.join(METADATA_COLUMNS)})"
         )
     table = table.apply(lambda column: column.str.strip())
     rows = pd.Series(range(1, len(table) + 1), index=table.index)
@@ -165,14 +164,16 @@ def read_metadata(data: bytes, source: str) -> pd.DataFrame:
         raise FaceBatchError(f"{source}: metadata.csv row {rows[first]}: video {video_ids[first]} is listed twice")
 
     # object dtype keeps "no original" as None (pandas' string dtype would turn it into NaN)
-    original = pd.Series([video_id_from_filename(name) if name else None for name in table["original"]],
-                         index=table.index, dtype=object)
+    original = pd.Series(
+        [video_id_from_filename(name) if name else None for name in table["original"]], index=table.index, dtype=object
+    )
     # A REAL video has no original; one that names one is kept (as its own family) and noted.
     notes = pd.Series("", index=table.index, dtype=object)
     real_with_original = (labels == "REAL") & original.notna()
     for index in table.index[real_with_original]:
-        notes[index] = (f"REAL row names original {table.at[index, 'original']} "
-                        "(ignored: a REAL video is its own family)")
+        notes[index] = (
+            f"REAL row names original {table.at[index, 'original']} (ignored: a REAL video is its own family)"
+        )
         log.warning("%s: metadata.csv row %d (%s): %s", source, rows[index], table.at[index, "filename"], notes[index])
     columns = {
         "video_id": video_ids,
@@ -210,13 +211,16 @@ def parse_metadata_csv(text: str, source: str) -> pd.DataFrame:
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError as error:
-        raise FaceBatchError(f"{source}: metadata.csv is empty (it needs the header "
-                             f"{','.join(METADATA_COLUMNS)} and one row per video)") from error
+        raise FaceBatchError(
+            f"{source}: metadata.csv is empty (it needs the header {','.join(METADATA_COLUMNS)} and one row per video)"
+        ) from error
     except pd.errors.ParserError as error:
         line = _PANDAS_LINE.search(str(error))
         where = f"line {line.group(1)}" if line else "a line"
-        raise FaceBatchError(f"{source}: metadata.csv {where} cannot be parsed ({str(error).strip()}); "
-                             f"each line needs the fields {','.join(METADATA_COLUMNS)}") from error
+        raise FaceBatchError(
+            f"{source}: metadata.csv {where} cannot be parsed ({str(error).strip()}); "
+            f"each line needs the fields {','.join(METADATA_COLUMNS)}"
+        ) from error
 
 
 def families(videos: pd.DataFrame) -> pd.Series:

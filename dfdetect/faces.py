@@ -35,8 +35,6 @@ from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
-from dfdetect.png import encode_pngs
-from dfdetect.schema import schema_default
 from dfdetect.facebatch import (
     LABELS,
     METADATA_MEMBER,
@@ -48,14 +46,24 @@ from dfdetect.facebatch import (
     video_id_from_filename,
     write_member,
 )
+from dfdetect.png import encode_pngs
+from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RAW_METADATA_NAME = "metadata.json"
 REPORT_COLUMNS = [
-    "filename", "video_id", "status", "reason",
-    "n_frames_read", "n_frames_sampled", "n_face_frames", "n_faces", "width", "height",
+    "filename",
+    "video_id",
+    "status",
+    "reason",
+    "n_frames_read",
+    "n_frames_sampled",
+    "n_face_frames",
+    "n_faces",
+    "width",
+    "height",
 ]
 # Report statuses; every status but `ok` and `unlisted` leaves a metadata row without a folder.
 STATUS_OK = "ok"
@@ -235,7 +243,7 @@ def detect_faces(frames: list[np.ndarray], detector: FaceDetector, settings: Fac
         return [[] for _ in frames]
     boxes: list[list[Box]] = []
     for start in range(0, len(frames), settings.batch_size):
-        chunk = [_detector_input(frame, scale) for frame in frames[start:start + settings.batch_size]]
+        chunk = [_detector_input(frame, scale) for frame in frames[start : start + settings.batch_size]]
         rows = detector.detect_faces(
             chunk,
             min_face_size=min(settings.min_face_size, _MTCNN_SAFE_MIN_FACE),
@@ -289,7 +297,7 @@ def crop_face(frame: np.ndarray, box: Box, settings: FaceSettings) -> np.ndarray
     src_x1, src_y1 = max(left, 0), max(top, 0)
     src_x2, src_y2 = min(left + side, width), min(top + side, height)
     if src_x2 > src_x1 and src_y2 > src_y1:
-        square[src_y1 - top:src_y2 - top, src_x1 - left:src_x2 - left] = frame[src_y1:src_y2, src_x1:src_x2, :3]
+        square[src_y1 - top : src_y2 - top, src_x1 - left : src_x2 - left] = frame[src_y1:src_y2, src_x1:src_x2, :3]
     if side == settings.crop_size:
         return square
     resized = Image.fromarray(square).resize((settings.crop_size, settings.crop_size), Image.BILINEAR)
@@ -310,8 +318,9 @@ def is_sampled(index: int, every_k: int) -> bool:
     return index % every_k == 0
 
 
-def iter_video_frames(video: str | Path | bytes, every_k: int = 1,
-                      name: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def iter_video_frames(
+    video: str | Path | bytes, every_k: int = 1, name: str | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """(frame index, uint8 RGB frame) for every k-th frame of an mp4, decoded by imageio-ffmpeg.
 
     ``video`` is a path or the file's bytes (written to a temporary file, since ffmpeg reads
@@ -429,8 +438,13 @@ def _read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
 # ---------------------------------------------------------------- one video
 
 
-def extract_video_faces(video: str | Path | bytes, detector: FaceDetector, settings: FaceSettings,
-                        name: str | None = None, frame_limit: int | None = None) -> VideoFaces:
+def extract_video_faces(
+    video: str | Path | bytes,
+    detector: FaceDetector,
+    settings: FaceSettings,
+    name: str | None = None,
+    frame_limit: int | None = None,
+) -> VideoFaces:
     """Decode, detect in batches and crop the faces of one video. Raises VideoDecodeError.
 
     Decoding is streamed and runs ahead of detection in a background thread (ffmpeg decodes
@@ -481,7 +495,7 @@ class RawVideoEntry:
 def report_path(out_zip: str | Path) -> Path:
     """``.../deepfake-detection-faces-part-12-0.zip`` -> ``.../deepfake-detection-faces-part-12-0.report.csv``."""
     out_zip = Path(out_zip)
-    stem = out_zip.name[:-len(".zip")] if out_zip.name.endswith(".zip") else out_zip.name
+    stem = out_zip.name[: -len(".zip")] if out_zip.name.endswith(".zip") else out_zip.name
     return out_zip.with_name(f"{stem}.report.csv")
 
 
@@ -523,8 +537,14 @@ def png_bytes(crop: np.ndarray) -> bytes:
     return encode_pngs(crop[np.newaxis])[0]
 
 
-def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSettings, *,
-                 detector: FaceDetector | None = None, progress: bool = True) -> PartSummary:
+def extract_part(
+    raw_part_zip: str | Path,
+    out_zip: str | Path,
+    settings: FaceSettings,
+    *,
+    detector: FaceDetector | None = None,
+    progress: bool = True,
+) -> PartSummary:
     """One raw DFDC part zip -> one face-batch zip plus its report (``report_path(out_zip)``).
 
     Videos are read one at a time from the zip (each copied to a temporary file for ffmpeg, then
@@ -540,13 +560,17 @@ def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSe
         log.info("%s: %d videos listed, %d mp4 files; %s", raw_part_zip, len(entries), len(video_members), settings)
         detector = detector if detector is not None else load_detector()  # after the cheap checks: TF is slow to load
         rows = []
-        with atomic_path(out_zip) as temporary_zip, zipfile.ZipFile(temporary_zip, "w") as out, \
-                tempfile.TemporaryDirectory(prefix="dfdetect-part-") as work_dir:
+        with (
+            atomic_path(out_zip) as temporary_zip,
+            zipfile.ZipFile(temporary_zip, "w") as out,
+            tempfile.TemporaryDirectory(prefix="dfdetect-part-") as work_dir,
+        ):
             write_member(out, METADATA_MEMBER, metadata_csv_bytes(entries), zipfile.ZIP_DEFLATED)
             for entry in _progress(entries, raw_part_zip, progress):
                 member = video_members.get(entry.filename)
-                row = _extract_entry(archive, member, entry.filename, out, Path(work_dir), detector, settings,
-                                     raw_part_zip)
+                row = _extract_entry(
+                    archive, member, entry.filename, out, Path(work_dir), detector, settings, raw_part_zip
+                )
                 rows.append(row)
                 log.info("%s: %s %s", entry.filename, row["status"], row["reason"] or f"({row['n_faces']} faces)")
     listed = {entry.filename for entry in entries}
@@ -561,8 +585,16 @@ def extract_part(raw_part_zip: str | Path, out_zip: str | Path, settings: FaceSe
     return summary
 
 
-def _extract_entry(archive: zipfile.ZipFile, member: str | None, filename: str, out: zipfile.ZipFile, work_dir: Path,
-                   detector: FaceDetector, settings: FaceSettings, raw_part_zip: Path) -> dict[str, Any]:
+def _extract_entry(
+    archive: zipfile.ZipFile,
+    member: str | None,
+    filename: str,
+    out: zipfile.ZipFile,
+    work_dir: Path,
+    detector: FaceDetector,
+    settings: FaceSettings,
+    raw_part_zip: Path,
+) -> dict[str, Any]:
     if member is None:
         return _report_row(filename, STATUS_MISSING, "listed in metadata.json but not in the zip")
     video_path = work_dir / "video.mp4"
@@ -581,8 +613,10 @@ def _extract_entry(archive: zipfile.ZipFile, member: str | None, filename: str, 
     finally:
         video_path.unlink(missing_ok=True)
     if video.n_faces == 0:
-        reason = (f"no face with confidence >= {settings.threshold} and size >= {settings.min_face_size} px "
-                  f"in {video.n_frames_sampled} sampled frames")
+        reason = (
+            f"no face with confidence >= {settings.threshold} and size >= {settings.min_face_size} px "
+            f"in {video.n_frames_sampled} sampled frames"
+        )
         return _report_row(filename, STATUS_NO_FACES, reason, video)
     video_id = video_id_from_filename(filename)
     for frame_index in sorted(video.faces):
@@ -633,5 +667,11 @@ def _raw_part_members(archive: zipfile.ZipFile, source: Path) -> tuple[str, dict
 def _progress(entries: list[RawVideoEntry], raw_part_zip: Path, enabled: bool) -> Iterable[RawVideoEntry]:
     # In a job log (not a terminal) a bar line every 30 s is enough.
     interactive = sys.stderr.isatty()
-    return tqdm(entries, desc=f"faces {raw_part_zip.name}", unit="video", file=sys.stderr, disable=not enabled,
-                mininterval=0.5 if interactive else 30.0)
+    return tqdm(
+        entries,
+        desc=f"faces {raw_part_zip.name}",
+        unit="video",
+        file=sys.stderr,
+        disable=not enabled,
+        mininterval=0.5 if interactive else 30.0,
+    )

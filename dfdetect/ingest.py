@@ -21,8 +21,8 @@ from dfdetect.facebatch import (
     FaceBatchError,
     families,
     is_unsafe_member,
-    open_batch_zip,
     not_a_face_detail,
+    open_batch_zip,
     parse_face_member,
     read_member,
     read_metadata,
@@ -59,8 +59,17 @@ def ingest_archive(archive: zipfile.ZipFile, zip_path: str | Path, batch: str) -
         for video_id, count in frames.loc[unlisted, "video_id"].value_counts().sort_index().items():
             log.warning("%s: folder %s/ (%d face files) has no metadata row; not a video", zip_path, video_id, count)
         skipped = pd.concat(
-            [skipped, pd.DataFrame({"batch": batch, "member": frames.loc[unlisted, "member"],
-                                    "reason": "unlisted_folder", "detail": "its folder has no metadata.csv row"})],
+            [
+                skipped,
+                pd.DataFrame(
+                    {
+                        "batch": batch,
+                        "member": frames.loc[unlisted, "member"],
+                        "reason": "unlisted_folder",
+                        "detail": "its folder has no metadata.csv row",
+                    }
+                ),
+            ],
             ignore_index=True,
         )
         frames = frames.loc[~unlisted].reset_index(drop=True)
@@ -109,19 +118,45 @@ def _video_table(metadata: pd.DataFrame, frames: pd.DataFrame, batch: str) -> pd
     videos[["n_frames", "n_multi_face_frames"]] = videos[["n_frames", "n_multi_face_frames"]].fillna(0)
     videos["family"] = families(videos)
     videos.insert(0, "batch", batch)
-    columns = ["batch", "video_id", "filename", "label", "original", "family", "split",
-               "n_frames", "n_multi_face_frames", "has_folder", "row", "metadata_note"]
+    columns = [
+        "batch",
+        "video_id",
+        "filename",
+        "label",
+        "original",
+        "family",
+        "split",
+        "n_frames",
+        "n_multi_face_frames",
+        "has_folder",
+        "row",
+        "metadata_note",
+    ]
     if MANIPULATION_COLUMN in videos.columns:  # demo batches say which method made each fake; DFDC does not
         columns.insert(columns.index("family") + 1, MANIPULATION_COLUMN)
     return videos[columns].astype(
-        {"batch": str, "video_id": str, "filename": str, "family": str, "split": str,
-         "n_frames": "int32", "n_multi_face_frames": "int32", "has_folder": bool, "metadata_note": str}
+        {
+            "batch": str,
+            "video_id": str,
+            "filename": str,
+            "family": str,
+            "split": str,
+            "n_frames": "int32",
+            "n_multi_face_frames": "int32",
+            "has_folder": bool,
+            "metadata_note": str,
+        }
     )
 
 
-def write_batch_manifest(manifest: BatchManifest, frames_path: str | Path, videos_path: str | Path,
-                         skipped_path: str | Path) -> None:
-    for table, path in ((manifest.frames, frames_path), (manifest.videos, videos_path), (manifest.skipped, skipped_path)):
+def write_batch_manifest(
+    manifest: BatchManifest, frames_path: str | Path, videos_path: str | Path, skipped_path: str | Path
+) -> None:
+    for table, path in (
+        (manifest.frames, frames_path),
+        (manifest.videos, videos_path),
+        (manifest.skipped, skipped_path),
+    ):
         with atomic_path(path, suffix=".parquet") as temporary:
             table.to_parquet(temporary, index=False)
 

@@ -87,8 +87,16 @@ def face_ellipse(size: int) -> np.ndarray:
 
     mask = np.zeros((size, size), dtype=np.uint8)
     (cx, cy), (rx, ry) = FALLBACK_ELLIPSE["centre"], FALLBACK_ELLIPSE["radii"]
-    cv2.ellipse(mask, (round(cx * size), round(cy * size)), (max(1, round(rx * size)), max(1, round(ry * size))),
-                0, 0, 360, 1, thickness=-1)
+    cv2.ellipse(
+        mask,
+        (round(cx * size), round(cy * size)),
+        (max(1, round(rx * size)), max(1, round(ry * size))),
+        0,
+        0,
+        360,
+        1,
+        thickness=-1,
+    )
     return mask
 
 
@@ -167,8 +175,13 @@ def detector_input(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
     return padded.astype(np.float32), scale, float(border)
 
 
-def detect_landmarks(crops: np.ndarray, detector: Any, settings: LandmarkSettings = LandmarkSettings(),
-                     progress: bool = False, desc: str = "landmarks") -> tuple[np.ndarray, np.ndarray]:
+def detect_landmarks(
+    crops: np.ndarray,
+    detector: Any,
+    settings: LandmarkSettings = LandmarkSettings(),
+    progress: bool = False,
+    desc: str = "landmarks",
+) -> tuple[np.ndarray, np.ndarray]:
     """Keypoints (N, 5, 2) and box + confidence (N, 5) of the main face in each square crop.
 
     ``crops``: (N, S, S, 3) uint8, all one size. ``detector``: mtcnn's ``MTCNN`` (or anything with
@@ -181,11 +194,20 @@ def detect_landmarks(crops: np.ndarray, detector: Any, settings: LandmarkSetting
     boxes = np.full((n, 5), np.nan, dtype=np.float32)
     with tqdm(total=n, desc=desc, unit="frame", mininterval=2.0, disable=not progress) as bar:
         for start in range(0, n, settings.batch_size):
-            chunk = crops[start:start + settings.batch_size]
+            chunk = crops[start : start + settings.batch_size]
             inputs = [detector_input(np.ascontiguousarray(crop)) for crop in chunk]
-            rows = np.atleast_2d(np.asarray(detector.detect_faces(
-                [image for image, _, _ in inputs], min_face_size=20, threshold_onet=settings.threshold,
-                output_type="numpy", box_format="xyxy", fit_to_image=False)))
+            rows = np.atleast_2d(
+                np.asarray(
+                    detector.detect_faces(
+                        [image for image, _, _ in inputs],
+                        min_face_size=20,
+                        threshold_onet=settings.threshold,
+                        output_type="numpy",
+                        box_format="xyxy",
+                        fit_to_image=False,
+                    )
+                )
+            )
             best_area = np.zeros(len(chunk))
             for row in rows:
                 if row.size < 16:
@@ -195,8 +217,11 @@ def detect_landmarks(crops: np.ndarray, detector: Any, settings: LandmarkSetting
                 box = (row[1:5] - border) / scale
                 width, height = box[2] - box[0], box[3] - box[1]
                 area = width * height
-                if (row[5] < settings.threshold or min(width, height) < settings.min_face_share * size
-                        or area <= best_area[position]):
+                if (
+                    row[5] < settings.threshold
+                    or min(width, height) < settings.min_face_share * size
+                    or area <= best_area[position]
+                ):
                     continue
                 best_area[position] = area
                 # mtcnn 1.0.0's numpy rows hold the five x values, then the five y values
@@ -206,8 +231,9 @@ def detect_landmarks(crops: np.ndarray, detector: Any, settings: LandmarkSetting
     return keypoints, boxes
 
 
-def landmark_store(prefix: str | Path, detector: Any, settings: LandmarkSettings = LandmarkSettings(),
-                   progress: bool = True) -> dict[str, Any]:
+def landmark_store(
+    prefix: str | Path, detector: Any, settings: LandmarkSettings = LandmarkSettings(), progress: bool = True
+) -> dict[str, Any]:
     """Detect the keypoints of every filled slot of one packed batch and write both arrays.
 
     Returns counts for the log: frames, frames with a face, and their share.
@@ -221,10 +247,11 @@ def landmark_store(prefix: str | Path, detector: Any, settings: LandmarkSettings
     boxes = np.full(mask.shape + (5,), np.nan, dtype=np.float32)
     rows, slots = np.nonzero(mask)
     chunk = max(1, settings.batch_size) * 8  # read the memory map in pieces, detect in batches
-    with tqdm(total=len(rows), desc=f"landmarks {Path(prefix).name}", unit="frame", mininterval=2.0,
-              disable=not progress) as bar:
+    with tqdm(
+        total=len(rows), desc=f"landmarks {Path(prefix).name}", unit="frame", mininterval=2.0, disable=not progress
+    ) as bar:
         for start in range(0, len(rows), chunk):
-            part_rows, part_slots = rows[start:start + chunk], slots[start:start + chunk]
+            part_rows, part_slots = rows[start : start + chunk], slots[start : start + chunk]
             crops = np.stack([frames[row, slot] for row, slot in zip(part_rows, part_slots)])
             found_points, found_boxes = detect_landmarks(crops, detector, settings)
             keypoints[part_rows, part_slots] = found_points

@@ -122,8 +122,13 @@ class ResultsLayout:
 
 
 # Output name -> file name in models/{model}/ (train rule; dfdetect.train.TrainPaths has these fields)
-TRAIN_FILES = {"model": "model.keras", "history": "history.csv", "plot": "history.png", "info": "train.json",
-               "samples": "training_samples.png"}
+TRAIN_FILES = {
+    "model": "model.keras",
+    "history": "history.csv",
+    "plot": "history.png",
+    "info": "train.json",
+    "samples": "training_samples.png",
+}
 # Output name -> file name in eval/{model}/ (evaluate rule; dfdetect.evaluate.EvaluationPaths)
 EVALUATION_FILES = {
     "predictions": "predictions.parquet",
@@ -136,8 +141,10 @@ EVALUATION_FILES = {
     "submission": "submission.csv",
 }
 # Output name -> file name in eval/{model}/sets/{set}/ (evaluate_set rule; dfdetect.evaluate.SetEvaluationPaths)
-SET_EVALUATION_FILES = {name: EVALUATION_FILES[name] for name in
-                        ("predictions", "metrics", "roc", "precision_recall", "confusion", "scores")}
+SET_EVALUATION_FILES = {
+    name: EVALUATION_FILES[name]
+    for name in ("predictions", "metrics", "roc", "precision_recall", "confusion", "scores")
+}
 # Output name -> file name in eval/{model}/ (robustness rule; dfdetect.robustness.RobustnessPaths)
 ROBUSTNESS_FILES = {"table": "robustness.csv", "plot": "robustness.png"}
 

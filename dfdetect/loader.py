@@ -57,7 +57,9 @@ def spread_slots(filled: np.ndarray, count: int) -> list[int]:
 def check_mode(mode: str | int) -> None:
     if mode in MODES or (isinstance(mode, int) and not isinstance(mode, bool) and mode >= 1):
         return
-    raise ValueError(f"unknown loader mode {mode!r}; expected one of {', '.join(MODES)} or a number of frames per video")
+    raise ValueError(
+        f"unknown loader mode {mode!r}; expected one of {', '.join(MODES)} or a number of frames per video"
+    )
 
 
 def sample_table(store: FrameStore, videos: pd.DataFrame, mode: str | int) -> pd.DataFrame:
@@ -132,9 +134,18 @@ class FrameDataset(keras.utils.PyDataset):
         # their augmentation live in dfdetect.recipes; without one, items are the samples.
         if recipe is None and flip:
             recipe = Recipe(augment="flip", fakes="labelled")
-        self.plan = None if recipe is None else RecipePlan(
-            recipe, self.samples, image_size=store.image_size, seed=seed, landmarks=landmarks,
-            clip_slots=self._clip_slots() if mode == "clip" else None)
+        self.plan = (
+            None
+            if recipe is None
+            else RecipePlan(
+                recipe,
+                self.samples,
+                image_size=store.image_size,
+                seed=seed,
+                landmarks=landmarks,
+                clip_slots=self._clip_slots() if mode == "clip" else None,
+            )
+        )
         self._item_sample = self.plan.item_sample if self.plan else np.arange(len(self.samples))
         self._item_labels = self.plan.item_labels if self.plan else self._labels
         self._order = np.arange(len(self._item_sample))
@@ -166,7 +177,7 @@ class FrameDataset(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         if index < 0 or index >= len(self):
             raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
-        items = self._order[index * self.batch_size:(index + 1) * self.batch_size]
+        items = self._order[index * self.batch_size : (index + 1) * self.batch_size]
         chosen, labels = self._item_sample[items], self._item_labels[items]
         if self.mode == "clip":
             inputs = self._gather_clips(chosen)
@@ -197,15 +208,20 @@ class FrameDataset(keras.utils.PyDataset):
             else:
                 outlines = [None] * len(items)
         sbi = self.plan.item_sbi[items] if self.plan else np.zeros(len(items), bool)
-        return {"frames": frames, "labels": self._item_labels[items], "sbi": sbi, "outlines": outlines,
-                "video_ids": self.samples["video_id"].to_numpy()[chosen]}
+        return {
+            "frames": frames,
+            "labels": self._item_labels[items],
+            "sbi": sbi,
+            "outlines": outlines,
+            "video_ids": self.samples["video_id"].to_numpy()[chosen],
+        }
 
     def _clip_slots(self) -> np.ndarray:
         """(samples, slots): the store slot at each packed clip position, -1 for padding."""
         slots = np.full((len(self.samples), self.store.n_slots), -1, dtype=np.int64)
         for position, (batch, row) in enumerate(zip(self._batches, self._rows)):
             filled = np.flatnonzero(self.store.masks[batch][row])
-            slots[position, :len(filled)] = filled
+            slots[position, : len(filled)] = filled
         return slots
 
     def _gather_frames(self, chosen: np.ndarray) -> np.ndarray:
@@ -231,6 +247,6 @@ class FrameDataset(keras.utils.PyDataset):
             filled = np.flatnonzero(self.store.masks[batch][row])
             for packed_slot, slot in enumerate(filled):
                 frames[position, packed_slot] = self._frames[batch][row, slot]
-            frames[position, len(filled):] = 0
-            masks[position, :len(filled)] = True
+            frames[position, len(filled) :] = 0
+            masks[position, : len(filled)] = True
         return {FRAMES_INPUT: frames, MASK_INPUT: masks}

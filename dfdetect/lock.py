@@ -66,8 +66,10 @@ def is_stale(holder: dict[str, Any]) -> bool:
 
 
 def describe(holder: dict[str, Any]) -> str:
-    return (f"PID {holder.get('pid')} on host {holder.get('host')}, working directory {holder.get('workdir')}, "
-            f"since {holder.get('started')}")
+    return (
+        f"PID {holder.get('pid')} on host {holder.get('host')}, working directory {holder.get('workdir')}, "
+        f"since {holder.get('started')}"
+    )
 
 
 def acquire(results_dir: str | Path) -> Path:
@@ -76,8 +78,14 @@ def acquire(results_dir: str | Path) -> Path:
     results_dir.mkdir(parents=True, exist_ok=True)
     path = lock_path(results_dir)
     token = uuid.uuid4().hex
-    record = {"pid": os.getpid(), "host": socket.gethostname(), "workdir": os.getcwd(),
-              "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(sys.argv), "token": token}
+    record = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "workdir": os.getcwd(),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": " ".join(sys.argv),
+        "token": token,
+    }
     for _ in range(10):
         try:
             descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -92,9 +100,11 @@ def acquire(results_dir: str | Path) -> Path:
                     f"results_dir '{results_dir}' is in use by another run ({describe(holder)}); "
                     f"two runs on one results folder would overwrite each other's outputs. Wait for it to end, "
                     f"or, if no run is using the folder (it was killed on another machine), clear the lock "
-                    f"with `dfdetect unlock --results-dir {results_dir}` (removes {path})") from None
-            log.warning("taking over the lock on %s from a run that is no longer running (%s)", results_dir,
-                        describe(holder))
+                    f"with `dfdetect unlock --results-dir {results_dir}` (removes {path})"
+                ) from None
+            log.warning(
+                "taking over the lock on %s from a run that is no longer running (%s)", results_dir, describe(holder)
+            )
             with contextlib.suppress(FileNotFoundError):  # only one of two racing runs moves it
                 os.replace(path, path.with_name(f"{LOCK_NAME}.stale-{token}"))
                 path.with_name(f"{LOCK_NAME}.stale-{token}").unlink()

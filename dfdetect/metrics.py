@@ -46,6 +46,7 @@ CLASS_NAMES = {0: "REAL", 1: "FAKE"}
 
 # --- input checks --------------------------------------------------------------------------------
 
+
 def labels_and_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validated (labels int 0/1, scores float in [0, 1]) arrays of equal length."""
     labels = np.asarray(labels)
@@ -58,8 +59,10 @@ def labels_and_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]
         raise ValueError(f"labels must be 0 (REAL) or 1 (FAKE); found {sorted(set(labels.tolist()) - {0, 1})}")
     bad = ~np.isfinite(scores) | (scores < 0) | (scores > 1)
     if bad.any():
-        raise ValueError(f"{int(bad.sum())} score(s) are not probabilities in [0, 1] (first at position "
-                         f"{int(np.flatnonzero(bad)[0])}); drop videos without frames before evaluating")
+        raise ValueError(
+            f"{int(bad.sum())} score(s) are not probabilities in [0, 1] (first at position "
+            f"{int(np.flatnonzero(bad)[0])}); drop videos without frames before evaluating"
+        )
     return labels.astype(np.int64), scores
 
 
@@ -73,6 +76,7 @@ def one_class_reason(labels: np.ndarray) -> str | None:
 
 
 # --- metrics -------------------------------------------------------------------------------------
+
 
 def probability_metrics(labels: Any, scores: Any) -> dict[str, Any]:
     """roc_auc, average_precision and log_loss from probabilities.
@@ -158,8 +162,9 @@ def choose_threshold(labels: Any, scores: Any) -> float:
     return threshold
 
 
-def bootstrap_auc_samples(labels: Any, scores: Any, families: Any, n_resamples: int = 1000,
-                          seed: int = 0) -> np.ndarray:
+def bootstrap_auc_samples(
+    labels: Any, scores: Any, families: Any, n_resamples: int = 1000, seed: int = 0
+) -> np.ndarray:
     """ROC AUC of each family bootstrap resample that holds both classes.
 
     Videos of one family (a real video and the fakes made from it) are not independent, so
@@ -196,8 +201,9 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     return float(low), float(high)
 
 
-def bootstrap_auc_interval(labels: Any, scores: Any, families: Any, n_resamples: int = 1000, seed: int = 0,
-                           level: float = 0.95) -> tuple[float, float] | None:
+def bootstrap_auc_interval(
+    labels: Any, scores: Any, families: Any, n_resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float] | None:
     """Percentile interval of the family-bootstrap ROC AUC; None when no resample has both classes.
 
     Resamples with one class are skipped (not redrawn), so the interval is over the rest.
@@ -212,8 +218,9 @@ def table_labels_and_scores(table: pd.DataFrame, name: str, score_column: str) -
         raise ValueError(f"{name} table: {error}") from error
 
 
-def evaluation_metrics(test: pd.DataFrame, validation: pd.DataFrame, score_column: str = "p_fake",
-                       n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def evaluation_metrics(
+    test: pd.DataFrame, validation: pd.DataFrame, score_column: str = "p_fake", n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """The ``metrics.json`` dict for one model; tables hold ``label``, ``family`` and ``score_column``.
 
     The second threshold is chosen on ``validation`` and only applied to ``test``.
@@ -253,9 +260,13 @@ UNKNOWN_MANIPULATION = "unknown"  # a FAKE whose metadata names no manipulation
 ROBUSTNESS_COLUMNS = ["perturbation", "level", "roc_auc", "log_loss", "n"]
 
 
-def per_manipulation_auc(predictions: pd.DataFrame, score_column: str = "p_fake",
-                         manipulation_column: str = MANIPULATION_COLUMN, n_resamples: int = 0,
-                         seed: int = 0) -> dict[str, dict[str, Any]]:
+def per_manipulation_auc(
+    predictions: pd.DataFrame,
+    score_column: str = "p_fake",
+    manipulation_column: str = MANIPULATION_COLUMN,
+    n_resamples: int = 0,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
     """ROC AUC of each manipulation's fakes against all the REAL videos of ``predictions``.
 
     ``predictions`` holds ``label``, ``score_column`` and, where the data says which
@@ -268,8 +279,13 @@ def per_manipulation_auc(predictions: pd.DataFrame, score_column: str = "p_fake"
     if manipulation_column not in predictions.columns:
         return {}
     labels, scores = table_labels_and_scores(predictions, "predictions", score_column)
-    kinds = np.array([UNKNOWN_MANIPULATION if pd.isna(kind) or kind == "" else str(kind)
-                      for kind in predictions[manipulation_column].astype(object)], dtype=object)
+    kinds = np.array(
+        [
+            UNKNOWN_MANIPULATION if pd.isna(kind) or kind == "" else str(kind)
+            for kind in predictions[manipulation_column].astype(object)
+        ],
+        dtype=object,
+    )
     real = labels == 0
     families = predictions["family"].to_numpy() if "family" in predictions.columns else None
     result: dict[str, dict[str, Any]] = {}
@@ -292,8 +308,13 @@ def per_manipulation_auc(predictions: pd.DataFrame, score_column: str = "p_fake"
 def robustness_record(perturbation: str, level: int, labels: Any, scores: Any) -> dict[str, Any]:
     """One ``robustness.csv`` row: roc_auc (None with one class), log_loss and n videos."""
     metrics = probability_metrics(labels, scores)
-    return {"perturbation": perturbation, "level": int(level), "roc_auc": metrics["roc_auc"],
-            "log_loss": metrics["log_loss"], "n": int(len(np.asarray(labels)))}
+    return {
+        "perturbation": perturbation,
+        "level": int(level),
+        "roc_auc": metrics["roc_auc"],
+        "log_loss": metrics["log_loss"],
+        "n": int(len(np.asarray(labels))),
+    }
 
 
 def mean_perturbed_auc(robustness: pd.DataFrame) -> float | None:

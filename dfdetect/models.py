@@ -106,9 +106,7 @@ class BackbonePreprocessing(layers.Layer):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if mode not in PREPROCESSING_MODES:
-            raise ValueError(
-                f"unknown preprocessing mode {mode!r}; expected one of {PREPROCESSING_MODES}"
-            )
+            raise ValueError(f"unknown preprocessing mode {mode!r}; expected one of {PREPROCESSING_MODES}")
         self.mode = mode
 
     def call(self, images: Any) -> Any:
@@ -238,9 +236,7 @@ def _weights_argument(weights: Any, model_name: str) -> str | Path | None:
     return path
 
 
-def _build_backbone(
-    spec: BackboneSpec, image_size: int, weights: str | Path | None, model_name: str
-) -> keras.Model:
+def _build_backbone(spec: BackboneSpec, image_size: int, weights: str | Path | None, model_name: str) -> keras.Model:
     """The backbone without its top at image_size, with `weights` loaded."""
     try:
         base = spec.builder(
@@ -270,8 +266,7 @@ def _build_backbone(
         except Exception as error:
             raise ModelConfigError(
                 model_name,
-                f"could not load weights file {str(weights)!r} into {spec.name} "
-                f"at image_size {image_size}: {error}",
+                f"could not load weights file {str(weights)!r} into {spec.name} at image_size {image_size}: {error}",
             ) from error
     return base
 
@@ -301,9 +296,7 @@ def _check_trainable_layers(trainable_layers: Any, model_name: str) -> None:
         )
 
 
-def _set_trainable_top(
-    base: keras.Model, trainable_layers: int | str, pretrained: bool, model_name: str
-) -> None:
+def _set_trainable_top(base: keras.Model, trainable_layers: int | str, pretrained: bool, model_name: str) -> None:
     """Freeze the backbone except its top `trainable_layers` layers (BatchNorm kept frozen
     when pretrained: its statistics are part of what was learned on ImageNet)."""
     body = [layer for layer in base.layers if not isinstance(layer, layers.InputLayer)]
@@ -311,8 +304,7 @@ def _set_trainable_top(
     if not 0 <= n_trainable <= len(body):
         raise ModelConfigError(
             model_name,
-            f"trainable_layers {n_trainable} is outside 0..{len(body)} "
-            f"(the number of layers in {base.name})",
+            f"trainable_layers {n_trainable} is outside 0..{len(body)} (the number of layers in {base.name})",
         )
     if n_trainable == 0:
         base.trainable = False
@@ -331,9 +323,7 @@ def _pooling_layer(pooling: str, model_name: str) -> layers.Layer:
         return layers.GlobalAveragePooling2D(name="avg_pool")
     if pooling == "max":
         return layers.GlobalMaxPooling2D(name="max_pool")
-    raise ModelConfigError(
-        model_name, f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}"
-    )
+    raise ModelConfigError(model_name, f"pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
 
 
 def _backbone_features(
@@ -388,9 +378,7 @@ def _cnn_features(frames: keras.KerasTensor) -> keras.KerasTensor:
     x = layers.Rescaling(1.0 / 255, name="rescale")(frames)
     for block, filters in enumerate((32, 64, 128), start=1):
         for conv in (1, 2):
-            x = layers.Conv2D(
-                filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}"
-            )(x)
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"block{block}_conv{conv}")(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="dense_128")(x)
@@ -399,9 +387,7 @@ def _cnn_features(frames: keras.KerasTensor) -> keras.KerasTensor:
 
 def _check_image_size(image_size: int, model_name: str, minimum: int = 8) -> None:
     if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < minimum:
-        raise ModelConfigError(
-            model_name, f"image_size must be a whole number >= {minimum}, not {image_size!r}"
-        )
+        raise ModelConfigError(model_name, f"image_size must be a whole number >= {minimum}, not {image_size!r}")
 
 
 def _keras_name(model_name: str) -> str:
@@ -432,9 +418,7 @@ def build_transfer(
     """A Keras Applications backbone (its own preprocessing inside) with the study's head."""
     _check_image_size(image_size, model_name)
     frames = _frames_input(image_size)
-    x = _backbone_features(
-        frames, image_size, backbone, weights, trainable_layers, pooling, model_name
-    )
+    x = _backbone_features(frames, image_size, backbone, weights, trainable_layers, pooling, model_name)
     x = _dense_block(x, 1024, 0.5)
     x = _dense_block(x, 512, 0.25)
     outputs = _fake_probability(x)
@@ -455,9 +439,7 @@ def build_frame_encoder(
     frames = _frames_input(image_size)
     if backbone == "cnn":
         return keras.Model(frames, _cnn_features(frames), name="cnn_encoder")
-    features = _backbone_features(
-        frames, image_size, backbone, weights, trainable_layers, pooling, model_name
-    )
+    features = _backbone_features(frames, image_size, backbone, weights, trainable_layers, pooling, model_name)
     return keras.Model(frames, features, name=f"{backbone.lower()}_encoder")
 
 
@@ -479,23 +461,17 @@ def build_td_lstm(
     if not isinstance(n_slots, int) or isinstance(n_slots, bool) or n_slots < 1:
         raise ModelConfigError(model_name, f"n_slots must be a whole number >= 1, not {n_slots!r}")
     if encoder is None:
-        encoder = build_frame_encoder(
-            image_size, backbone, weights, trainable_layers, pooling, model_name=model_name
-        )
+        encoder = build_frame_encoder(image_size, backbone, weights, trainable_layers, pooling, model_name=model_name)
     frames = keras.Input((n_slots, image_size, image_size, 3), dtype="uint8", name=FRAMES_INPUT)
     mask = keras.Input((n_slots,), dtype="bool", name=MASK_INPUT)
     features = FrameWise(encoder, name="frame_features")(frames)
     slot_mask = SlotMask(name="slot_mask")(mask)
     # RNNs in float32: under mixed_bfloat16 JAX's LSTM fails, and float32 state is steadier.
-    x = layers.LSTM(64, return_sequences=True, dtype="float32", name="lstm_64")(
-        features, mask=slot_mask
-    )
+    x = layers.LSTM(64, return_sequences=True, dtype="float32", name="lstm_64")(features, mask=slot_mask)
     x = layers.LSTM(256, dtype="float32", name="lstm_256")(x, mask=slot_mask)
     x = _dense_block(x, 512, 0.5)
     outputs = _fake_probability(x)
-    return keras.Model(
-        {FRAMES_INPUT: frames, MASK_INPUT: mask}, outputs, name=_keras_name(model_name)
-    )
+    return keras.Model({FRAMES_INPUT: frames, MASK_INPUT: mask}, outputs, name=_keras_name(model_name))
 
 
 def encoder_from_trained(
@@ -512,17 +488,24 @@ def encoder_from_trained(
         raise ModelConfigError(model_name, f"encoder model {path} does not exist (train that model first)")
     trained = load_model(path)
     if MASK_INPUT in trained.input:
-        raise ModelConfigError(model_name, f"encoder model {path} is a clip model; encoder_from needs a cnn or transfer model")
+        raise ModelConfigError(
+            model_name, f"encoder model {path} is a clip model; encoder_from needs a cnn or transfer model"
+        )
     frames = trained.input[FRAMES_INPUT]
     if tuple(frames.shape[1:3]) != (image_size, image_size):
-        raise ModelConfigError(model_name, f"encoder model {path} takes {frames.shape[1]}px frames, not image_size {image_size}")
+        raise ModelConfigError(
+            model_name, f"encoder model {path} takes {frames.shape[1]}px frames, not image_size {image_size}"
+        )
     encoder = keras.Model(frames, trained.get_layer("fake_probability").input, name=f"{trained.name}_encoder")
     encoder.trainable = trainable
     return encoder
 
 
 def build_model(
-    name: str, settings: Mapping[str, Any], image_size: int, n_slots: int = 30,
+    name: str,
+    settings: Mapping[str, Any],
+    image_size: int,
+    n_slots: int = 30,
     encoder: keras.Model | None = None,
 ) -> keras.Model:
     """Build config model `name` from its settings (dispatch on settings["arch"]).
@@ -540,9 +523,7 @@ def build_model(
     trainable_layers = settings.get("trainable_layers")
     if arch == "transfer":
         if not settings.get("backbone"):
-            raise ModelConfigError(
-                name, "arch transfer needs a `backbone:` (e.g. EfficientNetB0, Xception)"
-            )
+            raise ModelConfigError(name, "arch transfer needs a `backbone:` (e.g. EfficientNetB0, Xception)")
         return build_transfer(
             image_size,
             settings["backbone"],

@@ -89,8 +89,13 @@ LEVELS: dict[str, tuple[float, ...]] = {
 }
 PERTURBATIONS = tuple(LEVELS)
 DEEPERFORENSICS_CODES = {
-    "saturation": "CS", "contrast": "CC", "block": "BW", "noise": "GNC", "blur": "GB",
-    "pixelation": "JPEG", "compression": "VC",
+    "saturation": "CS",
+    "contrast": "CC",
+    "block": "BW",
+    "noise": "GNC",
+    "blur": "GB",
+    "pixelation": "JPEG",
+    "compression": "VC",
 }
 
 _BLOCK_GREY = 128

@@ -88,16 +88,24 @@ def plot_confusion_matrix(labels: Any, scores: Any, threshold: float, path: str 
     display.plot(ax=axes, include_values=False, colorbar=False, cmap="Blues", im_kw={"vmin": 0, "vmax": 1})
     for (row, column), count in np.ndenumerate(counts):
         share = f"\n{shares[row, column]:.0%} of {CLASS_NAMES[row]}" if per_class[row, 0] else ""
-        axes.text(column, row, f"{count}{share}", ha="center", va="center", fontsize=11,
-                  color="white" if shares[row, column] > 0.5 else "black")
+        axes.text(
+            column,
+            row,
+            f"{count}{share}",
+            ha="center",
+            va="center",
+            fontsize=11,
+            color="white" if shares[row, column] > 0.5 else "black",
+        )
     axes.set_xlabel(f"Predicted (FAKE when p_fake >= {threshold:.3g})")
     axes.set_ylabel("True label")
     axes.set_title(f"{title}\n{class_counts_text(labels)}")
     save_figure(figure, path)
 
 
-def plot_score_histograms(labels: Any, scores: Any, path: str | Path, title: str,
-                          thresholds: dict[str, float] | None = None) -> None:
+def plot_score_histograms(
+    labels: Any, scores: Any, path: str | Path, title: str, thresholds: dict[str, float] | None = None
+) -> None:
     """Video scores per class on shared bins; ``thresholds`` ({"validation threshold": 0.6}) as lines."""
     labels, scores = labels_and_scores(labels, scores)
     figure, axes = new_figure()
@@ -105,8 +113,9 @@ def plot_score_histograms(labels: Any, scores: Any, path: str | Path, title: str
     for label, color in ((0, "tab:blue"), (1, "tab:red")):
         class_scores = scores[labels == label]
         if len(class_scores):
-            axes.hist(class_scores, bins=bins, alpha=0.55, color=color,
-                      label=f"{CLASS_NAMES[label]} (n={len(class_scores)})")
+            axes.hist(
+                class_scores, bins=bins, alpha=0.55, color=color, label=f"{CLASS_NAMES[label]} (n={len(class_scores)})"
+            )
     for (name, value), style in zip((thresholds or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
         axes.axvline(value, color="black", linestyle=style, linewidth=1.2, label=f"{name} ({value:.3g})")
     axes.set_xlim(0, 1)
@@ -137,7 +146,9 @@ def plot_history(history: pd.DataFrame, fake_share: float, path: str | Path, tit
     save_figure(figure, path)
 
 
-def plot_n_frames_histogram(videos: pd.DataFrame, path: str | Path, frame_bounds: tuple[int, int] | None = None) -> None:
+def plot_n_frames_histogram(
+    videos: pd.DataFrame, path: str | Path, frame_bounds: tuple[int, int] | None = None
+) -> None:
     """The study's first figure: how many face files each video has, by class."""
     figure, axes = new_figure((8, 4.5))
     upper = max(int(videos["n_frames"].max()), 1)
@@ -173,8 +184,13 @@ def plot_robustness(robustness: pd.DataFrame, path: str | Path, title: str, clea
     table = robustness.assign(roc_auc=aucs)
     for number, (name, rows) in enumerate(table.groupby("perturbation", sort=False)):
         rows = rows.sort_values("level")
-        axes.plot(rows["level"], rows["roc_auc"], marker=ROBUSTNESS_MARKERS[number % len(ROBUSTNESS_MARKERS)], linewidth=1.5,
-                  label=str(name))
+        axes.plot(
+            rows["level"],
+            rows["roc_auc"],
+            marker=ROBUSTNESS_MARKERS[number % len(ROBUSTNESS_MARKERS)],
+            linewidth=1.5,
+            label=str(name),
+        )
     if clean_auc is not None and np.isfinite(clean_auc):
         axes.axhline(clean_auc, color="black", linestyle="--", linewidth=1.2, label=f"clean ({clean_auc:.3f})")
     axes.axhline(0.5, color="grey", linestyle=":", linewidth=1.0, label="chance (0.5)")

@@ -26,7 +26,7 @@ def encode_pngs(frames: np.ndarray) -> list[bytes]:
     end = _png_chunk(b"IEND", b"")
     files = []
     for start in range(0, len(frames), FRAMES_PER_BLOCK):  # filter a cache-sized block at a time
-        for scanlines in _average_filtered(frames[start:start + FRAMES_PER_BLOCK]):
+        for scanlines in _average_filtered(frames[start : start + FRAMES_PER_BLOCK]):
             deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 15, 8, PNG_ZLIB_STRATEGY)
             data = deflate.compress(scanlines.tobytes()) + deflate.flush()
             files.append(header + _png_chunk(b"IDAT", data) + end)

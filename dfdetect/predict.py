@@ -93,14 +93,17 @@ class PredictSettings:
 class Scorer:
     """Scores inputs in order, loading the face detector only when an mp4 needs it."""
 
-    def __init__(self, model: Any, settings: PredictSettings,
-                 detector_factory: Callable[[], FaceDetector] = faces.load_detector) -> None:
+    def __init__(
+        self, model: Any, settings: PredictSettings, detector_factory: Callable[[], FaceDetector] = faces.load_detector
+    ) -> None:
         self.model = model
         self.spec = model_spec(model)
         self.settings = settings
         if self.spec.is_clip_model and self.spec.n_slots != settings.count:
-            raise ValueError(f"the model scores clips of {self.spec.n_slots} slots, but frames count is "
-                             f"{settings.count}: use --frames-count {self.spec.n_slots} (or leave it out)")
+            raise ValueError(
+                f"the model scores clips of {self.spec.n_slots} slots, but frames count is "
+                f"{settings.count}: use --frames-count {self.spec.n_slots} (or leave it out)"
+            )
         self.detector = LazyDetector(detector_factory)
 
     def score(self, inputs: Sequence[str | Path], progress: bool = False) -> pd.DataFrame:
@@ -159,16 +162,22 @@ def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: 
 
     A clip model's slot count is its own (see the module docstring).
     """
-    faces_settings = FaceSettings.from_mapping({key: value for key, value in config["faces"].items()
-                                                if key != "resources"})
+    faces_settings = FaceSettings.from_mapping(
+        {key: value for key, value in config["faces"].items() if key != "resources"}
+    )
     count = args.frames_count or config["frames"]["count"]
     if spec.is_clip_model:
         if args.frames_count not in (None, spec.n_slots):
-            raise ValueError(f"the model scores clips of {spec.n_slots} slots, but --frames-count is "
-                             f"{args.frames_count}: use --frames-count {spec.n_slots} (or leave it out)")
+            raise ValueError(
+                f"the model scores clips of {spec.n_slots} slots, but --frames-count is "
+                f"{args.frames_count}: use --frames-count {spec.n_slots} (or leave it out)"
+            )
         if config["frames"]["count"] != spec.n_slots:
-            log.info("the model scores clips of %d slots: the config's frames.count (%d) does not apply",
-                     spec.n_slots, config["frames"]["count"])
+            log.info(
+                "the model scores clips of %d slots: the config's frames.count (%d) does not apply",
+                spec.n_slots,
+                config["frames"]["count"],
+            )
         count = spec.n_slots
     return PredictSettings(
         faces=faces_settings,
@@ -183,23 +192,38 @@ def parser() -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(
         prog="dfdetect predict",
         description="Score videos (mp4, a folder of face crops, or a face-batch zip) with a saved model; "
-                    "writes filename,label,status (label = probability of FAKE).",
+        "writes filename,label,status (label = probability of FAKE).",
     )
-    command.add_argument("inputs", nargs="+", metavar="INPUT",
-                         help="an .mp4, a folder of {n}.png face crops, or a face-batch .zip")
+    command.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="an .mp4, a folder of {n}.png face crops, or a face-batch .zip"
+    )
     command.add_argument("--model", required=True, help="a saved model, e.g. results/models/cnn/model.keras")
     command.add_argument("--out", help="CSV to write (default: stdout)")
     command.add_argument("--config", help="a workflow config: its faces, frames and evaluation settings apply")
-    command.add_argument("--aggregate", choices=AGGREGATIONS,
-                         help="frame scores -> video score (default: the config's evaluation.aggregate)")
-    command.add_argument("--frames-step", type=int,
-                         help=f"one frame per STEP frame indices (default: the config's, {schema_default('frames', 'step')})")
-    command.add_argument("--frames-count", type=int,
-                         help=f"frames (slots) per video (default: the config's, {schema_default('frames', 'count')}; "
-                              "a td_lstm model's own clip length)")
-    command.add_argument("--batch-size", type=int, help="frames per model batch (default: the config's evaluation.batch_size)")
-    command.add_argument("--backend", choices=("tensorflow", "jax", "torch"),
-                         help="Keras backend (default: KERAS_BACKEND, else the config's keras_backend)")
+    command.add_argument(
+        "--aggregate",
+        choices=AGGREGATIONS,
+        help="frame scores -> video score (default: the config's evaluation.aggregate)",
+    )
+    command.add_argument(
+        "--frames-step",
+        type=int,
+        help=f"one frame per STEP frame indices (default: the config's, {schema_default('frames', 'step')})",
+    )
+    command.add_argument(
+        "--frames-count",
+        type=int,
+        help=f"frames (slots) per video (default: the config's, {schema_default('frames', 'count')}; "
+        "a td_lstm model's own clip length)",
+    )
+    command.add_argument(
+        "--batch-size", type=int, help="frames per model batch (default: the config's evaluation.batch_size)"
+    )
+    command.add_argument(
+        "--backend",
+        choices=("tensorflow", "jax", "torch"),
+        help="Keras backend (default: KERAS_BACKEND, else the config's keras_backend)",
+    )
     return command
 
 

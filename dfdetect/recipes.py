@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -83,8 +82,16 @@ class RecipeError(ValueError):
 class RecipePlan:
     """The epoch's items for one training loader, and the augmentation of their frames."""
 
-    def __init__(self, recipe: Recipe, samples: pd.DataFrame, *, image_size: int, seed: int,
-                 landmarks: Mapping[str, np.ndarray] | None = None, clip_slots: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        samples: pd.DataFrame,
+        *,
+        image_size: int,
+        seed: int,
+        landmarks: Mapping[str, np.ndarray] | None = None,
+        clip_slots: np.ndarray | None = None,
+    ) -> None:
         """``samples``: the loader's table (batch, row, slot, label). ``landmarks``: batch ->
         (videos, slots, 5, 2) keypoints, needed when ``recipe.needs_landmarks``. ``clip_slots``:
         for clip loaders, (samples, slots) store slot of each packed position (-1 = padding)."""
@@ -95,11 +102,13 @@ class RecipePlan:
         labels = samples["label"].to_numpy(dtype="float32")
         real = np.flatnonzero(labels < 0.5)
         if recipe.uses_sbi and self.clips:
-            raise RecipeError(f"fakes: {recipe.fakes} makes single-frame fakes; clip models (td_lstm) take "
-                              "labelled fakes")
+            raise RecipeError(
+                f"fakes: {recipe.fakes} makes single-frame fakes; clip models (td_lstm) take labelled fakes"
+            )
         if recipe.uses_sbi and real.size == 0:
-            raise RecipeError(f"fakes: {recipe.fakes} blends fakes from REAL frames, and the training split has no "
-                              "REAL video")
+            raise RecipeError(
+                f"fakes: {recipe.fakes} blends fakes from REAL frames, and the training split has no REAL video"
+            )
         if recipe.fakes == "sbi":
             # pairs: real sample, then its self-blended fake
             self.item_sample = np.repeat(real, 2)
@@ -145,8 +154,9 @@ class RecipePlan:
             found = found[self._clip_filled[served]]
         return {"landmarks": int(found.sum()), "fallback": int(found.size - found.sum())}
 
-    def _keypoints(self, samples: pd.DataFrame, landmarks: Mapping[str, np.ndarray] | None,
-                   clip_slots: np.ndarray | None) -> np.ndarray:
+    def _keypoints(
+        self, samples: pd.DataFrame, landmarks: Mapping[str, np.ndarray] | None, clip_slots: np.ndarray | None
+    ) -> np.ndarray:
         if landmarks is None:
             raise RecipeError(f"{self.recipe.describe()} needs the batches' landmarks")
         batches, rows = samples["batch"].to_numpy(), samples["row"].to_numpy()
@@ -174,8 +184,14 @@ class RecipePlan:
         points = self.keypoints[sample] if position is None else self.keypoints[sample, position]
         return points if has_face(points) else fallback_keypoints(self.image_size)
 
-    def apply(self, frames: np.ndarray, items: np.ndarray, epoch: int, masks: np.ndarray | None = None,
-              outlines: list | None = None) -> np.ndarray:
+    def apply(
+        self,
+        frames: np.ndarray,
+        items: np.ndarray,
+        epoch: int,
+        masks: np.ndarray | None = None,
+        outlines: list | None = None,
+    ) -> np.ndarray:
         """Augment gathered frames (one row per item: (n, H, W, 3), or (n, slots, H, W, 3) for
         clips with ``masks``) and turn SBI items into their fakes. Returns the frames (the same
         array when possible). ``outlines``, a list, receives each item's blend mask after
@@ -200,8 +216,9 @@ class RecipePlan:
                     image = split[0].copy()
                 image, outline = self._blender.post(image, sample_rng(self.seed, epoch, sample, 2), outline)
             if self.augmenter.active:
-                image, outline = self.augmenter(np.array(image), sample_rng(self.seed, epoch, sample, 3),
-                                                self.keypoints_of(sample), outline)
+                image, outline = self.augmenter(
+                    np.array(image), sample_rng(self.seed, epoch, sample, 3), self.keypoints_of(sample), outline
+                )
             frames[position] = image
             if outlines is not None:
                 outlines.append(outline if sbi else None)

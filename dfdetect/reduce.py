@@ -29,13 +29,16 @@ def select_frames(frames: pd.DataFrame, video_ids: Iterable[str], step: int, cou
     single = single[single["_merge"] == "left_only"].drop(columns="_merge")
     single = single.assign(slot=(single["frame_index"] // step).astype("int32"))
     single = single[single["slot"] < count]
-    chosen = single.sort_values(["video_id", "frame_index"], kind="stable").groupby(["video_id", "slot"], sort=False).head(1)
+    chosen = (
+        single.sort_values(["video_id", "frame_index"], kind="stable").groupby(["video_id", "slot"], sort=False).head(1)
+    )
     chosen = chosen.sort_values(["video_id", "slot"], kind="stable").reset_index(drop=True)
     return chosen[SELECTION_COLUMNS].astype({"slot": "int16", "frame_index": "int32"})
 
 
-def select_batch_frames(frames: pd.DataFrame, videos: pd.DataFrame, step: int, count: int,
-                        min_frames: int, max_frames: int) -> pd.DataFrame:
+def select_batch_frames(
+    frames: pd.DataFrame, videos: pd.DataFrame, step: int, count: int, min_frames: int, max_frames: int
+) -> pd.DataFrame:
     """Selection for one batch: the videos inside the frame-count bounds."""
     in_bounds = frame_count_reason(videos["n_frames"], min_frames, max_frames) == ""
     return select_frames(frames, videos.loc[in_bounds, "video_id"], step, count)

@@ -11,8 +11,8 @@ results would otherwise look current.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -23,8 +23,18 @@ from dfdetect.metrics import mean_perturbed_auc
 
 THRESHOLD_METRICS = ("precision", "recall", "specificity")
 COMPARISON_COLUMNS = [
-    "model", "arch", "backbone", "frames", "epochs_run", "best_epoch", "n_test",
-    "roc_auc", "roc_auc_ci_low", "roc_auc_ci_high", "log_loss", "average_precision",
+    "model",
+    "arch",
+    "backbone",
+    "frames",
+    "epochs_run",
+    "best_epoch",
+    "n_test",
+    "roc_auc",
+    "roc_auc_ci_low",
+    "roc_auc_ci_high",
+    "log_loss",
+    "average_precision",
     *(f"{metric}_at_0.5" for metric in THRESHOLD_METRICS),
     "val_threshold",
     *(f"{metric}_at_val" for metric in THRESHOLD_METRICS),
@@ -39,8 +49,9 @@ def frames_label(model_settings: dict[str, Any], train_info: dict[str, Any]) -> 
     return train_info.get("loader_mode") or model_settings.get("frames_per_video")
 
 
-def model_row(name: str, model_settings: dict[str, Any], metrics: dict[str, Any] | None,
-              train_info: dict[str, Any] | None) -> dict[str, Any]:
+def model_row(
+    name: str, model_settings: dict[str, Any], metrics: dict[str, Any] | None, train_info: dict[str, Any] | None
+) -> dict[str, Any]:
     """One comparison row; absent settings, metrics or training facts are None."""
     metrics = metrics or {}
     train_info = train_info or {}
@@ -101,14 +112,16 @@ class ResultFiles:
     robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv
 
 
-def model_result_files(models: Mapping[str, Any], layout: ResultsLayout, sets: Sequence[str] = (),
-                       robustness: bool = False) -> ResultFiles:
+def model_result_files(
+    models: Mapping[str, Any], layout: ResultsLayout, sets: Sequence[str] = (), robustness: bool = False
+) -> ResultFiles:
     """Each model's result files in the results layout (for runs without Snakemake)."""
     return ResultFiles(
         metrics={name: layout.eval_file(name, "metrics") for name in models},
         train_info={name: layout.train_file(name, "info") for name in models},
-        set_metrics={name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets}
-                     for name in models},
+        set_metrics={
+            name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets} for name in models
+        },
         robustness={name: layout.robustness_file(name, "table") for name in models} if robustness else {},
     )
 
@@ -166,6 +179,7 @@ def sort_key(column: pd.Series) -> pd.Series:
 
 # --- markdown ------------------------------------------------------------------------------------
 
+
 def is_missing(value: Any) -> bool:
     """None, NaN or pd.NA (the nullable integer columns' missing value)."""
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
@@ -193,38 +207,68 @@ def text(value: Any) -> str:
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     """A GitHub-flavoured markdown table (no tabulate needed in light environments)."""
+
     def line(cells: list[str]) -> str:
         return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
     return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
 
 
 def comparison_markdown(table: pd.DataFrame) -> str:
-    header = ["model", "arch", "backbone", "frames", "epochs", "ROC AUC [95% CI]", "log loss", "AP",
-              "precision@0.5", "recall@0.5", "specificity@0.5", "val threshold",
-              "precision@val", "recall@val", "specificity@val", "train time (s)"]
+    header = [
+        "model",
+        "arch",
+        "backbone",
+        "frames",
+        "epochs",
+        "ROC AUC [95% CI]",
+        "log loss",
+        "AP",
+        "precision@0.5",
+        "recall@0.5",
+        "specificity@0.5",
+        "val threshold",
+        "precision@val",
+        "recall@val",
+        "specificity@val",
+        "train time (s)",
+    ]
     rows = []
     for _, row in table.iterrows():
-        rows.append([
-            text(row["model"]), text(row["arch"]), text(row["backbone"]), text(row["frames"]),
-            text(row["epochs_run"]), auc_with_interval(row), number(row["log_loss"]),
-            number(row["average_precision"]),
-            *(number(row[f"{metric}_at_0.5"]) for metric in THRESHOLD_METRICS),
-            number(row["val_threshold"]),
-            *(number(row[f"{metric}_at_val"]) for metric in THRESHOLD_METRICS),
-            number(row["train_time_s"], 0),
-        ])
+        rows.append(
+            [
+                text(row["model"]),
+                text(row["arch"]),
+                text(row["backbone"]),
+                text(row["frames"]),
+                text(row["epochs_run"]),
+                auc_with_interval(row),
+                number(row["log_loss"]),
+                number(row["average_precision"]),
+                *(number(row[f"{metric}_at_0.5"]) for metric in THRESHOLD_METRICS),
+                number(row["val_threshold"]),
+                *(number(row[f"{metric}_at_val"]) for metric in THRESHOLD_METRICS),
+                number(row["train_time_s"], 0),
+            ]
+        )
     return markdown_table(header, rows)
 
 
 def set_names(table: pd.DataFrame) -> list[str]:
-    return [column.removesuffix("_roc_auc_ci_low") for column in table.columns if column.endswith("_roc_auc_ci_low")
-            and column != "roc_auc_ci_low"]
+    return [
+        column.removesuffix("_roc_auc_ci_low")
+        for column in table.columns
+        if column.endswith("_roc_auc_ci_low") and column != "roc_auc_ci_low"
+    ]
 
 
 def interval_text(row: pd.Series, prefix: str) -> str:
     """``AUC [low, high]`` from the ``{prefix}roc_auc`` columns."""
-    renamed = {"roc_auc": row.get(f"{prefix}roc_auc"), "roc_auc_ci_low": row.get(f"{prefix}roc_auc_ci_low"),
-               "roc_auc_ci_high": row.get(f"{prefix}roc_auc_ci_high")}
+    renamed = {
+        "roc_auc": row.get(f"{prefix}roc_auc"),
+        "roc_auc_ci_low": row.get(f"{prefix}roc_auc_ci_low"),
+        "roc_auc_ci_high": row.get(f"{prefix}roc_auc_ci_high"),
+    }
     return auc_with_interval(pd.Series(renamed))
 
 
@@ -232,8 +276,11 @@ def generalization_markdown(table: pd.DataFrame) -> str | None:
     """Test, evaluation-set, per-manipulation and perturbed ROC AUC side by side; None without any."""
     sets = set_names(table)
     manipulations = [column for column in table.columns if column.startswith("auc_")]
-    set_manipulations = [column for column in table.columns
-                         if any(column.startswith(f"{name}_auc_") and column != f"{name}_auc_gap" for name in sets)]
+    set_manipulations = [
+        column
+        for column in table.columns
+        if any(column.startswith(f"{name}_auc_") and column != f"{name}_auc_gap" for name in sets)
+    ]
     perturbed = "mean_perturbed_auc" in table.columns
     if not (sets or manipulations or perturbed):
         return None
@@ -248,8 +295,11 @@ def generalization_markdown(table: pd.DataFrame) -> str | None:
         cells = [text(row["model"]), auc_with_interval(row)]
         for name in sets:
             gap = row.get(f"{name}_auc_gap")
-            cells += [interval_text(row, f"{name}_"), number(row.get(f"{name}_log_loss")),
-                      "–" if is_missing(gap) else f"{float(gap):+.3f}"]
+            cells += [
+                interval_text(row, f"{name}_"),
+                number(row.get(f"{name}_log_loss")),
+                "–" if is_missing(gap) else f"{float(gap):+.3f}",
+            ]
         cells += [number(row.get(column)) for column in manipulations + set_manipulations]
         cells += [number(row.get("mean_perturbed_auc"))] if perturbed else []
         rows.append(cells)
@@ -269,14 +319,21 @@ def best_model_line(table: pd.DataFrame) -> str:
     if scored.empty:
         return "No model has metrics yet."
     best = scored.iloc[0]
-    return (f"Best by log loss: **{best['model']}** (log loss {number(best['log_loss'])}, "
-            f"ROC AUC {auc_with_interval(best)}).")
+    return (
+        f"Best by log loss: **{best['model']}** (log loss {number(best['log_loss'])}, "
+        f"ROC AUC {auc_with_interval(best)})."
+    )
 
 
 def balance_cells(balance: dict[str, Any]) -> list[str]:
     share = balance.get("fake_share")
-    return [text(balance.get("videos")), text(balance.get("real")), text(balance.get("fake")),
-            "–" if is_missing(share) else f"{100 * share:.1f}%", text(balance.get("families"))]
+    return [
+        text(balance.get("videos")),
+        text(balance.get("real")),
+        text(balance.get("fake")),
+        "–" if is_missing(share) else f"{100 * share:.1f}%",
+        text(balance.get("families")),
+    ]
 
 
 def cleaning_markdown(clean_summary: dict[str, Any], split_summary: dict[str, Any]) -> str:
@@ -286,24 +343,39 @@ def cleaning_markdown(clean_summary: dict[str, Any], split_summary: dict[str, An
         [[stage, *balance_cells(clean_summary.get(stage) or {})] for stage in ("before", "after")],
     )
     dropped = clean_summary.get("dropped") or {}
-    drops = markdown_table(["drop reason", "videos"],
-                           [[reason, text(count)] for reason, count in dropped.items()] or [["(none)", "0"]])
+    drops = markdown_table(
+        ["drop reason", "videos"], [[reason, text(count)] for reason, count in dropped.items()] or [["(none)", "0"]]
+    )
     splits = markdown_table(
         ["split", *balance_header, "share of videos"],
-        [[name, *balance_cells(split_summary[name]), number(split_summary[name].get("share"), 3)]
-         for name in ("train", "validation", "test") if isinstance(split_summary.get(name), dict)],
+        [
+            [name, *balance_cells(split_summary[name]), number(split_summary[name].get("share"), 3)]
+            for name in ("train", "validation", "test")
+            if isinstance(split_summary.get(name), dict)
+        ],
     )
     seed = split_summary.get("seed")
-    return "\n\n".join([
-        "### Videos before and after cleaning", before_after,
-        "### Videos dropped, by reason", drops,
-        f"### Class balance per split (seed {text(seed)}; families never straddle splits)", splits,
-    ])
+    return "\n\n".join(
+        [
+            "### Videos before and after cleaning",
+            before_after,
+            "### Videos dropped, by reason",
+            drops,
+            f"### Class balance per split (seed {text(seed)}; families never straddle splits)",
+            splits,
+        ]
+    )
 
 
-def write_report(table: pd.DataFrame, missing: list[str], clean_summary: dict[str, Any],
-                 split_summary: dict[str, Any], csv_path: str | Path, md_path: str | Path,
-                 run_summary: dict[str, Any] | None = None) -> None:
+def write_report(
+    table: pd.DataFrame,
+    missing: list[str],
+    clean_summary: dict[str, Any],
+    split_summary: dict[str, Any],
+    csv_path: str | Path,
+    md_path: str | Path,
+    run_summary: dict[str, Any] | None = None,
+) -> None:
     """``comparison.csv`` (the table as is) and ``comparison.md`` (formatted, with the data summary
     and, when given, the run summary: what was ingested, kept and dropped)."""
     with atomic_path(csv_path, suffix=".csv") as temporary:
@@ -317,8 +389,11 @@ def write_report(table: pd.DataFrame, missing: list[str], clean_summary: dict[st
         "(maximum balanced accuracy). Sorted by log loss, the competition's metric.",
         comparison_markdown(table),
         best_model_line(table),
-        *(["## Generalization", GENERALIZATION_TEXT, generalization] if (generalization := generalization_markdown(table))
-          else []),
+        *(
+            ["## Generalization", GENERALIZATION_TEXT, generalization]
+            if (generalization := generalization_markdown(table))
+            else []
+        ),
         "## Missing models",
         missing_section,
         "## Data cleaning",
@@ -331,8 +406,10 @@ def write_report(table: pd.DataFrame, missing: list[str], clean_summary: dict[st
 
 # --- the end-of-run summary ----------------------------------------------------------------------
 
-def run_summary(videos: pd.DataFrame, cleaned: pd.DataFrame, store_indexes: Iterable[pd.DataFrame],
-                skipped: Iterable[pd.DataFrame]) -> dict[str, Any]:
+
+def run_summary(
+    videos: pd.DataFrame, cleaned: pd.DataFrame, store_indexes: Iterable[pd.DataFrame], skipped: Iterable[pd.DataFrame]
+) -> dict[str, Any]:
     """Videos ingested / kept / dropped by reason / unreadable, and zip members skipped by reason.
 
     ``videos``: manifests/videos.parquet; ``cleaned``: clean/videos.parquet; the store indexes
@@ -345,8 +422,12 @@ def run_summary(videos: pd.DataFrame, cleaned: pd.DataFrame, store_indexes: Iter
     dropped = cleaned.loc[~cleaned["keep"].astype(bool), "drop_reason"].fillna("unknown").value_counts()
     if "detail" not in skipped_members.columns:
         skipped_members["detail"] = ""
-    by_reason = (skipped_members.assign(detail=skipped_members["detail"].fillna(""))
-                 .groupby(["reason", "detail"]).size().sort_index())
+    by_reason = (
+        skipped_members.assign(detail=skipped_members["detail"].fillna(""))
+        .groupby(["reason", "detail"])
+        .size()
+        .sort_index()
+    )
     notes = videos["metadata_note"] if "metadata_note" in videos.columns else pd.Series([], dtype=str)
     return {
         "videos_ingested": int(len(videos)),
@@ -356,26 +437,34 @@ def run_summary(videos: pd.DataFrame, cleaned: pd.DataFrame, store_indexes: Iter
         "videos_unreadable": {str(status): int(count) for status, count in unreadable["status"].value_counts().items()},
         "videos_usable": int(len(kept_ids) - len(unreadable)),
         "metadata_notes": int((notes.fillna("") != "").sum()),
-        "members_skipped": [{"reason": str(reason), "detail": str(detail), "members": int(count)}
-                            for (reason, detail), count in by_reason.items()],
+        "members_skipped": [
+            {"reason": str(reason), "detail": str(detail), "members": int(count)}
+            for (reason, detail), count in by_reason.items()
+        ],
     }
 
 
 def run_summary_markdown(summary: dict[str, Any]) -> str:
     """The summary as two markdown tables (also what the workflow prints at the end of a run)."""
-    rows = [["videos ingested (metadata rows)", text(summary["videos_ingested"])],
-            ["of which without a face folder", text(summary["videos_without_folder"])],
-            ["of which with a metadata note (manifests/videos: metadata_note)", text(summary["metadata_notes"])],
-            ["kept by cleaning", text(summary["videos_kept_by_cleaning"])]]
+    rows = [
+        ["videos ingested (metadata rows)", text(summary["videos_ingested"])],
+        ["of which without a face folder", text(summary["videos_without_folder"])],
+        ["of which with a metadata note (manifests/videos: metadata_note)", text(summary["metadata_notes"])],
+        ["kept by cleaning", text(summary["videos_kept_by_cleaning"])],
+    ]
     rows += [[f"dropped by cleaning: {reason}", text(count)] for reason, count in summary["videos_dropped"].items()]
-    rows += [[f"kept, but excluded when packing: {status}", text(count)]
-             for status, count in summary["videos_unreadable"].items()]
+    rows += [
+        [f"kept, but excluded when packing: {status}", text(count)]
+        for status, count in summary["videos_unreadable"].items()
+    ]
     rows += [["usable for the splits", text(summary["videos_usable"])]]
     videos = markdown_table(["videos", "count"], rows)
     skipped = summary["members_skipped"]
-    members = markdown_table(["zip members skipped (manifests/skipped)", "detail", "members"],
-                             [[entry["reason"], entry["detail"] or "–", text(entry["members"])] for entry in skipped]
-                             or [["(none)", "–", "0"]])
+    members = markdown_table(
+        ["zip members skipped (manifests/skipped)", "detail", "members"],
+        [[entry["reason"], entry["detail"] or "–", text(entry["members"])] for entry in skipped]
+        or [["(none)", "–", "0"]],
+    )
     return videos + "\n\n" + members
 
 

@@ -39,8 +39,11 @@ FAULT_ENV = "DFDETECT_FAULT_AT"
 STEPS = ("best", "history", "weights", "state")
 # Each step has three points: its temporary file created (empty), written (complete, not yet
 # renamed) and committed (renamed into place). "epoch_end" comes before all writes, "pruned" after.
-FAULT_POINTS = ("epoch_end", *(f"{step}:{when}" for step in STEPS for when in ("created", "written", "committed")),
-                "pruned")
+FAULT_POINTS = (
+    "epoch_end",
+    *(f"{step}:{when}" for step in STEPS for when in ("created", "written", "committed")),
+    "pruned",
+)
 KEEP_STATES = 2
 _STATE_FILE = re.compile(r"^state-(\d+)\.json$")
 
@@ -77,8 +80,17 @@ class ResumeState:
     files: dict[str, dict[str, Any]]  # name -> {"size", "sha256"}
 
     @classmethod
-    def describe(cls, work: Path, *, epochs: int, weights: str, history: str, best: str | None,
-                 best_value: float | None, stopped: bool) -> "ResumeState":
+    def describe(
+        cls,
+        work: Path,
+        *,
+        epochs: int,
+        weights: str,
+        history: str,
+        best: str | None,
+        best_value: float | None,
+        stopped: bool,
+    ) -> "ResumeState":
         names = [name for name in (weights, history, best) if name]
         files = {name: {"size": (work / name).stat().st_size, "sha256": digest(work / name)} for name in names}
         return cls(epochs, weights, history, best, best_value, stopped, files)
@@ -101,20 +113,25 @@ def read_state(work: Path, path: Path) -> ResumeState:
             raise ValueError(f"{path.name} names {name}, which is missing")
         if file.stat().st_size != expected["size"] or digest(file) != expected["sha256"]:
             raise ValueError(f"{path.name} names {name}, whose content differs from what was written")
-    if state.weights not in state.files or state.history not in state.files or (
-            state.best is not None and state.best not in state.files):
+    if (
+        state.weights not in state.files
+        or state.history not in state.files
+        or (state.best is not None and state.best not in state.files)
+    ):
         raise ValueError(f"{path.name} does not list all of its files")
     history = read_history(work / state.history)
     if history["epoch"].tolist() != list(range(state.epochs)):
-        raise ValueError(f"{path.name}: its history holds epochs {history['epoch'].tolist()}, "
-                         f"not 0..{state.epochs - 1}")
+        raise ValueError(
+            f"{path.name}: its history holds epochs {history['epoch'].tolist()}, not 0..{state.epochs - 1}"
+        )
     return state
 
 
 def state_files(work: Path) -> list[Path]:
     """The manifests in ``work``, newest first."""
-    found = [(int(match.group(1)), path) for path in work.glob("state-*.json")
-             if (match := _STATE_FILE.match(path.name))]
+    found = [
+        (int(match.group(1)), path) for path in work.glob("state-*.json") if (match := _STATE_FILE.match(path.name))
+    ]
     return [path for _, path in sorted(found, reverse=True)]
 
 

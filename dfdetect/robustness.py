@@ -53,15 +53,23 @@ def perturbation_transform(perturbation: str, level: int, seed: int):
     return transform
 
 
-def robustness_table(model: Any, store: Any, videos: pd.DataFrame, aggregation: str, batch_size: int,
-                     seed: int, levels: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
+def robustness_table(
+    model: Any,
+    store: Any,
+    videos: pd.DataFrame,
+    aggregation: str,
+    batch_size: int,
+    seed: int,
+    levels: Sequence[tuple[str, int]] | None = None,
+) -> pd.DataFrame:
     """One row per (perturbation, level), level 0 (clean) first; columns ``ROBUSTNESS_COLUMNS``."""
     labels = videos["label"].to_numpy()
     clean = score_store_videos(model, store, videos, aggregation, batch_size)
     rows = [robustness_record("none", 0, labels, clean["p_fake"].to_numpy())]
     for perturbation, level in levels if levels is not None else conditions():
-        scored = score_store_videos(model, store, videos, aggregation, batch_size,
-                                    transform=perturbation_transform(perturbation, level, seed))
+        scored = score_store_videos(
+            model, store, videos, aggregation, batch_size, transform=perturbation_transform(perturbation, level, seed)
+        )
         rows.append(robustness_record(perturbation, level, labels, scored["p_fake"].to_numpy()))
         log.info("%s level %d: roc_auc %s", perturbation, level, rows[-1]["roc_auc"])
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS)
@@ -73,8 +81,12 @@ def write_robustness(name: str, table: pd.DataFrame, paths: RobustnessPaths) -> 
     with atomic_path(paths.table) as temporary:
         table.to_csv(temporary, index=False)
     clean_auc = table.loc[table["level"] == 0, "roc_auc"].iloc[0]
-    plot_robustness(table[table["level"] > 0], paths.plot, f"{name}: test ROC AUC under perturbations",
-                    clean_auc=None if clean_auc is None or pd.isna(clean_auc) else float(clean_auc))
+    plot_robustness(
+        table[table["level"] > 0],
+        paths.plot,
+        f"{name}: test ROC AUC under perturbations",
+        clean_auc=None if clean_auc is None or pd.isna(clean_auc) else float(clean_auc),
+    )
 
 
 def evaluate_robustness(
@@ -96,6 +108,10 @@ def evaluate_robustness(
     model, store = load_scoring(model_path, store_prefixes, backend)
     table = robustness_table(model, store, pd.read_parquet(test_path), aggregation, batch_size, seed)
     write_robustness(name, table, paths)
-    log.info("%s: mean perturbed ROC AUC %s over %d conditions", name, mean_perturbed_auc(table),
-             int((table["level"] > 0).sum()))
+    log.info(
+        "%s: mean perturbed ROC AUC %s over %d conditions",
+        name,
+        mean_perturbed_auc(table),
+        int((table["level"] > 0).sum()),
+    )
     return table

@@ -41,24 +41,41 @@ def source_target_pipeline(image_size: int) -> Any:
     import albumentations as A
     import cv2
 
-    return A.Compose([
-        A.RGBShift((-20, 20), (-20, 20), (-20, 20), p=0.3),
-        A.HueSaturationValue(hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3),
-                             p=0.3),
-        A.RandomBrightnessContrast(brightness_limit=(-0.1, 0.1), contrast_limit=(-0.1, 0.1), p=0.3),
-        A.OneOf([
-            A.Downscale(scale_range=(0.25, 0.5), interpolation_pair={"downscale": cv2.INTER_NEAREST,
-                                                                     "upscale": cv2.INTER_LINEAR}, p=1),
-            A.Sharpen(alpha=(0.2, 0.5), lightness=(0.5, 1.0), p=1),
-        ], p=1),
-    ])
+    return A.Compose(
+        [
+            A.RGBShift((-20, 20), (-20, 20), (-20, 20), p=0.3),
+            A.HueSaturationValue(
+                hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=0.3
+            ),
+            A.RandomBrightnessContrast(brightness_limit=(-0.1, 0.1), contrast_limit=(-0.1, 0.1), p=0.3),
+            A.OneOf(
+                [
+                    A.Downscale(
+                        scale_range=(0.25, 0.5),
+                        interpolation_pair={"downscale": cv2.INTER_NEAREST, "upscale": cv2.INTER_LINEAR},
+                        p=1,
+                    ),
+                    A.Sharpen(alpha=(0.2, 0.5), lightness=(0.5, 1.0), p=1),
+                ],
+                p=1,
+            ),
+        ]
+    )
 
 
 def affine_pipeline(image_size: int) -> Any:
     import albumentations as A
 
-    return A.Compose([A.Affine(translate_percent={"x": (-0.03, 0.03), "y": (-0.015, 0.015)}, scale=(0.95, 1 / 0.95),
-                               fit_output=False, p=1)])
+    return A.Compose(
+        [
+            A.Affine(
+                translate_percent={"x": (-0.03, 0.03), "y": (-0.015, 0.015)},
+                scale=(0.95, 1 / 0.95),
+                fit_output=False,
+                p=1,
+            )
+        ]
+    )
 
 
 def elastic_side(image_size: int) -> int:
@@ -78,14 +95,17 @@ def post_pipeline(image_size: int) -> Any:
     """SBI's get_transforms (applied to the fake and its real frame alike) plus its flip."""
     import albumentations as A
 
-    return A.Compose([
-        A.RGBShift((-20, 20), (-20, 20), (-20, 20), p=0.3),
-        A.HueSaturationValue(hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3),
-                             p=0.3),
-        A.RandomBrightnessContrast(brightness_limit=(-0.3, 0.3), contrast_limit=(-0.3, 0.3), p=0.3),
-        A.ImageCompression(quality_range=(40, 100), p=0.5),
-        A.HorizontalFlip(p=0.5),
-    ])
+    return A.Compose(
+        [
+            A.RGBShift((-20, 20), (-20, 20), (-20, 20), p=0.3),
+            A.HueSaturationValue(
+                hue_shift_limit=(-0.3, 0.3), sat_shift_limit=(-0.3, 0.3), val_shift_limit=(-0.3, 0.3), p=0.3
+            ),
+            A.RandomBrightnessContrast(brightness_limit=(-0.3, 0.3), contrast_limit=(-0.3, 0.3), p=0.3),
+            A.ImageCompression(quality_range=(40, 100), p=0.5),
+            A.HorizontalFlip(p=0.5),
+        ]
+    )
 
 
 def blend_mask(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -137,13 +157,21 @@ class SelfBlender:
             single_threaded_opencv()
             size = self.image_size
             pipelines = self._local.pipelines = {
-                "source": source_target_pipeline(size), "affine": affine_pipeline(size),
-                "elastic": elastic_pipeline(size), "post": post_pipeline(size),
+                "source": source_target_pipeline(size),
+                "affine": affine_pipeline(size),
+                "elastic": elastic_pipeline(size),
+                "post": post_pipeline(size),
             }
         return pipelines
 
-    def blend(self, image: np.ndarray, keypoints: np.ndarray | None, rng: np.random.Generator,
-              ratio: float | None = None, split: tuple[np.ndarray, np.ndarray] | None = None) -> SelfBlend:
+    def blend(
+        self,
+        image: np.ndarray,
+        keypoints: np.ndarray | None,
+        rng: np.random.Generator,
+        ratio: float | None = None,
+        split: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> SelfBlend:
         """A fake from ``image`` (not changed). ``ratio`` fixes the blend ratio (tests). ``split``:
         ``split(image, rng)``'s result when the pair's real frame made it already (``rng`` then
         continues from there), so that the source-target augmentation runs once per pair."""
@@ -186,8 +214,9 @@ class SelfBlender:
         frame, or with p 0.5 its source-target augmented copy, as SBI returns it)."""
         return self.split(image, rng)[0]
 
-    def post(self, image: np.ndarray, rng: np.random.Generator, mask: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray | None]:
+    def post(
+        self, image: np.ndarray, rng: np.random.Generator, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """SBI's post-augmentation; the same ``rng`` state gives a pair the same transform."""
         pipeline = self._pipelines()["post"]
         seed_pipeline(pipeline, rng)

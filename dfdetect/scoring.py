@@ -53,8 +53,12 @@ class ClipScores:
         if not parts:
             empty = np.zeros(0)
             return cls(empty, empty, np.zeros(0, dtype=np.int32))
-        return cls(*(np.concatenate([getattr(part, name) for part in parts])
-                     for name in ("p_fake", "p_fake_middle", "n_frames_scored")))
+        return cls(
+            *(
+                np.concatenate([getattr(part, name) for part in parts])
+                for name in ("p_fake", "p_fake_middle", "n_frames_scored")
+            )
+        )
 
 
 def model_spec(model: Any) -> ModelSpec:
@@ -67,8 +71,10 @@ def model_spec(model: Any) -> ModelSpec:
     is_clip = MASK_INPUT in inputs
     height, width, channels = shape[-3:]
     if len(shape) != (5 if is_clip else 4) or height != width or channels != 3 or height is None:
-        raise ValueError(f"model {model.name!r}: unexpected {FRAMES_INPUT!r} input shape {shape} "
-                         "(want (batch, [slots,] size, size, 3))")
+        raise ValueError(
+            f"model {model.name!r}: unexpected {FRAMES_INPUT!r} input shape {shape} "
+            "(want (batch, [slots,] size, size, 3))"
+        )
     return ModelSpec(image_size=int(height), n_slots=int(shape[1]) if is_clip else None, named_inputs=named)
 
 
@@ -85,8 +91,9 @@ def middle_scores(scores: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return np.where(slots >= 0, picked, np.nan)
 
 
-def score_clips(model: Any, spec: ModelSpec, frames: np.ndarray, masks: np.ndarray, aggregation: str,
-                batch_size: int) -> ClipScores:
+def score_clips(
+    model: Any, spec: ModelSpec, frames: np.ndarray, masks: np.ndarray, aggregation: str, batch_size: int
+) -> ClipScores:
     """Scores of clips ``frames`` (videos, slots, size, size, 3) uint8 with ``masks`` (videos, slots)."""
     check_aggregation(aggregation)
     masks = np.asarray(masks, dtype=bool)
@@ -109,8 +116,14 @@ def _predict(model: Any, inputs: Any, batch_size: int) -> np.ndarray:
 FrameTransform = Callable[[str, np.ndarray], np.ndarray]
 
 
-def score_store_videos(model: Any, store: Any, videos: pd.DataFrame, aggregation: str, batch_size: int,
-                       transform: FrameTransform | None = None) -> pd.DataFrame:
+def score_store_videos(
+    model: Any,
+    store: Any,
+    videos: pd.DataFrame,
+    aggregation: str,
+    batch_size: int,
+    transform: FrameTransform | None = None,
+) -> pd.DataFrame:
     """One row per video of ``videos`` (video_id, family, label[, manipulation]) from a ``FrameStore``:
     p_fake, p_fake_middle (single-frame models), n_frames_scored; columns ``PREDICTION_COLUMNS``
     (and ``manipulation`` when ``videos`` has it).
@@ -120,13 +133,15 @@ def score_store_videos(model: Any, store: Any, videos: pd.DataFrame, aggregation
     """
     spec = model_spec(model)
     if spec.image_size != store.image_size or (spec.is_clip_model and spec.n_slots != store.n_slots):
-        raise ValueError(f"model {model.name!r} takes {spec.image_size}px frames"
-                         f"{f' in clips of {spec.n_slots}' if spec.is_clip_model else ''}, but the frame store "
-                         f"holds {store.image_size}px frames in {store.n_slots} slots")
+        raise ValueError(
+            f"model {model.name!r} takes {spec.image_size}px frames"
+            f"{f' in clips of {spec.n_slots}' if spec.is_clip_model else ''}, but the frame store "
+            f"holds {store.image_size}px frames in {store.n_slots} slots"
+        )
     located = store.locate(videos["video_id"])
     parts = []
     for start in range(0, len(located), VIDEO_CHUNK):
-        chunk = located.iloc[start:start + VIDEO_CHUNK]
+        chunk = located.iloc[start : start + VIDEO_CHUNK]
         frames = np.stack([store.frames[batch][row] for batch, row in zip(chunk["batch"], chunk["row"])])
         masks = np.stack([store.masks[batch][row] for batch, row in zip(chunk["batch"], chunk["row"])])
         if transform is not None:

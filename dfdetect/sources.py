@@ -103,8 +103,9 @@ def build_clip(filename: str, selection: pd.DataFrame, source: FaceSource, image
     return VideoClip(filename, frames, mask)
 
 
-def selected_clips(source: FaceSource, videos: Sequence[tuple[str, str]], selection: FrameSelection,
-                   image_size: int) -> Iterator[VideoClip | VideoResult]:
+def selected_clips(
+    source: FaceSource, videos: Sequence[tuple[str, str]], selection: FrameSelection, image_size: int
+) -> Iterator[VideoClip | VideoResult]:
     """A clip, or a failed result, per (video_id, filename), in the given order."""
     chosen = select_frames(source.frames, [video_id for video_id, _ in videos], selection.step, selection.count)
     per_video = dict(tuple(chosen.groupby("video_id", sort=False)))
@@ -113,8 +114,10 @@ def selected_clips(source: FaceSource, videos: Sequence[tuple[str, str]], select
         if video_id not in has_faces:
             yield failed(filename, VideoFailure(NO_FACES, "no face images"))
         elif video_id not in per_video:
-            reason = (f"no frame with exactly one face among frames 0-{selection.frame_limit - 1} "
-                      f"({selection.count} slots of {selection.step})")
+            reason = (
+                f"no frame with exactly one face among frames 0-{selection.frame_limit - 1} "
+                f"({selection.count} slots of {selection.step})"
+            )
             yield failed(filename, VideoFailure(NO_USABLE_FRAMES, reason))
         else:
             try:
@@ -149,23 +152,31 @@ def input_filename(path: Path) -> str:
     return f"{path.name}.mp4" if path.is_dir() else path.name
 
 
-def mp4_face_source(path: Path, detector: FaceDetector, faces_settings: FaceSettings,
-                    selection: FrameSelection) -> FaceSource:
+def mp4_face_source(
+    path: Path, detector: FaceDetector, faces_settings: FaceSettings, selection: FrameSelection
+) -> FaceSource:
     """MTCNN faces of the frames that can fall into a slot, found by ``faces.extract_video_faces``.
 
     Decoding stops at ``selection.frame_limit``: later frames are never selected.
     """
     video_id = path.stem
     try:
-        found = faces.extract_video_faces(path, detector, faces_settings, name=path.name,
-                                          frame_limit=selection.frame_limit)
+        found = faces.extract_video_faces(
+            path, detector, faces_settings, name=path.name, frame_limit=selection.frame_limit
+        )
     except faces.VideoDecodeError as error:
         raise VideoFailure(UNREADABLE, str(error)) from error
     if found.n_faces == 0:
-        raise VideoFailure(NO_FACES, f"no face with confidence >= {faces_settings.threshold} and size >= "
-                                     f"{faces_settings.min_face_size} px in frames 0-{selection.frame_limit - 1}")
-    rows = [(video_id, index, number, face_member_name(video_id, index, number))
-            for index, frame_faces in found.faces.items() for number in range(1, len(frame_faces) + 1)]
+        raise VideoFailure(
+            NO_FACES,
+            f"no face with confidence >= {faces_settings.threshold} and size >= "
+            f"{faces_settings.min_face_size} px in frames 0-{selection.frame_limit - 1}",
+        )
+    rows = [
+        (video_id, index, number, face_member_name(video_id, index, number))
+        for index, frame_faces in found.faces.items()
+        for number in range(1, len(frame_faces) + 1)
+    ]
     # Only a single-face frame is ever selected, so only `{n}.png` is ever read.
     crops = {face_member_name(video_id, index): frame_faces[0].crop for index, frame_faces in found.faces.items()}
     return FaceSource(_frame_table(rows), lambda member, size: resize_face(crops[member], size))
@@ -200,7 +211,6 @@ def zip_videos(path: Path, selection: FrameSelection, image_size: int) -> Iterat
         videos = list(manifest.videos[["video_id", "filename"]].itertuples(index=False, name=None))
         source = FaceSource(manifest.frames, lambda member, size: decode_face(archive.read(member), size))
         yield from selected_clips(source, videos, selection, image_size)
-
 
 
 class LazyDetector:

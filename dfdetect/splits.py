@@ -95,8 +95,9 @@ def split_summary(sets: dict[str, pd.DataFrame], seed: int) -> dict[str, Any]:
     return summary
 
 
-def write_splits(sets: dict[str, pd.DataFrame], paths: dict[str, str | Path], summary_path: str | Path,
-                 seed: int) -> dict[str, Any]:
+def write_splits(
+    sets: dict[str, pd.DataFrame], paths: dict[str, str | Path], summary_path: str | Path, seed: int
+) -> dict[str, Any]:
     for name, table in sets.items():
         atomic_to_parquet(table, paths[name])
     summary = split_summary(sets, seed)

@@ -40,7 +40,15 @@ INDEX_COLUMNS = ["row", "batch", "video_id", "n_filled", "status", "reason"]
 DEFAULT_MAX_IMAGE_SIDE = 4096  # config key max_image_side
 # Modes Pillow gives 16-bit PNGs (and 32-bit integer / float images): values on a 0..65535 scale.
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, zipfile.BadZipFile, zlib.error, EOFError, Image.DecompressionBombError)
+DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    Image.DecompressionBombError,
+)
 
 
 @dataclass(frozen=True)
@@ -94,9 +102,16 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix: str | Path,
-               image_size: int, n_slots: int, progress: bool = True,
-               max_image_side: int = DEFAULT_MAX_IMAGE_SIDE) -> pd.DataFrame:
+def pack_batch(
+    zip_path: str | Path,
+    selection: pd.DataFrame,
+    batch: str,
+    prefix: str | Path,
+    image_size: int,
+    n_slots: int,
+    progress: bool = True,
+    max_image_side: int = DEFAULT_MAX_IMAGE_SIDE,
+) -> pd.DataFrame:
     """Decode the selected frames of one batch straight from its zip into the store.
 
     ``selection`` has video_id, slot and member (``reduce.select_frames``). A frame that cannot
@@ -134,8 +149,14 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
 
                 current = None
                 rows = by_row[["video_id", "slot", "member"]].itertuples(index=False)
-                for video_id, slot, member in tqdm(rows, total=len(selection), desc=f"pack {batch}", unit="frame",
-                                                   mininterval=2.0, disable=not progress):
+                for video_id, slot, member in tqdm(
+                    rows,
+                    total=len(selection),
+                    desc=f"pack {batch}",
+                    unit="frame",
+                    mininterval=2.0,
+                    disable=not progress,
+                ):
                     if video_id != current:
                         if current is not None:
                             write_clip(current)
@@ -144,8 +165,13 @@ def pack_batch(zip_path: str | Path, selection: pd.DataFrame, batch: str, prefix
                         clip[slot] = decode_face(archive.read(member), image_size, max_image_side)
                         mask[row_of[video_id], slot] = True
                     except DECODE_ERRORS as error:
-                        log.warning("%s: member %s cannot be decoded (%s); video %s is excluded", zip_path, member,
-                                    error, video_id)
+                        log.warning(
+                            "%s: member %s cannot be decoded (%s); video %s is excluded",
+                            zip_path,
+                            member,
+                            error,
+                            video_id,
+                        )
                         if status[video_id][0] == STATUS_OK:
                             status[video_id] = (STATUS_UNREADABLE, f"{member}: {error}")
                 write_clip(current)

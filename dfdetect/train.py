@@ -80,8 +80,11 @@ class TrainSettings:
     def fingerprint(self, image_size: int, backend: str, encoder_path: str | Path | None = None) -> str:
         """Changes whenever resuming from an older run's checkpoint would be wrong."""
         encoder = hashlib.sha256(Path(encoder_path).read_bytes()).hexdigest() if encoder_path else None
-        payload = json.dumps({"settings": self.model, "image_size": image_size, "backend": backend, "encoder": encoder},
-                             sort_keys=True, default=str)
+        payload = json.dumps(
+            {"settings": self.model, "image_size": image_size, "backend": backend, "encoder": encoder},
+            sort_keys=True,
+            default=str,
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -117,8 +120,9 @@ def read_split(path: str | Path, model: str, name: str, real_only: bool = False)
     table = pd.read_parquet(path)
     labels = set(table["label"].astype(int))
     if real_only and 0 not in labels:
-        raise TrainingError(model, f"fakes: sbi blends its fakes from REAL frames, but the {name} split ({path}) "
-                                   "holds no REAL video")
+        raise TrainingError(
+            model, f"fakes: sbi blends its fakes from REAL frames, but the {name} split ({path}) holds no REAL video"
+        )
     if labels != {0, 1} and not real_only:
         have = "REAL" if labels == {0} else "FAKE" if labels == {1} else "no"
         raise TrainingError(model, f"the {name} split ({path}) holds only {have} videos; training needs both classes")
@@ -200,21 +204,38 @@ def train_model(
         landmarks = recipe_landmarks(name, recipe, store_prefixes, store)
         # class weights follow the composition of the epoch: with SBI, its self-blended fakes count
         weights = None if recipe.uses_sbi else class_weights(train_videos["label"])
-        loader_options = dict(mode=train_settings.loader_mode, batch_size=global_batch,
-                              workers=train_settings.loader_workers, use_multiprocessing=False)
-        train_data = FrameDataset(store, train_videos, shuffle=True, recipe=recipe, landmarks=landmarks,
-                                  class_weight=weights, seed=train_settings.seed, **loader_options)
+        loader_options = dict(
+            mode=train_settings.loader_mode,
+            batch_size=global_batch,
+            workers=train_settings.loader_workers,
+            use_multiprocessing=False,
+        )
+        train_data = FrameDataset(
+            store,
+            train_videos,
+            shuffle=True,
+            recipe=recipe,
+            landmarks=landmarks,
+            class_weight=weights,
+            seed=train_settings.seed,
+            **loader_options,
+        )
         if recipe.uses_sbi:
             weights = train_data.class_weight = class_weights(train_data.labels)
         validation_data = FrameDataset(store, validation_videos, **loader_options)
     except (KeyError, FileNotFoundError, ValueError) as error:
         raise TrainingError(name, f"cannot load its training data: {error}") from error
-    plot_training_samples(train_data.preview(16), paths.samples,
-                          f"{name}: training inputs ({recipe.describe()})")
+    plot_training_samples(train_data.preview(16), paths.samples, f"{name}: training inputs ({recipe.describe()})")
     recipe_summary = recipe_info(recipe, train_data)
-    log.info("%s: %s; %d items per epoch (%d self-blended); landmarks for %d samples, fallback for %d", name,
-             recipe.describe(), recipe_summary["n_items_per_epoch"], recipe_summary["n_sbi_fakes_per_epoch"],
-             recipe_summary["samples_with_landmarks"], recipe_summary["samples_with_fallback"])
+    log.info(
+        "%s: %s; %d items per epoch (%d self-blended); landmarks for %d samples, fallback for %d",
+        name,
+        recipe.describe(),
+        recipe_summary["n_items_per_epoch"],
+        recipe_summary["n_sbi_fakes_per_epoch"],
+        recipe_summary["samples_with_landmarks"],
+        recipe_summary["samples_with_fallback"],
+    )
     if store.image_size != image_size:
         raise TrainingError(name, f"the frame store holds {store.image_size}px frames but image_size is {image_size}")
 
@@ -222,8 +243,13 @@ def train_model(
     if encoder_from and encoder_path is None:
         raise TrainingError(name, f"encoder_from: {encoder_from} needs that model's model.keras (encoder_path)")
     with distribution.scope:  # variables must be created under the strategy
-        encoder = encoder_from_trained(encoder_path, image_size, bool(train_settings.model.get("encoder_trainable")),
-                                       model_name=name) if encoder_from else None
+        encoder = (
+            encoder_from_trained(
+                encoder_path, image_size, bool(train_settings.model.get("encoder_trainable")), model_name=name
+            )
+            if encoder_from
+            else None
+        )
         model = build_model(name, train_settings.model, image_size, store.n_slots, encoder=encoder)
         model.compile(
             optimizer=keras.optimizers.Adam(train_settings.learning_rate),
@@ -246,8 +272,14 @@ def train_model(
     if state is not None and (state.stopped or state.epochs >= train_settings.epochs):
         log.info("%s: the interrupted run had finished training; writing its outputs", name)
     else:
-        model.fit(train_data, validation_data=validation_data, epochs=train_settings.epochs,
-                  initial_epoch=finished_before, callbacks=callbacks, verbose=2)
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=train_settings.epochs,
+            initial_epoch=finished_before,
+            callbacks=callbacks,
+            verbose=2,
+        )
     fit_seconds = time.perf_counter() - fit_started
 
     state = checkpoint.state
@@ -270,8 +302,12 @@ def train_model(
         "backend": backend,
         "keras_version": keras.__version__,
         "dtype_policy": policy,
-        "distribution": {"replicas": distribution.replicas, "devices": distribution.devices,
-                         "description": distribution.description, "global_batch_size": global_batch},
+        "distribution": {
+            "replicas": distribution.replicas,
+            "devices": distribution.devices,
+            "description": distribution.description,
+            "global_batch_size": global_batch,
+        },
         "seed": train_settings.seed,
         "image_size": image_size,
         "loader_mode": train_settings.loader_mode,
@@ -290,12 +326,19 @@ def train_model(
         "wall_time_s": round(time.perf_counter() - started, 2),
         "fit_time_s": round(fit_seconds, 2),
         "train_images_per_s": round(epochs_this_run * images_per_epoch / max(fit_seconds, 1e-9), 1)
-                              if epochs_this_run else None,
+        if epochs_this_run
+        else None,
     }
     atomic_write_text(paths.info, json.dumps(info, indent=2, default=str) + "\n")
     shutil.rmtree(paths.work)  # finished: nothing left to resume
-    log.info("%s: best epoch %d of %d, val_loss %.4f, val_auc %.3f", name, info["best_epoch"], info["epochs_run"],
-             info["best_val_loss"], info["best_val_auc"])
+    log.info(
+        "%s: best epoch %d of %d, val_loss %.4f, val_auc %.3f",
+        name,
+        info["best_epoch"],
+        info["epochs_run"],
+        info["best_val_loss"],
+        info["best_val_auc"],
+    )
     return info
 
 
@@ -328,9 +371,15 @@ def recipe_info(recipe, train_data) -> dict[str, Any]:
     plan = train_data.plan
     counts = plan.landmark_counts() if plan is not None else {"landmarks": 0, "fallback": 0}
     n_sbi = int(plan.item_sbi.sum()) if plan is not None else 0
-    return {"augment": recipe.augment, "fakes": recipe.fakes, "needs_landmarks": recipe.needs_landmarks,
-            "samples_with_landmarks": counts["landmarks"], "samples_with_fallback": counts["fallback"],
-            "n_items_per_epoch": int(train_data.n_items), "n_sbi_fakes_per_epoch": n_sbi}
+    return {
+        "augment": recipe.augment,
+        "fakes": recipe.fakes,
+        "needs_landmarks": recipe.needs_landmarks,
+        "samples_with_landmarks": counts["landmarks"],
+        "samples_with_fallback": counts["fallback"],
+        "n_items_per_epoch": int(train_data.n_items),
+        "n_sbi_fakes_per_epoch": n_sbi,
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -338,7 +387,9 @@ def recipe_info(recipe, train_data) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dfdetect train", description="Train one model of config.yaml on the prepared data.")
+    parser = argparse.ArgumentParser(
+        prog="dfdetect train", description="Train one model of config.yaml on the prepared data."
+    )
     parser.add_argument("--config", default="config.yaml", help="the workflow's config file (default: config.yaml)")
     parser.add_argument("--model", required=True, help="a model name under `models:` in the config")
     parser.add_argument("--results-dir", help="override results_dir (where splits/ and store/ are)")

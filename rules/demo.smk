@@ -7,14 +7,14 @@ from dfdetect.layout import demo_batch_index
 rule demo:
     output:
         LAYOUT.demo_zip("{batch}", data="{data}"),
-    params:
-        batch_index=lambda wildcards: demo_batch_index(wildcards.batch),
-        spec=lambda wildcards: demo_spec(config, wildcards.data),
-    conda:
-        "../envs/prep.yaml"
     log:
         result("logs/{data}demo/{batch}.log"),
     benchmark:
         result("benchmarks/{data}demo/{batch}.tsv")
+    conda:
+        "../envs/prep.yaml"
+    params:
+        batch_index=lambda wildcards: demo_batch_index(wildcards.batch),
+        spec=lambda wildcards: demo_spec(config, wildcards.data),
     script:
         "../workflow_scripts/demo.py"

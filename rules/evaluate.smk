@@ -28,22 +28,22 @@ rule evaluate:
         confusion=evaluation_plot("confusion", "confusion_matrix"),
         scores=evaluation_plot("scores", "score_histograms"),
         submission=LAYOUT.eval_file("{model}", "submission"),
-    params:
-        settings=lambda wildcards: config["models"][wildcards.model],
-        backend=config["keras_backend"],
-        evaluation=SCORING,
-        store_prefixes=STORE_PREFIXES,
-    conda:
-        "../envs/train.yaml"
     log:
         result("logs/evaluate/{model}.log"),
     benchmark:
         result("benchmarks/evaluate/{model}.tsv")
+    conda:
+        "../envs/train.yaml"
     threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
     resources:
         gpu=model_resource("gpu"),
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+        backend=config["keras_backend"],
+        evaluation=SCORING,
+        store_prefixes=STORE_PREFIXES,
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -68,22 +68,22 @@ rule evaluate_set:
         precision_recall=set_plot("precision_recall", "precision_recall"),
         confusion=set_plot("confusion", "confusion_matrix"),
         scores=set_plot("scores", "score_histograms"),
-    params:
-        settings=lambda wildcards: config["models"][wildcards.model],
-        backend=config["keras_backend"],
-        evaluation=SCORING,
-        store_prefixes=lambda wildcards: store_prefixes(LAYOUT.set_data(wildcards.set)),
-    conda:
-        "../envs/train.yaml"
     log:
         result("logs/evaluate_set/{model}/{set}.log"),
     benchmark:
         result("benchmarks/evaluate_set/{model}/{set}.tsv")
+    conda:
+        "../envs/train.yaml"
     threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
     resources:
         gpu=model_resource("gpu"),
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+        backend=config["keras_backend"],
+        evaluation=SCORING,
+        store_prefixes=lambda wildcards: store_prefixes(LAYOUT.set_data(wildcards.set)),
     script:
         "../workflow_scripts/evaluate_set.py"
 
@@ -109,21 +109,21 @@ rule robustness:
             subcategory="{model}",
             labels={"model": "{model}", "figure": "robustness"},
         ),
-    params:
-        backend=config["keras_backend"],
-        evaluation=SCORING,
-        store_prefixes=STORE_PREFIXES,
-    conda:
-        "../envs/train.yaml"
     log:
         result("logs/robustness/{model}.log"),
     benchmark:
         result("benchmarks/robustness/{model}.tsv")
+    conda:
+        "../envs/train.yaml"
     threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
     resources:
         gpu=model_resource("gpu"),
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
+    params:
+        backend=config["keras_backend"],
+        evaluation=SCORING,
+        store_prefixes=STORE_PREFIXES,
     script:
         "../workflow_scripts/robustness.py"
 
@@ -155,13 +155,13 @@ rule report:
             caption="../report/run_summary.rst",
             category="Data",
         ),
-    params:
-        models=config["models"],
-        sets=SETS,
-    conda:
-        "../envs/prep.yaml"
     log:
         result("logs/report.log"),
     localrule: True
+    conda:
+        "../envs/prep.yaml"
+    params:
+        models=config["models"],
+        sets=SETS,
     script:
         "../workflow_scripts/report.py"

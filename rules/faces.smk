@@ -20,20 +20,20 @@ rule extract_faces:
             subcategory="Face extraction",
             labels={"data": "{data}", "part": "{part}", "table": "extraction report"},
         ),
-    wildcard_constraints:
-        part=r"\d+",
-    params:
-        settings=FACE_SETTINGS,
-    conda:
-        "../envs/faces.yaml"
     log:
         result("logs/{data}extract_faces/{part}.log"),
     benchmark:
         result("benchmarks/{data}extract_faces/{part}.tsv")
+    wildcard_constraints:
+        part=r"\d+",
+    conda:
+        "../envs/faces.yaml"
     threads: FACE_RESOURCES["threads"]
     resources:
         gpu=FACE_RESOURCES["gpu"],
         mem_mb=FACE_RESOURCES["mem_mb"],
         runtime=FACE_RESOURCES["runtime"],
+    params:
+        settings=FACE_SETTINGS,
     script:
         "../workflow_scripts/extract_faces.py"

@@ -8,15 +8,15 @@ rule ingest:
         frames=LAYOUT.frame_manifest("{batch}", data="{data}"),
         videos=LAYOUT.video_manifest("{batch}", data="{data}"),
         skipped=LAYOUT.skipped_manifest("{batch}", data="{data}"),
-    conda:
-        "../envs/prep.yaml"
-    # On a cluster, a batch's ingest, select_frames and pack run as one job (local runs ignore groups).
-    group:
-        "prep"
     log:
         result("logs/{data}ingest/{batch}.log"),
     benchmark:
         result("benchmarks/{data}ingest/{batch}.tsv")
+    # On a cluster, a batch's ingest, select_frames and pack run as one job (local runs ignore groups).
+    group:
+        "prep"
+    conda:
+        "../envs/prep.yaml"
     script:
         "../workflow_scripts/ingest.py"
 
@@ -32,12 +32,12 @@ rule manifest:
             category="Data",
             labels={"data": "{data}", "figure": "face files per video"},
         ),
-    params:
-        frame_bounds=[config["frames"]["min"], config["frames"]["max"]],
-    conda:
-        "../envs/prep.yaml"
     log:
         result("logs/{data}manifest.log"),
     localrule: True
+    conda:
+        "../envs/prep.yaml"
+    params:
+        frame_bounds=[config["frames"]["min"], config["frames"]["max"]],
     script:
         "../workflow_scripts/manifest.py"

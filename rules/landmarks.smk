@@ -12,18 +12,18 @@ rule landmarks:
     output:
         landmarks=LAYOUT.store_file("{batch}", "landmarks.npy"),
         boxes=LAYOUT.store_file("{batch}", "landmark_boxes.npy"),
-    params:
-        settings=LANDMARK_SETTINGS,
-    conda:
-        "../envs/faces.yaml"
     log:
         result("logs/landmarks/{batch}.log"),
     benchmark:
         result("benchmarks/landmarks/{batch}.tsv")
+    conda:
+        "../envs/faces.yaml"
     threads: LANDMARK_RESOURCES["threads"]
     resources:
         gpu=LANDMARK_RESOURCES["gpu"],
         mem_mb=LANDMARK_RESOURCES["mem_mb"],
         runtime=LANDMARK_RESOURCES["runtime"],
+    params:
+        settings=LANDMARK_SETTINGS,
     script:
         "../workflow_scripts/landmarks.py"

@@ -12,14 +12,14 @@ rule clean:
             category="Data",
             labels={"data": "{data}", "table": "cleaning"},
         ),
-    params:
-        min_frames=config["frames"]["min"],
-        max_frames=config["frames"]["max"],
-    conda:
-        "../envs/prep.yaml"
     log:
         result("logs/{data}clean.log"),
     localrule: True
+    conda:
+        "../envs/prep.yaml"
+    params:
+        min_frames=config["frames"]["min"],
+        max_frames=config["frames"]["max"],
     script:
         "../workflow_scripts/clean.py"
 
@@ -30,17 +30,17 @@ rule select_frames:
         videos=rules.ingest.output.videos,
     output:
         LAYOUT.selection("{batch}", data="{data}"),
+    log:
+        result("logs/{data}select_frames/{batch}.log"),
+    group:
+        "prep"
+    conda:
+        "../envs/prep.yaml"
     params:
         step=config["frames"]["step"],
         n_slots=config["frames"]["count"],
         min_frames=config["frames"]["min"],
         max_frames=config["frames"]["max"],
-    conda:
-        "../envs/prep.yaml"
-    group:
-        "prep"
-    log:
-        result("logs/{data}select_frames/{batch}.log"),
     script:
         "../workflow_scripts/select_frames.py"
 
@@ -51,11 +51,11 @@ rule reduce:
         selections=per_batch_of(rules.select_frames.output),
     output:
         LAYOUT.reduced(data="{data}"),
-    conda:
-        "../envs/prep.yaml"
     log:
         result("logs/{data}reduce.log"),
     localrule: True
+    conda:
+        "../envs/prep.yaml"
     script:
         "../workflow_scripts/reduce.py"
 
@@ -68,20 +68,20 @@ rule pack:
         frames=LAYOUT.store_file("{batch}", "frames.npy", data="{data}"),
         mask=LAYOUT.store_file("{batch}", "mask.npy", data="{data}"),
         index=LAYOUT.store_file("{batch}", "index.parquet", data="{data}"),
-    params:
-        image_size=config["image_size"],
-        n_slots=config["frames"]["count"],
-        max_image_side=config["max_image_side"],
-    conda:
-        "../envs/prep.yaml"
-    group:
-        "prep"
     log:
         result("logs/{data}pack/{batch}.log"),
     benchmark:
         result("benchmarks/{data}pack/{batch}.tsv")
+    group:
+        "prep"
+    conda:
+        "../envs/prep.yaml"
     resources:
         mem_mb=1000,
+    params:
+        image_size=config["image_size"],
+        n_slots=config["frames"]["count"],
+        max_image_side=config["max_image_side"],
     script:
         "../workflow_scripts/pack.py"
 
@@ -96,15 +96,15 @@ rule split:
         validation=LAYOUT.split("validation"),
         test=LAYOUT.split("test"),
         summary=report(LAYOUT.split_summary(), caption="../report/splits.rst", category="Data"),
+    log:
+        result("logs/split.log"),
+    localrule: True
+    conda:
+        "../envs/prep.yaml"
     params:
         test=config["split"]["test"],
         validation=config["split"]["validation"],
         seed=config["split"]["seed"],
-    conda:
-        "../envs/prep.yaml"
-    log:
-        result("logs/split.log"),
-    localrule: True
     script:
         "../workflow_scripts/split.py"
 
@@ -116,10 +116,10 @@ rule set_videos:
         indexes=lambda wildcards: of_data(LAYOUT.set_data(wildcards.set), rules.pack.output.index, per_batch=True),
     output:
         LAYOUT.set_videos("{set}"),
-    conda:
-        "../envs/prep.yaml"
     log:
         result("logs/set_videos/{set}.log"),
     localrule: True
+    conda:
+        "../envs/prep.yaml"
     script:
         "../workflow_scripts/set_videos.py"

@@ -25,21 +25,21 @@ rule train:
             category="Training",
             subcategory="{model}",
         ),
-    params:
-        settings=lambda wildcards: config["models"][wildcards.model],
-        image_size=config["image_size"],
-        backend=config["keras_backend"],
-        store_prefixes=STORE_PREFIXES,
-    conda:
-        "../envs/train.yaml"
     log:
         result("logs/train/{model}.log"),
     benchmark:
         result("benchmarks/train/{model}.tsv")
+    conda:
+        "../envs/train.yaml"
     threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
     resources:
         gpu=model_resource("gpu"),
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
+    params:
+        settings=lambda wildcards: config["models"][wildcards.model],
+        image_size=config["image_size"],
+        backend=config["keras_backend"],
+        store_prefixes=STORE_PREFIXES,
     script:
         "../workflow_scripts/train.py"

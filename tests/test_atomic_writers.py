@@ -34,6 +34,7 @@ def crash_mid_write(monkeypatch):
             written.append(path)
             path.write_bytes(path.read_bytes()[: max(1, path.stat().st_size // 2)]) if path.is_file() else None
             raise Crash(path)
+
         return write
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", breaking(pd.DataFrame.to_parquet))
@@ -70,8 +71,16 @@ def assert_untouched(files: dict[Path, bytes], written: list[Path]) -> None:
         assert path.read_bytes() == content, f"{path} changed by a failed write"
 
 
-VIDEOS = pd.DataFrame({"batch": "0-0", "video_id": ["a", "b"], "label": [0, 1], "original": [None, "a"],
-                       "family": ["a", "a"], "n_frames": [300, 300]})
+VIDEOS = pd.DataFrame(
+    {
+        "batch": "0-0",
+        "video_id": ["a", "b"],
+        "label": [0, 1],
+        "original": [None, "a"],
+        "family": ["a", "a"],
+        "n_frames": [300, 300],
+    }
+)
 
 
 @pytest.mark.parametrize("writer", ["ingest", "clean", "splits", "report", "run_summary", "figure"])
@@ -92,8 +101,16 @@ def test_a_write_that_dies_leaves_the_previous_output(tmp_path, crash_mid_write,
         call = lambda: write_report(pd.DataFrame({"model": ["m"]}), [], {}, {}, *files)  # noqa: E731
     elif writer == "run_summary":
         files = old_files(folder, ["run_summary.md"])
-        summary = {"videos_ingested": 1, "videos_without_folder": 0, "metadata_notes": 0, "videos_kept_by_cleaning": 1,
-                   "videos_dropped": {}, "videos_unreadable": {}, "videos_usable": 1, "members_skipped": []}
+        summary = {
+            "videos_ingested": 1,
+            "videos_without_folder": 0,
+            "metadata_notes": 0,
+            "videos_kept_by_cleaning": 1,
+            "videos_dropped": {},
+            "videos_unreadable": {},
+            "videos_usable": 1,
+            "members_skipped": [],
+        }
         call = lambda: write_run_summary(summary, *files)  # noqa: E731
     else:
         files = old_files(folder, ["roc.png"])

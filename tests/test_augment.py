@@ -70,9 +70,9 @@ def test_winner_pipeline_keeps_uint8_and_shape():
 
 def test_same_seed_same_batch_other_epoch_other_batch(store):
     def batch(epoch: int, seed: int = 3) -> np.ndarray:
-        dataset = FrameDataset(store, videos(store), mode="all", batch_size=8, shuffle=False,
-                               recipe=WINNER, landmarks=NO_FACES,
-                               seed=seed)
+        dataset = FrameDataset(
+            store, videos(store), mode="all", batch_size=8, shuffle=False, recipe=WINNER, landmarks=NO_FACES, seed=seed
+        )
         dataset.epoch = epoch
         return dataset[0][0]["frames"]
 
@@ -109,7 +109,7 @@ def test_cutout_blacks_out_the_band_between_the_landmarks():
         assert all((image[y, x] == 200).all() for x, y in outside), part
         # the band is as wide as the winner's: a quarter of the eye distance (12 px) each side, at least
         if part == "eyes":
-            assert (image[12 - 3:12 + 4, 16] == 0).all() and (image[12 + 6:, 16] == 200).all()
+            assert (image[12 - 3 : 12 + 4, 16] == 0).all() and (image[12 + 6 :, 16] == 200).all()
 
 
 def test_cutout_part_shares_follow_the_winner():
@@ -125,8 +125,9 @@ def test_clip_frames_share_one_draw_and_padding_stays_empty(store):
     same = np.broadcast_to(texture(9)[0], original.shape).copy()  # every frame of every clip alike
     store.frames["0-0"] = same
     try:
-        dataset = FrameDataset(store, videos(store).iloc[:2], mode="clip", batch_size=2, seed=5,
-                               recipe=WINNER, landmarks=NO_FACES)
+        dataset = FrameDataset(
+            store, videos(store).iloc[:2], mode="clip", batch_size=2, seed=5, recipe=WINNER, landmarks=NO_FACES
+        )
         clips = dataset[0][0]
         frames, mask = clips["frames"], clips["mask"]
         assert frames.dtype == np.uint8 and frames.shape == (2, 4, SIZE, SIZE, 3)

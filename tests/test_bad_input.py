@@ -23,8 +23,11 @@ from dfdetect.testkit.batches import Video, png_bytes, write_face_batch
 
 def test_leading_zero_frame_name_is_skipped_not_counted_twice(tmp_path):
     frame_two = png_bytes(np.zeros((16, 16, 3), dtype=np.uint8))
-    zip_path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", [Video("v", frames=range(6))],
-                                extra_members={"v/0002.png": frame_two, "v/3_02.png": frame_two})
+    zip_path = write_face_batch(
+        tmp_path / "deepfake-detection-faces-part-0-0.zip",
+        [Video("v", frames=range(6))],
+        extra_members={"v/0002.png": frame_two, "v/3_02.png": frame_two},
+    )
     manifest = ingest_batch(zip_path, "0-0")
     assert manifest.videos.set_index("video_id").at["v", "n_frames"] == 6  # not 7: 0002.png is no second frame 2
     members = manifest.frames["member"].tolist()
@@ -47,11 +50,17 @@ def png_of(image: Image.Image) -> bytes:
 
 def png_16bit(color_type: int, samples: tuple[int, ...], size: int = 4) -> bytes:
     """A 16-bit-per-sample PNG of one colour (Pillow writes 16-bit greyscale at most)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     row = b"\x00" + struct.pack(f">{len(samples)}H", *samples) * size
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 16, color_type, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 16, color_type, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(row * size))
+        + chunk(b"IEND", b"")
+    )
 
 
 GREY = 40000  # on a 16-bit scale: 40000 / 257 = 155.6
@@ -91,10 +100,16 @@ def test_high_depth_modes_scale_instead_of_clipping(mode):
 
 def header_only_png(width: int, height: int) -> bytes:
     """A PNG whose header declares width x height, with one row of pixel data: decoding it fails."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * (1 + 3 * width))) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * (1 + 3 * width)))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_oversized_member_is_rejected_from_its_header_before_decoding(tmp_path):
@@ -103,8 +118,11 @@ def test_oversized_member_is_rejected_from_its_header_before_decoding(tmp_path):
     with pytest.raises(OversizedImageError, match="oversized: 9000x9000 px, above max_image_side 4096"):
         decode_face(header_only_png(9000, 9000), 16)
     videos = [Video("good", frames=[0, 10]), Video("huge", frames=[0])]
-    zip_path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", videos,
-                                extra_members={"huge/10.png": header_only_png(9000, 9000)})
+    zip_path = write_face_batch(
+        tmp_path / "deepfake-detection-faces-part-0-0.zip",
+        videos,
+        extra_members={"huge/10.png": header_only_png(9000, 9000)},
+    )
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, 2)
     index = pack_batch(zip_path, selection, "0-0", tmp_path / "store/0-0", 16, 2, progress=False).set_index("video_id")
@@ -132,15 +150,21 @@ def test_undecodable_member_reason_names_no_memory_address(tmp_path):
 @pytest.mark.parametrize(
     ("metadata", "message"),
     [
-        (b"filename,split,original,label\na.mp4,train,,REAL\nb.mp4,train,a.mp4,FAKE,extra\n",
-         r"part-0-0\.zip: metadata\.csv line 3 cannot be parsed \(.*Expected 4 fields in line 3, saw 5"),
+        (
+            b"filename,split,original,label\na.mp4,train,,REAL\nb.mp4,train,a.mp4,FAKE,extra\n",
+            r"part-0-0\.zip: metadata\.csv line 3 cannot be parsed \(.*Expected 4 fields in line 3, saw 5",
+        ),
         (b"", r"part-0-0\.zip: metadata\.csv is empty"),
     ],
     ids=["five_fields", "empty"],
 )
 def test_unparsable_metadata_names_the_zip_and_line(tmp_path, metadata, message):
-    zip_path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", [Video("a", frames=[0])],
-                                with_metadata=False, extra_members={"metadata.csv": metadata})
+    zip_path = write_face_batch(
+        tmp_path / "deepfake-detection-faces-part-0-0.zip",
+        [Video("a", frames=[0])],
+        with_metadata=False,
+        extra_members={"metadata.csv": metadata},
+    )
     with pytest.raises(FaceBatchError, match=message):
         ingest_batch(zip_path, "0-0")
 
@@ -190,8 +214,9 @@ def test_unknown_config_key_gives_a_short_message(tmp_path):
 def test_snakemake_prints_the_short_config_error(tmp_path):
     from tests.helpers.workflow import snakemake, write_config
 
-    done = snakemake(tmp_path, write_config(tmp_path, {"results_dir": str(tmp_path / "r"), "resluts": 1}), "-n",
-                     check=False)
+    done = snakemake(
+        tmp_path, write_config(tmp_path, {"results_dir": str(tmp_path / "r"), "resluts": 1}), "-n", check=False
+    )
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "config key '(top level)': Additional properties are not allowed ('resluts' was unexpected)" in output

@@ -6,9 +6,7 @@ import json
 
 import pandas as pd
 
-from dfdetect.clean import clean_videos, clean_summary
-
-
+from dfdetect.clean import clean_summary, clean_videos
 from tests.helpers.prepared import video_rows
 
 
@@ -22,17 +20,19 @@ def test_clean_bounds_are_inclusive():
 
 
 def test_clean_propagates_to_fakes_of_dropped_originals():
-    table = video_rows([
-        ("orig_short", 0, None, 150),           # dropped: too few
-        ("fake_of_short", 1, "orig_short", 300),  # dropped with its original
-        ("fake_short_too", 1, "orig_short", 100),  # its own reason wins
-        ("orig_ok", 0, None, 300),
-        ("fake_of_ok", 1, "orig_ok", 300),
-        ("fake_of_absent", 1, "not_in_data", 300),  # original absent: judged on its own frames
-        ("no_folder", 1, "orig_ok", 0),           # metadata row without folder
-        ("orig_two_actors", 0, None, 600),
-        ("fake_two_actors", 1, "orig_two_actors", 390),
-    ])
+    table = video_rows(
+        [
+            ("orig_short", 0, None, 150),  # dropped: too few
+            ("fake_of_short", 1, "orig_short", 300),  # dropped with its original
+            ("fake_short_too", 1, "orig_short", 100),  # its own reason wins
+            ("orig_ok", 0, None, 300),
+            ("fake_of_ok", 1, "orig_ok", 300),
+            ("fake_of_absent", 1, "not_in_data", 300),  # original absent: judged on its own frames
+            ("no_folder", 1, "orig_ok", 0),  # metadata row without folder
+            ("orig_two_actors", 0, None, 600),
+            ("fake_two_actors", 1, "orig_two_actors", 390),
+        ]
+    )
     cleaned = clean_videos(table, 200, 400).set_index("video_id")
     reasons = cleaned["drop_reason"].to_dict()
     assert reasons["fake_of_short"] == "original_dropped"

@@ -115,8 +115,14 @@ def test_raw_batches_and_raw_video_parts_are_discovered_in_numeric_order(tmp_pat
     videos.mkdir()
     with zipfile.ZipFile(videos / "dfdc_train_part_7.zip", "w") as archive:
         archive.writestr("metadata.json", "{}")
-    config = complete_config({"demo": {"enabled": False}, "raw_dir": str(raw), "raw_video_dir": str(videos),
-                              "results_dir": str(tmp_path / "r")})
+    config = complete_config(
+        {
+            "demo": {"enabled": False},
+            "raw_dir": str(raw),
+            "raw_video_dir": str(videos),
+            "results_dir": str(tmp_path / "r"),
+        }
+    )
     batches = discover_batches(config)
     assert list(batches) == ["2-0", "2-1", "7-0", "10-0"]
     assert batches["7-0"] == ResultsLayout(tmp_path / "r").faces_zip("7")
@@ -137,24 +143,35 @@ def test_raw_video_part_numbers():
 # Every settings class a library caller can build, with the schema section of each field.
 SETTINGS_CLASSES = {
     FaceSettings: {field: ("faces", field) for field in schema_defaults("faces") if field != "resources"},
-    DemoSpec: {"videos_per_batch": ("demo", "videos_per_batch"), "image_size": ("demo", "image_size"),
-               "n_frame_slots": ("demo", "n_frame_slots"), "seed": ("demo", "seed"),
-               "manipulations": ("demo", "manipulations"), "real_share": ("demo", "real_share")},
+    DemoSpec: {
+        "videos_per_batch": ("demo", "videos_per_batch"),
+        "image_size": ("demo", "image_size"),
+        "n_frame_slots": ("demo", "n_frame_slots"),
+        "seed": ("demo", "seed"),
+        "manipulations": ("demo", "manipulations"),
+        "real_share": ("demo", "real_share"),
+    },
 }
 
 
 def _predict_settings():
     from dfdetect.predict import PredictSettings
 
-    return PredictSettings, {"step": ("frames", "step"), "count": ("frames", "count"),
-                             "aggregation": ("evaluation", "aggregate"), "batch_size": ("evaluation", "batch_size")}
+    return PredictSettings, {
+        "step": ("frames", "step"),
+        "count": ("frames", "count"),
+        "aggregation": ("evaluation", "aggregate"),
+        "batch_size": ("evaluation", "batch_size"),
+    }
 
 
 @pytest.mark.parametrize("settings_class", ["FaceSettings", "DemoSpec", "PredictSettings"])
 def test_settings_class_defaults_are_the_schema_defaults(settings_class):
-    cls, sources = (_predict_settings() if settings_class == "PredictSettings"
-                    else next((cls, sources) for cls, sources in SETTINGS_CLASSES.items()
-                              if cls.__name__ == settings_class))
+    cls, sources = (
+        _predict_settings()
+        if settings_class == "PredictSettings"
+        else next((cls, sources) for cls, sources in SETTINGS_CLASSES.items() if cls.__name__ == settings_class)
+    )
     fields = {field.name: field for field in dataclasses.fields(cls)}
     for name, field in fields.items():
         if name not in sources:
@@ -173,8 +190,10 @@ def test_settings_class_defaults_are_the_schema_defaults(settings_class):
 def test_train_settings_hold_no_defaults_and_take_the_schema_defaults():
     from dfdetect.train import TrainSettings
 
-    assert all(field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
-               for field in dataclasses.fields(TrainSettings))
+    assert all(
+        field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        for field in dataclasses.fields(TrainSettings)
+    )
     settings = TrainSettings.from_config({"arch": "cnn"})
     model_defaults = schema_defaults("model")
     for field in dataclasses.fields(TrainSettings):
@@ -201,8 +220,13 @@ def test_model_builders_default_to_the_schema_weights():
 def test_a_demo_set_takes_the_main_demo_settings_with_its_own_keys(tmp_path):
     from dfdetect.config import data_sources, demo_spec
 
-    config = complete_config({"results_dir": str(tmp_path), "demo": {"image_size": 32, "seed": 7},
-                              "evaluation": {"sets": {"unseen": {"demo": {"batches": 1, "seed": 8}}}}})
+    config = complete_config(
+        {
+            "results_dir": str(tmp_path),
+            "demo": {"image_size": 32, "seed": 7},
+            "evaluation": {"sets": {"unseen": {"demo": {"batches": 1, "seed": 8}}}},
+        }
+    )
     assert list(data_sources(config)) == ["", "sets/unseen/"]
     spec = demo_spec(config, "sets/unseen/")
     assert spec["image_size"] == 32 and spec["seed"] == 8 and "batches" not in spec
@@ -211,11 +235,14 @@ def test_a_demo_set_takes_the_main_demo_settings_with_its_own_keys(tmp_path):
     assert "0-0" in discover_batches(config)
 
 
-@pytest.mark.parametrize(("entry", "key"), [
-    ({"raw_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_dir"),
-    ({"raw_video_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_video_dir"),
-    ({"raw_dir": "/tmp", "demo": {"seed": 1}}, "evaluation.sets.s"),
-])
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ({"raw_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_dir"),
+        ({"raw_video_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_video_dir"),
+        ({"raw_dir": "/tmp", "demo": {"seed": 1}}, "evaluation.sets.s"),
+    ],
+)
 def test_bad_sets_name_their_key(entry, key):
     with pytest.raises(ConfigError) as raised:
         check_config(complete_config({"evaluation": {"sets": {"s": entry}}}))

@@ -37,8 +37,13 @@ def workflow_rules(tmp_path_factory):
     config = workdir / "config.yaml"
     config.write_text(yaml.safe_dump({"results_dir": "res", "models": {"m": {"arch": "cnn"}}}))
     with SnakemakeApi(OutputSettings()) as api:
-        workflow = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(configfiles=[config]),
-                                storage_settings=StorageSettings(), snakefile=ROOT / "Snakefile", workdir=workdir)
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(),
+            config_settings=ConfigSettings(configfiles=[config]),
+            storage_settings=StorageSettings(),
+            snakefile=ROOT / "Snakefile",
+            workdir=workdir,
+        )
         yield {rule.name: rule for rule in workflow._workflow.rules}
 
 
@@ -46,9 +51,10 @@ def declared_outputs(rule) -> dict[str, str]:
     return {name: _strip_constraints(str(path)) for name, path in rule.output.items()}
 
 
-@pytest.mark.parametrize(("rule", "paths_class", "files", "folder"),
-                         [("train", TrainPaths, TRAIN_FILES, "model_dir"),
-                          ("evaluate", EvaluationPaths, EVALUATION_FILES, "eval_dir")])
+@pytest.mark.parametrize(
+    ("rule", "paths_class", "files", "folder"),
+    [("train", TrainPaths, TRAIN_FILES, "model_dir"), ("evaluate", EvaluationPaths, EVALUATION_FILES, "eval_dir")],
+)
 def test_rule_outputs_are_what_the_library_writes(workflow_rules, rule, paths_class, files, folder):
     outputs = declared_outputs(workflow_rules[rule])
     assert list(outputs) == [field.name for field in dataclasses.fields(paths_class)] == list(files)
@@ -81,10 +87,15 @@ def test_consumers_take_their_inputs_from_the_producing_rule(workflow_rules):
     """No rule retypes another rule's output path: inputs are rules.X.output.Y (or input functions)."""
     for smk in sorted((ROOT / "rules").glob("*.smk")):
         # LAYOUT.set_data names a dataset (a wildcard value), not a path
-        retyped = [line.strip() for line in rule_input_lines(smk)
-                   if "result(" in line or re.search(r"LAYOUT\.(?!set_data\()", line)]
+        retyped = [
+            line.strip()
+            for line in rule_input_lines(smk)
+            if "result(" in line or re.search(r"LAYOUT\.(?!set_data\()", line)
+        ]
         assert retyped == [], f"{smk.name}: inputs that retype a path: {retyped}"
-    assert str(workflow_rules["pack"].input.selection) == _strip_constraints(str(workflow_rules["select_frames"].output[0]))
+    assert str(workflow_rules["pack"].input.selection) == _strip_constraints(
+        str(workflow_rules["select_frames"].output[0])
+    )
 
 
 def test_layout_paths_are_the_rule_paths(workflow_rules):
@@ -92,7 +103,9 @@ def test_layout_paths_are_the_rule_paths(workflow_rules):
     rules = workflow_rules
     assert _strip_constraints(str(rules["demo"].output[0])) == layout.demo_zip("{batch}", "{data}")
     assert _strip_constraints(str(rules["extract_faces"].output.batch)) == layout.faces_zip("{part}", "{data}")
-    assert _strip_constraints(str(rules["pack"].output.index)) == layout.store_file("{batch}", "index.parquet", "{data}")
+    assert _strip_constraints(str(rules["pack"].output.index)) == layout.store_file(
+        "{batch}", "index.parquet", "{data}"
+    )
     assert _strip_constraints(str(rules["set_videos"].output[0])) == layout.set_videos("{set}")
     assert _strip_constraints(str(rules["robustness"].output.table)) == layout.robustness_file("{model}", "table")
     assert str(rules["split"].output.test) == layout.split("test")
@@ -110,6 +123,11 @@ def test_benchmarks_import_nothing_from_tests():
     for path in sorted((ROOT / "benchmarks").glob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             assert not any(name.split(".")[0] == "tests" for name in names), f"{path.name} imports {names}"

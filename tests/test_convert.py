@@ -34,12 +34,15 @@ def test_a_raw_part_holds_the_videos_and_a_metadata_json_extract_faces_reads(tmp
     assert sorted(path.name for path in folder.iterdir()) == ["a.mp4", "b.mp4"]  # copied, not moved
 
 
-@pytest.mark.parametrize(("csv", "message"), [
-    ("filename,label\na.mp4,MAYBE\n", "line 2: label 'MAYBE'"),
-    ("filename,label\na.mp4,REAL\nmissing.mp4,FAKE\n", "line 3: .*missing.mp4 does not exist"),
-    ("filename,label\na.mp4,REAL\na.mp4,REAL\n", "line 3: a.mp4 is listed twice"),
-    ("name,label\na.mp4,REAL\n", "no filename column"),
-])
+@pytest.mark.parametrize(
+    ("csv", "message"),
+    [
+        ("filename,label\na.mp4,MAYBE\n", "line 2: label 'MAYBE'"),
+        ("filename,label\na.mp4,REAL\nmissing.mp4,FAKE\n", "line 3: .*missing.mp4 does not exist"),
+        ("filename,label\na.mp4,REAL\na.mp4,REAL\n", "line 3: a.mp4 is listed twice"),
+        ("name,label\na.mp4,REAL\n", "no filename column"),
+    ],
+)
 def test_bad_labels_name_the_file_and_line(tmp_path, csv, message):
     folder = videos_folder(tmp_path)
     labels = tmp_path / "labels.csv"
@@ -53,6 +56,22 @@ def test_the_cli_names_where_to_point_the_config(tmp_path, capsys):
     folder = videos_folder(tmp_path)
     labels = tmp_path / "labels.csv"
     labels.write_text("filename,label\na.mp4,REAL\n")
-    assert cli(["raw-part", "--videos", str(folder), "--labels", str(labels), "--out", str(tmp_path / "dfdc_train_part_0.zip")]) == 0
+    assert (
+        cli(
+            [
+                "raw-part",
+                "--videos",
+                str(folder),
+                "--labels",
+                str(labels),
+                "--out",
+                str(tmp_path / "dfdc_train_part_0.zip"),
+            ]
+        )
+        == 0
+    )
     assert "raw_video_dir" in capsys.readouterr().out
-    assert json.loads(zipfile.ZipFile(tmp_path / "dfdc_train_part_0.zip").read("metadata.json"))["a.mp4"]["label"] == "REAL"
+    assert (
+        json.loads(zipfile.ZipFile(tmp_path / "dfdc_train_part_0.zip").read("metadata.json"))["a.mp4"]["label"]
+        == "REAL"
+    )

@@ -20,13 +20,13 @@ from PIL import Image
 
 from dfdetect import demo
 from dfdetect.demo import DemoSpec, plan_batch, write_demo_batch
-from dfdetect.layout import demo_batch_id, demo_batch_index
 from dfdetect.facebatch import (
     METADATA_MEMBER,
     batch_file_name,
     parse_face_member,
     read_metadata,
 )
+from dfdetect.layout import demo_batch_id, demo_batch_index
 
 SMALL = DemoSpec(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=11)
 VIDEO_FILENAME = re.compile(r"^[a-z]{10}\.mp4$")
@@ -113,9 +113,18 @@ def test_batch_ids_run_0_0_0_1_1_0_1_1() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"videos_per_batch": 0}, {"image_size": 8}, {"n_frame_slots": 3}, {"seed": -1}, {"manipulations": ()},
-     {"manipulations": ("swap", "morph")}, {"manipulations": ("swap", "swap")}, {"real_share": (0.2, 0.1)},
-     {"real_share": (0.3, 0.6)}, {"real_share": (-0.1, 0.1)}],
+    [
+        {"videos_per_batch": 0},
+        {"image_size": 8},
+        {"n_frame_slots": 3},
+        {"seed": -1},
+        {"manipulations": ()},
+        {"manipulations": ("swap", "morph")},
+        {"manipulations": ("swap", "swap")},
+        {"real_share": (0.2, 0.1)},
+        {"real_share": (0.3, 0.6)},
+        {"real_share": (-0.1, 0.1)},
+    ],
 )
 def test_spec_refuses_sizes_that_cannot_work(changes: dict[str, int]) -> None:
     with pytest.raises(ValueError, match=next(iter(changes))):
@@ -164,7 +173,7 @@ def test_one_folder_per_video_with_numbered_faces(small_batches: list[Batch]) ->
 def test_faces_are_rgb_pngs_of_the_spec_size(small_batches: list[Batch]) -> None:
     batch = small_batches[0]
     with zipfile.ZipFile(batch.path) as archive:
-        for name in [name for name in batch.members if name.endswith(".png")][:: 25]:
+        for name in [name for name in batch.members if name.endswith(".png")][::25]:
             image = Image.open(io.BytesIO(archive.read(name)))
             assert (image.format, image.mode, image.size) == ("PNG", "RGB", (SMALL.image_size, SMALL.image_size)), name
             image.load()  # decodes fully: the PNG is complete and its checksums hold
@@ -275,8 +284,10 @@ def test_about_seven_in_eight_videos_are_fake(default_batch: Batch) -> None:
 
 def test_plan_and_written_metadata_agree(small_batches: list[Batch]) -> None:
     for index, batch in enumerate(small_batches):
-        rows = [(row["filename"], row["split"], row["original"], row["label"], row["manipulation"])
-                for row in batch.metadata]
+        rows = [
+            (row["filename"], row["split"], row["original"], row["label"], row["manipulation"])
+            for row in batch.metadata
+        ]
         assert rows == plan_batch(index, SMALL).metadata_rows()
 
 
@@ -369,7 +380,9 @@ def frame_features(image: np.ndarray) -> list[float]:
     forehead = np.zeros_like(inner)
     forehead[int(0.12 * size) : int(0.25 * size), int(0.3 * size) : int(0.7 * size)] = True
     laplacian = np.zeros(x.shape[:2], dtype=np.float32)
-    laplacian[1:-1, 1:-1] = np.abs(4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]).mean(axis=2)
+    laplacian[1:-1, 1:-1] = np.abs(4 * x[1:-1, 1:-1] - x[:-2, 1:-1] - x[2:, 1:-1] - x[1:-1, :-2] - x[1:-1, 2:]).mean(
+        axis=2
+    )
     centre = x[inner].mean(axis=0)
     energy_inner, energy_border = np.log(laplacian[inner].mean() + 1e-3), np.log(laplacian[border].mean() + 1e-3)
     return [
@@ -423,6 +436,10 @@ def test_a_simple_detector_separates_real_from_fake_frames_of_new_videos(tmp_pat
 def test_demo_does_not_import_tensorflow_or_keras() -> None:
     code = "import sys, dfdetect.demo; print(sorted(m for m in ('tensorflow', 'keras', 'skimage') if m in sys.modules))"
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1]
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert result.stdout.strip() == "[]"

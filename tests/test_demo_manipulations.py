@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from dfdetect.clean import clean_videos
-from dfdetect.layout import demo_batch_id
 from dfdetect.demo import (
     _MANIPULATORS,
     MANIPULATIONS,
@@ -27,6 +26,7 @@ from dfdetect.demo import (
 )
 from dfdetect.facebatch import METADATA_MEMBER, batch_file_name, read_metadata
 from dfdetect.ingest import ingest_batch
+from dfdetect.layout import demo_batch_id
 from dfdetect.splits import split_videos
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,8 +66,10 @@ def tracks_and_fakes() -> list[tuple[object, dict[str, np.ndarray]]]:
     result = []
     for family in plan_batch(0, TRACK_SPEC).families[:5]:
         track = _render_original(family, TRACK_SPEC, np.random.default_rng([3, 0, 1, family.number]))[0]
-        fakes = {kind: manipulate(track, TRACK_SPEC, np.random.default_rng([5, family.number]))
-                 for kind, manipulate in _MANIPULATORS.items()}
+        fakes = {
+            kind: manipulate(track, TRACK_SPEC, np.random.default_rng([5, family.number]))
+            for kind, manipulate in _MANIPULATORS.items()
+        }
         result.append((track, fakes))
     return result
 
@@ -100,8 +102,9 @@ def test_the_list_of_kinds_changes_neither_families_nor_reals_nor_swap_fakes(swa
         if kind[video] in (None, "swap"):
             assert mixed_members[name] == data, f"{name}: REAL videos and swap fakes do not depend on the other kinds"
     for video in (video for video, value in kind.items() if value not in (None, "swap")):
-        changed = [name for name in swap_members if name.startswith(f"{video}/")
-                   and swap_members[name] != mixed_members[name]]
+        changed = [
+            name for name in swap_members if name.startswith(f"{video}/") and swap_members[name] != mixed_members[name]
+        ]
         assert changed, f"{video} ({kind[video]}) is not the swap any more"
 
 
@@ -179,7 +182,8 @@ def test_colour_keeps_the_structure_and_shifts_the_colour(tracks_and_fakes):
         assert high_frequency(fake) == pytest.approx(high_frequency(track.pixels), rel=0.15)
         centre = slice(size // 3, 2 * size // 3)
         shift = fake[:, centre, centre].astype(np.float64).mean(axis=(0, 1, 2)) - track.pixels[:, centre, centre].mean(
-            axis=(0, 1, 2))
+            axis=(0, 1, 2)
+        )
         assert np.linalg.norm(shift) > 8, "a visible colour change of the inner face"
 
 
@@ -197,8 +201,10 @@ def test_real_share_sets_the_share_of_real_videos_per_batch():
 
 
 def kept_videos(spec: DemoSpec, n_batches: int) -> pd.DataFrame:
-    videos = pd.concat([planned_videos(index, spec).assign(batch=demo_batch_id(index)) for index in range(n_batches)],
-                       ignore_index=True)
+    videos = pd.concat(
+        [planned_videos(index, spec).assign(batch=demo_batch_id(index)) for index in range(n_batches)],
+        ignore_index=True,
+    )
     cleaned = clean_videos(videos, 200, 400)  # config.yaml's frames.min / frames.max
     return cleaned[cleaned["keep"]]
 

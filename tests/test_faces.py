@@ -172,8 +172,10 @@ def test_audio_only_mp4_is_a_decode_error(tmp_path):
     import imageio_ffmpeg
 
     audio = tmp_path / "audio.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.2",
-                    str(audio)], check=True)
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "sine=duration=0.2", str(audio)],
+        check=True,
+    )
     with pytest.raises(VideoDecodeError, match=r"audio\.mp4: .*does not contain any stream"):
         list(faces.iter_video_frames(audio, name="audio.mp4"))
 
@@ -288,8 +290,9 @@ def test_extract_part_writes_a_valid_face_batch(extracted):
     with zipfile.ZipFile(extracted.out_zip) as archive:
         names = archive.namelist()
         metadata = read_metadata(archive.read(METADATA_MEMBER), source=str(extracted.out_zip))
-        crops = {name: np.asarray(Image.open(io.BytesIO(archive.read(name))))
-                 for name in names if name != METADATA_MEMBER}
+        crops = {
+            name: np.asarray(Image.open(io.BytesIO(archive.read(name)))) for name in names if name != METADATA_MEMBER
+        }
     assert names[0] == METADATA_MEMBER
     assert list(metadata["filename"]) == [f"{letter * 10}.mp4" for letter in "abcdef"]
     assert list(metadata["label"]) == [0, 1, 1, 1, 0, 0]
@@ -311,8 +314,12 @@ def test_extract_part_reports_every_video_with_its_reason(extracted):
     assert list(report.columns) == faces.REPORT_COLUMNS
     status = dict(zip(report["filename"], report["status"]))
     assert status == {
-        "aaaaaaaaaa.mp4": "ok", "bbbbbbbbbb.mp4": "ok", "cccccccccc.mp4": "ok",
-        "dddddddddd.mp4": "undecodable", "eeeeeeeeee.mp4": "no_faces", "ffffffffff.mp4": "missing",
+        "aaaaaaaaaa.mp4": "ok",
+        "bbbbbbbbbb.mp4": "ok",
+        "cccccccccc.mp4": "ok",
+        "dddddddddd.mp4": "undecodable",
+        "eeeeeeeeee.mp4": "no_faces",
+        "ffffffffff.mp4": "missing",
         "zzzzzzzzzz.mp4": "unlisted",
     }
     reason = dict(zip(report["filename"], report["reason"]))
@@ -330,8 +337,9 @@ def test_extract_part_reports_every_video_with_its_reason(extracted):
 
 
 def test_extract_part_is_deterministic_and_leaves_no_temporary_files(extracted, raw_part, detector, tmp_path):
-    again = faces.extract_part(raw_part, tmp_path / extracted.out_zip.name, FaceSettings(every_k=4), detector=detector,
-                               progress=False)
+    again = faces.extract_part(
+        raw_part, tmp_path / extracted.out_zip.name, FaceSettings(every_k=4), detector=detector, progress=False
+    )
     assert again.out_zip.read_bytes() == extracted.out_zip.read_bytes()
     assert again.report_path.read_bytes() == extracted.report_path.read_bytes()
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([again.out_zip.name, again.report_path.name])

@@ -9,8 +9,15 @@ import subprocess
 def test_readme_says_what_to_do_when_something_goes_wrong(root):
     readme = (root / "README.md").read_text()
     section = readme.split("## When something goes wrong", 1)[1].split("\n## ", 1)[0]
-    for needed in ("snakemake --unlock", ".dfdetect.lock", "dfdetect unlock", "models/{model}/.resume/",
-                   "results/logs/", "end-of-run summary", "max_image_side"):
+    for needed in (
+        "snakemake --unlock",
+        ".dfdetect.lock",
+        "dfdetect unlock",
+        "models/{model}/.resume/",
+        "results/logs/",
+        "end-of-run summary",
+        "max_image_side",
+    ):
         assert needed in section, needed
 
 

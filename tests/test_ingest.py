@@ -50,7 +50,9 @@ def test_ingest_tables(tmp_path):
     assert real_frames["face_index"].tolist() == [1, 1, 2, 1, 1, 2, 3]
     assert (frames["size"] > 0).all()
     with zipfile.ZipFile(zip_path) as archive:
-        assert archive.getinfo("real1/10_3.png").file_size == int(frames.loc[frames.member == "real1/10_3.png", "size"].iloc[0])
+        assert archive.getinfo("real1/10_3.png").file_size == int(
+            frames.loc[frames.member == "real1/10_3.png", "size"].iloc[0]
+        )
 
     table = manifest.videos.set_index("video_id")
     assert table.loc["real1", "n_frames"] == 7
@@ -83,7 +85,9 @@ def test_bad_label_names_batch_and_row(tmp_path):
 
 
 def test_missing_metadata(tmp_path):
-    zip_path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", [Video("a", frames=[0])], with_metadata=False)
+    zip_path = write_face_batch(
+        tmp_path / "deepfake-detection-faces-part-0-0.zip", [Video("a", frames=[0])], with_metadata=False
+    )
     with pytest.raises(FaceBatchError, match="part-0-0.zip: no metadata.csv"):
         ingest_batch(zip_path, "0-0")
 
@@ -125,10 +129,15 @@ def test_duplicate_video_within_metadata(tmp_path):
 def test_same_video_in_two_batches(tmp_path):
     paths = []
     for batch in ("0-0", "0-1"):
-        zip_path = write_face_batch(tmp_path / f"deepfake-detection-faces-part-{batch}.zip", [Video("dup", frames=[0]), Video(f"u{batch}", frames=[0])])
+        zip_path = write_face_batch(
+            tmp_path / f"deepfake-detection-faces-part-{batch}.zip",
+            [Video("dup", frames=[0]), Video(f"u{batch}", frames=[0])],
+        )
         manifest = ingest_batch(zip_path, batch)
         paths.append(tmp_path / f"{batch}.videos.parquet")
-        write_batch_manifest(manifest, tmp_path / f"{batch}.frames.parquet", paths[-1], tmp_path / f"{batch}.skipped.parquet")
+        write_batch_manifest(
+            manifest, tmp_path / f"{batch}.frames.parquet", paths[-1], tmp_path / f"{batch}.skipped.parquet"
+        )
     with pytest.raises(FaceBatchError, match="video dup appears in batches 0-0 and 0-1"):
         combine_video_tables(paths)
     assert len(combine_video_tables(paths[:1])) == 2

@@ -21,7 +21,7 @@ EYES_IN_CROP = [(50 / 139, 52 / 139), (91 / 139, 54 / 139)]  # left eye, right e
 def astronaut_face(size: int) -> np.ndarray:
     from skimage import data
 
-    crop = data.astronaut()[ASTRONAUT_CROP[1]:ASTRONAUT_CROP[3], ASTRONAUT_CROP[0]:ASTRONAUT_CROP[2]]
+    crop = data.astronaut()[ASTRONAUT_CROP[1] : ASTRONAUT_CROP[3], ASTRONAUT_CROP[0] : ASTRONAUT_CROP[2]]
     return np.asarray(Image.fromarray(crop).resize((size, size), Image.Resampling.BILINEAR))
 
 
@@ -65,15 +65,26 @@ def test_missing_or_stale_landmarks_name_the_batch(tmp_path):
 @pytest.mark.workflow
 def test_only_recipes_that_need_landmarks_wait_for_them(tmp_path):
     for number, batch in enumerate(("0-0", "0-1")):
-        videos = [Video(f"b{number}r", "REAL", None, range(0, 40)),
-                  Video(f"b{number}f", "FAKE", f"b{number}r", range(0, 40))]
+        videos = [
+            Video(f"b{number}r", "REAL", None, range(0, 40)),
+            Video(f"b{number}f", "FAKE", f"b{number}r", range(0, 40)),
+        ]
         write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", videos, size=16)
-    config = write_config(tmp_path, {
-        "raw_dir": "raw", "results_dir": "results", "demo": {"enabled": False}, "image_size": 16,
-        "frames": {"min": 2, "max": 100, "step": 10, "count": 4},
-        "models": {"plain": {"arch": "cnn", "augment": True}, "winner": {"arch": "cnn", "augment": "dfdc_winner"},
-                   "blended": {"arch": "cnn", "fakes": "sbi", "augment": False}},
-    })
+    config = write_config(
+        tmp_path,
+        {
+            "raw_dir": "raw",
+            "results_dir": "results",
+            "demo": {"enabled": False},
+            "image_size": 16,
+            "frames": {"min": 2, "max": 100, "step": 10, "count": 4},
+            "models": {
+                "plain": {"arch": "cnn", "augment": True},
+                "winner": {"arch": "cnn", "augment": "dfdc_winner"},
+                "blended": {"arch": "cnn", "fakes": "sbi", "augment": False},
+            },
+        },
+    )
     assert "landmarks" not in dry_run(tmp_path, config, "results/models/plain/model.keras")
     for model in ("winner", "blended"):
         done = snakemake(tmp_path, config, f"results/models/{model}/model.keras", "-n")

@@ -77,7 +77,10 @@ def test_clips_with_mask(store):
     inputs, labels = dataset[0]
     assert inputs["frames"].shape == (2, N_SLOTS, 8, 8, 3) and inputs["frames"].dtype == np.uint8
     # filled slots first, in slot order (right padding), the rest zeros and masked out
-    assert inputs["mask"].tolist() == [[True, True, False, False, False, False], [True, True, True, False, False, False]]
+    assert inputs["mask"].tolist() == [
+        [True, True, False, False, False, False],
+        [True, True, True, False, False, False],
+    ]
     assert inputs["frames"][0, :, 0, 0, 0].tolist() == [12, 31, 0, 0, 0, 0]
     assert inputs["frames"][1, :, 0, 0, 0].tolist() == [5, 25, 45, 0, 0, 0]
     assert inputs["frames"][0, :, 0, 0, 2].tolist() == [video_code("c")] * 2 + [0] * 4
@@ -149,7 +152,8 @@ def test_loader_feeds_keras_fit(store):
     model = keras.Model({"frames": inputs}, outputs)
     model.compile("adam", "binary_crossentropy")
     table = videos_table(("a", 0), ("b", 1), ("c", 1), ("d", 0))
-    dataset = FrameDataset(store, table, mode="all", batch_size=4, shuffle=True,
-                           class_weight=class_weights(table["label"]))
+    dataset = FrameDataset(
+        store, table, mode="all", batch_size=4, shuffle=True, class_weight=class_weights(table["label"])
+    )
     history = model.fit(dataset, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2

@@ -23,8 +23,13 @@ fake3.mp4,train,gone.mp4,FAKE,
 def test_read_metadata_keeps_the_column_with_none_where_empty():
     table = read_metadata(CSV, "m.csv")
     assert table["manipulation"].tolist() == [None, "swap", "reenact", None]
-    assert "manipulation" not in read_metadata(CSV.replace(b",manipulation", b"").replace(b",\n", b"\n")
-                                               .replace(b",swap", b"").replace(b",reenact", b""), "m.csv").columns
+    assert (
+        "manipulation"
+        not in read_metadata(
+            CSV.replace(b",manipulation", b"").replace(b",\n", b"\n").replace(b",swap", b"").replace(b",reenact", b""),
+            "m.csv",
+        ).columns
+    )
 
 
 def test_a_real_video_with_a_manipulation_is_an_error_naming_the_row():
@@ -34,13 +39,23 @@ def test_a_real_video_with_a_manipulation_is_an_error_naming_the_row():
 
 
 def batch(tmp_path, with_column: bool):
-    videos = [Video("real1", "REAL", None, range(250)), Video("fake1", "FAKE", "real1", range(250)),
-              Video("fake2", "FAKE", "real1", range(250)), Video("fake3", "FAKE", "gone", range(250)),
-              Video("real2", "REAL", None, range(250)), Video("fake4", "FAKE", "real2", range(250))]
+    videos = [
+        Video("real1", "REAL", None, range(250)),
+        Video("fake1", "FAKE", "real1", range(250)),
+        Video("fake2", "FAKE", "real1", range(250)),
+        Video("fake3", "FAKE", "gone", range(250)),
+        Video("real2", "REAL", None, range(250)),
+        Video("fake4", "FAKE", "real2", range(250)),
+    ]
     more = b"real2.mp4,train,,REAL,\nfake4.mp4,train,real2.mp4,FAKE,colour\n"
     text = CSV + more if with_column else metadata_csv(videos)
-    path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", videos, image=b"png",
-                            with_metadata=False, extra_members={"metadata.csv": text})
+    path = write_face_batch(
+        tmp_path / "deepfake-detection-faces-part-0-0.zip",
+        videos,
+        image=b"png",
+        with_metadata=False,
+        extra_members={"metadata.csv": text},
+    )
     return ingest_batch(path, "0-0").videos
 
 
@@ -49,13 +64,24 @@ def test_ingest_clean_and_split_carry_the_column_when_present(tmp_path):
     assert list(videos.columns[:7]) == ["batch", "video_id", "filename", "label", "original", "family", "manipulation"]
     cleaned = clean_videos(videos, 200, 400)
     assert dict(zip(cleaned["video_id"], cleaned["manipulation"])) == {
-        "real1": None, "fake1": "swap", "fake2": "reenact", "fake3": None, "real2": None, "fake4": "colour"}
+        "real1": None,
+        "fake1": "swap",
+        "fake2": "reenact",
+        "fake3": None,
+        "real2": None,
+        "fake4": "colour",
+    }
     store_index = pd.DataFrame({"video_id": cleaned["video_id"], "status": STATUS_OK})
     packable = packable_videos(cleaned, store_index)
     assert list(packable.columns) == ["video_id", "label", "family", "manipulation"]
-    families = pd.DataFrame([(f"{kind}{n}", label, f"family{n}", kind if label else None)
-                             for n in range(12) for kind, label in (("real", 0), ("swap", 1), ("colour", 1))],
-                            columns=["video_id", "label", "family", "manipulation"])
+    families = pd.DataFrame(
+        [
+            (f"{kind}{n}", label, f"family{n}", kind if label else None)
+            for n in range(12)
+            for kind, label in (("real", 0), ("swap", 1), ("colour", 1))
+        ],
+        columns=["video_id", "label", "family", "manipulation"],
+    )
     sets = split_videos(families, test=0.25, validation=0.25, seed=1)
     for table in sets.values():
         assert list(table.columns) == ["video_id", "label", "family", "manipulation"]

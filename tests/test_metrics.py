@@ -43,6 +43,7 @@ def scored_table(labels, scores, families=None) -> pd.DataFrame:
 
 # --- agreement with scikit-learn -----------------------------------------------------------------
 
+
 def test_probability_metrics_match_sklearn():
     result = probability_metrics(LABELS, SCORES)
     assert result["roc_auc"] == pytest.approx(roc_auc_score(LABELS, SCORES))
@@ -86,14 +87,16 @@ def test_threshold_metrics_undefined_ratios_are_zero_without_warnings():
     assert only_fakes["specificity"] == 0.0 and only_fakes["recall"] == 0.5
 
 
-@pytest.mark.parametrize("labels, scores", [([0, 2], [0.1, 0.2]), ([0, 1], [0.1, np.nan]), ([0, 1], [0.1, 1.2]),
-                                            ([], [])])
+@pytest.mark.parametrize(
+    "labels, scores", [([0, 2], [0.1, 0.2]), ([0, 1], [0.1, np.nan]), ([0, 1], [0.1, 1.2]), ([], [])]
+)
 def test_bad_inputs_are_rejected(labels, scores):
     with pytest.raises(ValueError):
         probability_metrics(labels, scores)
 
 
 # --- the study's mistake: AUC from thresholded labels --------------------------------------------
+
 
 def test_auc_comes_from_probabilities_not_thresholded_labels():
     # A model that ranks perfectly but is under-confident: every fake scores below 0.5.
@@ -109,6 +112,7 @@ def test_auc_comes_from_probabilities_not_thresholded_labels():
 
 
 # --- frame aggregation ---------------------------------------------------------------------------
+
 
 def test_mean_and_median_ignore_unfilled_slots():
     scores = np.array([[0.2, 0.4, 0.9, 0.99], [0.1, 0.7, 0.99, 0.99]])
@@ -179,9 +183,11 @@ def test_confident_mean_matches_the_winners_rule_per_video():
     fake_share = rng.random((n_videos, 1)) ** 2
     real_share = (1 - fake_share) * rng.random((n_videos, 1)) ** 0.2
     draw = rng.random((n_videos, n_slots))
-    scores = np.where(draw < fake_share, rng.uniform(0.81, 1, draw.shape),
-                      np.where(draw < fake_share + real_share, rng.uniform(0, 0.19, draw.shape),
-                               rng.random(draw.shape)))
+    scores = np.where(
+        draw < fake_share,
+        rng.uniform(0.81, 1, draw.shape),
+        np.where(draw < fake_share + real_share, rng.uniform(0, 0.19, draw.shape), rng.random(draw.shape)),
+    )
     mask = np.arange(n_slots)[None, :] < rng.integers(1, n_slots + 1, (n_videos, 1))  # ragged lengths
     expected, branches = zip(*(reference_confident_strategy(row[keep]) for row, keep in zip(scores, mask)))
     assert set(branches) == {"fake", "real", "plain"}
@@ -196,6 +202,7 @@ def test_aggregation_rejects_unknown_method_and_bad_shapes():
 
 
 # --- threshold from validation -------------------------------------------------------------------
+
 
 def test_choose_threshold_maximises_balanced_accuracy():
     threshold = choose_threshold(LABELS, SCORES)
@@ -237,13 +244,16 @@ def test_metrics_use_the_validation_threshold_never_test():
     result = evaluation_metrics(test, validation, n_resamples=50)
     at_validation = result["at_validation_threshold"]
     assert at_validation["threshold"] == pytest.approx(0.85)
-    assert at_validation == {"threshold": at_validation["threshold"],
-                             **threshold_metrics(test.label, test.p_fake, 0.85)}
+    assert at_validation == {
+        "threshold": at_validation["threshold"],
+        **threshold_metrics(test.label, test.p_fake, 0.85),
+    }
     assert at_validation["recall"] == pytest.approx(1 / 3)  # the test-optimal cut would give 1.0
     assert result["at_0.5"] == threshold_metrics(test.label, test.p_fake, 0.5)
 
 
 # --- family bootstrap ----------------------------------------------------------------------------
+
 
 def clustered_scores(n_families: int, videos_per_family: int, seed: int):
     """Families whose videos the model gets all right or all wrong: errors correlated within a family."""
@@ -282,21 +292,33 @@ def test_bootstrap_without_both_classes_is_none():
 
 # --- metrics.json --------------------------------------------------------------------------------
 
+
 def test_evaluation_metrics_is_json_safe_and_complete():
     test = scored_table(LABELS, SCORES, families=["a", "b", "c", "d"] * 3)
     validation = scored_table([0, 1, 0, 1], [0.2, 0.7, 0.4, 0.9])
     result = evaluation_metrics(test, validation, n_resamples=100)
     json.dumps(result, allow_nan=False)
-    assert {"n", "n_real", "n_fake", "roc_auc", "roc_auc_ci", "average_precision", "log_loss", "at_0.5",
-            "at_validation_threshold"} <= set(result)
+    assert {
+        "n",
+        "n_real",
+        "n_fake",
+        "roc_auc",
+        "roc_auc_ci",
+        "average_precision",
+        "log_loss",
+        "at_0.5",
+        "at_validation_threshold",
+    } <= set(result)
     assert (result["n"], result["n_real"], result["n_fake"]) == (12, 4, 8)
     assert result == json.loads(json.dumps(result))  # no tuples
+
     def plain(value) -> bool:  # json.dumps accepts numpy floats (float subclasses): check the exact types
         if isinstance(value, dict):
             return all(plain(item) for item in value.values())
         if isinstance(value, list):
             return all(plain(item) for item in value)
         return type(value) in (str, int, float, bool, type(None))
+
     assert plain(result)
     low, high = result["roc_auc_ci"]
     assert low <= result["roc_auc"] <= high
@@ -328,13 +350,16 @@ def test_missing_scores_are_an_error_naming_the_problem():
 
 # --- plots ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("labels", [LABELS, np.ones_like(LABELS), np.zeros_like(LABELS)],
-                         ids=["two_classes", "only_fake", "only_real"])
+
+@pytest.mark.parametrize(
+    "labels", [LABELS, np.ones_like(LABELS), np.zeros_like(LABELS)], ids=["two_classes", "only_fake", "only_real"]
+)
 def test_plots_are_png_files_even_with_one_class(tmp_path, labels, monkeypatch):
     placeholders = []
     draw_placeholder = plots.undefined_plot
-    monkeypatch.setattr(plots, "undefined_plot",
-                        lambda path, *args: (placeholders.append(path.name), draw_placeholder(path, *args)))
+    monkeypatch.setattr(
+        plots, "undefined_plot", lambda path, *args: (placeholders.append(path.name), draw_placeholder(path, *args))
+    )
     paths = [tmp_path / name for name in ("roc.png", "pr.png", "confusion.png", "hist.png")]
     plot_roc(labels, SCORES, paths[0], "ROC")
     plot_precision_recall(labels, SCORES, paths[1], "Precision-recall")
@@ -343,4 +368,6 @@ def test_plots_are_png_files_even_with_one_class(tmp_path, labels, monkeypatch):
     for path in paths:
         assert path.read_bytes()[:8] == PNG_SIGNATURE and path.stat().st_size > 2000
     # a curve is drawn whenever it is defined; the placeholder only when it is not
-    assert placeholders == [] if 0 < labels.sum() < len(labels) else ["roc.png"] if labels.all() else ["roc.png", "pr.png"]
+    assert (
+        placeholders == [] if 0 < labels.sum() < len(labels) else ["roc.png"] if labels.all() else ["roc.png", "pr.png"]
+    )

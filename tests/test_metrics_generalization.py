@@ -20,8 +20,15 @@ def predictions(n: int = 60, seed: int = 3) -> pd.DataFrame:
     # each kind is detected to a different degree
     strength = pd.Series(kinds).map({"swap": 0.4, "reenact": 0.1, "colour": 0.0}).fillna(0.0).to_numpy()
     scores = np.clip(rng.uniform(0.1, 0.7, n) + labels * strength, 0, 1)
-    return pd.DataFrame({"video_id": [f"v{i}" for i in range(n)], "family": [f"f{i // 2}" for i in range(n)],
-                         "label": labels, "p_fake": scores, "manipulation": kinds})
+    return pd.DataFrame(
+        {
+            "video_id": [f"v{i}" for i in range(n)],
+            "family": [f"f{i // 2}" for i in range(n)],
+            "label": labels,
+            "p_fake": scores,
+            "manipulation": kinds,
+        }
+    )
 
 
 def test_per_manipulation_auc_equals_sklearn_on_that_kinds_fakes_and_all_reals():
@@ -56,18 +63,26 @@ def test_per_manipulation_auc_bootstrap_interval_and_one_class():
 def test_robustness_record_and_mean_perturbed_auc():
     labels, scores = np.array([0, 0, 1, 1, 1]), np.array([0.2, 0.6, 0.5, 0.9, 0.7])
     row = robustness_record("blur", 3, labels, scores)
-    assert row == {"perturbation": "blur", "level": 3, "roc_auc": pytest.approx(roc_auc_score(labels, scores)),
-                   "log_loss": pytest.approx(log_loss(labels, scores)), "n": 5}
-    table = pd.DataFrame({"perturbation": ["none", "blur", "blur", "noise"], "level": [0, 1, 2, 1],
-                          "roc_auc": [1.0, 0.8, None, 0.6]})
+    assert row == {
+        "perturbation": "blur",
+        "level": 3,
+        "roc_auc": pytest.approx(roc_auc_score(labels, scores)),
+        "log_loss": pytest.approx(log_loss(labels, scores)),
+        "n": 5,
+    }
+    table = pd.DataFrame(
+        {"perturbation": ["none", "blur", "blur", "noise"], "level": [0, 1, 2, 1], "roc_auc": [1.0, 0.8, None, 0.6]}
+    )
     assert mean_perturbed_auc(table) == pytest.approx(0.7)
     assert mean_perturbed_auc(table[table["level"] == 0]) is None
 
 
 def test_robustness_plot_is_a_png_and_copes_with_gaps_and_no_auc(tmp_path):
-    rows = [{"perturbation": name, "level": level, "roc_auc": auc}
-            for name, base in (("blur", 0.9), ("noise", 0.8)) for level, auc in
-            zip(range(1, 6), (base, base - 0.1, None, base - 0.3, base - 0.35))]
+    rows = [
+        {"perturbation": name, "level": level, "roc_auc": auc}
+        for name, base in (("blur", 0.9), ("noise", 0.8))
+        for level, auc in zip(range(1, 6), (base, base - 0.1, None, base - 0.3, base - 0.35))
+    ]
     path = tmp_path / "robustness.png"
     plot_robustness(pd.DataFrame(rows), path, "model: AUC under perturbations", clean_auc=0.95)
     assert path.read_bytes().startswith(PNG_SIGNATURE)

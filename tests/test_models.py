@@ -76,9 +76,7 @@ def _layers_of_type(model: keras.Model, layer_type: type) -> list[keras.layers.L
 
 def test_importing_backend_does_not_import_keras() -> None:
     code = "import sys, dfdetect.backend; print(sorted({'keras', 'tensorflow'} & set(sys.modules)))"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
 
@@ -156,9 +154,7 @@ def test_preprocessing_matches_keras_preprocess_input_for_every_backbone() -> No
     for name in models.backbone_names():
         spec = models.backbone_spec(name)
         modes_seen.add(spec.preprocessing)
-        expected = getattr(keras.applications, spec.module).preprocess_input(
-            images.astype("float32")
-        )
+        expected = getattr(keras.applications, spec.module).preprocess_input(images.astype("float32"))
         layer = models.BackbonePreprocessing(spec.preprocessing)
         actual = keras.ops.convert_to_numpy(layer(images))
         np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-5, err_msg=name)
@@ -204,16 +200,12 @@ def test_transfer_freezes_the_base_and_trains_the_head(tmp_path: Path) -> None:
 def test_transfer_from_scratch_trains_the_whole_backbone() -> None:
     model = models.build_transfer(SIZE, CHEAP_BACKBONE, weights=None, pooling="avg")
     base = model.get_layer(index=2)
-    assert len(base.trainable_weights) == len(
-        [w for w in base.weights if "moving" not in w.path]
-    )
+    assert len(base.trainable_weights) == len([w for w in base.weights if "moving" not in w.path])
     assert isinstance(model.get_layer("avg_pool"), keras.layers.GlobalAveragePooling2D)
 
 
 def test_weights_from_a_local_file_and_top_layers_unfrozen(tmp_path: Path) -> None:
-    source = keras.applications.MobileNet(
-        include_top=False, weights=None, input_shape=(SIZE, SIZE, 3)
-    )
+    source = keras.applications.MobileNet(include_top=False, weights=None, input_shape=(SIZE, SIZE, 3))
     weights_file = tmp_path / "mobilenet_notop.weights.h5"
     source.save_weights(weights_file)
     settings = {
@@ -235,9 +227,7 @@ def test_weights_from_a_local_file_and_top_layers_unfrozen(tmp_path: Path) -> No
         assert layer.trainable != is_batchnorm, layer.name  # pretrained BatchNorm stays frozen
 
 
-def test_imagenet_weights_offline_say_what_to_do(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_imagenet_weights_offline_say_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from keras.src.backend import config as keras_config
     from keras.src.utils import file_utils
 
@@ -284,10 +274,11 @@ def test_too_small_images_name_model_and_minimum() -> None:
     [
         ({"arch": "resnet"}, "arch must be one of cnn, transfer, td_lstm"),
         ({"arch": "transfer"}, "needs a `backbone:`"),
-        ({"arch": "transfer", "backbone": "VGG16", "weights": None, "pooling": "sum"},
-         "pooling must be one of"),
-        ({"arch": "transfer", "backbone": "VGG16", "weights": None, "trainable_layers": 99},
-         "trainable_layers 99 is outside 0..18"),
+        ({"arch": "transfer", "backbone": "VGG16", "weights": None, "pooling": "sum"}, "pooling must be one of"),
+        (
+            {"arch": "transfer", "backbone": "VGG16", "weights": None, "trainable_layers": 99},
+            "trainable_layers 99 is outside 0..18",
+        ),
     ],
 )
 def test_bad_settings_name_model_and_cause(settings: dict, cause: str) -> None:
@@ -339,8 +330,7 @@ def test_td_lstm_ignores_padded_slots() -> None:
 
 def test_td_lstm_over_a_pretrained_style_backbone(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
-    settings = {"arch": "td_lstm", "backbone": CHEAP_BACKBONE, "weights": None,
-                "trainable_layers": 0}
+    settings = {"arch": "td_lstm", "backbone": CHEAP_BACKBONE, "weights": None, "trainable_layers": 0}
     model = models.build_model("mobilenet_clips", settings, SIZE, n_slots=2)
     encoder = model.get_layer("frame_features").layer
     assert isinstance(encoder.get_layer("avg_pool"), keras.layers.GlobalAveragePooling2D)
@@ -390,7 +380,11 @@ def test_models_on_other_backends(backend_name: str) -> None:
     env = {**os.environ, "KERAS_BACKEND": backend_name}
     result = subprocess.run(
         [sys.executable, "-c", _OTHER_BACKEND_SCRIPT, backend_name],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("ok")

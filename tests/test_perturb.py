@@ -19,8 +19,9 @@ def faces(size: int = 64) -> np.ndarray:
     from skimage.data import astronaut
 
     photo = Image.fromarray(astronaut())
-    crops = [photo.crop((150 + dx, 20, 310 + dx, 180)).resize((size, size), Image.Resampling.LANCZOS) for dx in
-             (0, 4, 8, 12)]
+    crops = [
+        photo.crop((150 + dx, 20, 310 + dx, 180)).resize((size, size), Image.Resampling.LANCZOS) for dx in (0, 4, 8, 12)
+    ]
     frames = np.stack([np.asarray(crop) for crop in crops])
     frames.setflags(write=False)
     return frames
@@ -154,9 +155,15 @@ def test_blocks_are_grey_and_scaled_to_the_crop_size():
     assert 0 < (small[..., 0] == 128).sum() <= 16  # 1 px blocks on a 16 px crop
 
 
-@pytest.mark.parametrize("arguments, message", [
-    (("sharpen", 1), "unknown perturbation"), (("blur", 6), "0..5"), (("blur", -1), "0..5"), (("blur", 1.5), "0..5"),
-])
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (("sharpen", 1), "unknown perturbation"),
+        (("blur", 6), "0..5"),
+        (("blur", -1), "0..5"),
+        (("blur", 1.5), "0..5"),
+    ],
+)
 def test_bad_arguments_are_refused(arguments, message):
     with pytest.raises(ValueError, match=message):
         perturb_frames(*arguments, faces())
@@ -167,4 +174,3 @@ def test_bad_frames_are_refused():
         perturb_frames("blur", 1, faces().astype(np.float32))
     with pytest.raises(ValueError, match="uint8"):
         perturb_frames("blur", 1, faces()[0])
-

@@ -114,8 +114,13 @@ def test_resize_face_matches_the_store_decoding_of_the_same_crop():
 
 
 def test_settings_come_from_the_command_line_over_the_config_over_the_model(models):
-    config = complete_config({"faces": {"every_k": 3, "resources": {"gpu": 1}}, "frames": {"step": 5, "count": COUNT},
-                              "evaluation": {"aggregate": "median"}})
+    config = complete_config(
+        {
+            "faces": {"every_k": 3, "resources": {"gpu": 1}},
+            "frames": {"step": 5, "count": COUNT},
+            "evaluation": {"aggregate": "median"},
+        }
+    )
     args = predict.parser().parse_args(["x.mp4", "--model", "m.keras", "--frames-step", "7"])
     cnn_spec = scoring.model_spec(models["cnn"])
     settings = predict.resolve_settings(args, config, cnn_spec)
@@ -166,10 +171,23 @@ def test_evaluation_writes_exactly_the_paths_it_is_given(model_paths, face_zip, 
     videos.to_parquet(tmp_path / "videos.parquet")
     out = tmp_path / "out"
     names = [field.name for field in dataclasses.fields(EvaluationPaths)]
-    paths = EvaluationPaths.from_mapping({name: out / f"sub{number}" / f"{name}.x" for number, name in enumerate(names)})
-    metrics = evaluate_model("tiny", {"arch": "cnn"}, model_path=model_paths["cnn"], store_prefixes=[tmp_path / "store" / BATCH],
-                             test_path=tmp_path / "videos.parquet", validation_path=tmp_path / "videos.parquet", paths=paths,
-                             backend="tensorflow", aggregation="mean", n_resamples=10, seed=0, batch_size=8)
+    paths = EvaluationPaths.from_mapping(
+        {name: out / f"sub{number}" / f"{name}.x" for number, name in enumerate(names)}
+    )
+    metrics = evaluate_model(
+        "tiny",
+        {"arch": "cnn"},
+        model_path=model_paths["cnn"],
+        store_prefixes=[tmp_path / "store" / BATCH],
+        test_path=tmp_path / "videos.parquet",
+        validation_path=tmp_path / "videos.parquet",
+        paths=paths,
+        backend="tensorflow",
+        aggregation="mean",
+        n_resamples=10,
+        seed=0,
+        batch_size=8,
+    )
     written = sorted(path.relative_to(out) for path in out.rglob("*") if path.is_file())
     assert written == sorted(Path(getattr(paths, name)).relative_to(out) for name in names)
     assert metrics["n"] == 2
@@ -211,10 +229,14 @@ def test_mp4_scores_like_its_extracted_face_batch(models, detector, tmp_path):
     frames, _ = videos.face_frames(["astronaut"], 12)
     mp4 = videos.write_mp4(tmp_path / "eeeeeeeeee.mp4", frames)
     face_settings = FaceSettings(crop_size=CROP_SIZE)
-    raw_part = videos.write_raw_part(tmp_path / "dfdc_train_part_9.zip", {mp4.name: mp4.read_bytes()},
-                                     {mp4.name: {"label": "REAL", "split": "train", "original": None}})
-    extracted = faces.extract_part(raw_part, tmp_path / "deepfake-detection-faces-part-9-0.zip", face_settings,
-                                   detector=detector, progress=False)
+    raw_part = videos.write_raw_part(
+        tmp_path / "dfdc_train_part_9.zip",
+        {mp4.name: mp4.read_bytes()},
+        {mp4.name: {"label": "REAL", "split": "train", "original": None}},
+    )
+    extracted = faces.extract_part(
+        raw_part, tmp_path / "deepfake-detection-faces-part-9-0.zip", face_settings, detector=detector, progress=False
+    )
     settings = PredictSettings(faces=face_settings, step=4, count=3)
     table = Scorer(models["cnn"], settings, detector_factory=lambda: detector).score([mp4, extracted.out_zip])
     assert list(table["filename"]) == ["eeeeeeeeee.mp4", "eeeeeeeeee.mp4"]
@@ -230,8 +252,10 @@ def test_mp4_without_faces_or_undecodable_gets_half_and_a_reason(models, detecto
     scored = Scorer(models["cnn"], PredictSettings(step=2, count=3), detector_factory=lambda: detector)
     statuses = by_filename(scored.score([noise, garbage]))
     assert statuses["noise.mp4"][0] == 0.5 and statuses["noise.mp4"][1].startswith("no_faces: no face with confidence")
-    assert statuses["garbage.mp4"] == (0.5, "unreadable: garbage.mp4: moov atom not found; "
-                                            "Error opening input: Invalid data found when processing input")
+    assert statuses["garbage.mp4"] == (
+        0.5,
+        "unreadable: garbage.mp4: moov atom not found; Error opening input: Invalid data found when processing input",
+    )
 
 
 # ---------------------------------------------------------------- command line
@@ -247,13 +271,34 @@ def test_cli_writes_the_competition_csv_and_scores_the_good_inputs(model_paths, 
     notes = tmp_path / "notes.txt"
     notes.write_text("hello")
     out = tmp_path / "scores" / "scores.csv"
-    argv = [str(face_folder), str(garbage), str(tmp_path / "absent.mp4"), str(notes), str(face_zip),
-            "--model", str(model_paths["cnn"]), "--out", str(out), "--frames-step", str(STEP), "--frames-count", str(COUNT)]
+    argv = [
+        str(face_folder),
+        str(garbage),
+        str(tmp_path / "absent.mp4"),
+        str(notes),
+        str(face_zip),
+        "--model",
+        str(model_paths["cnn"]),
+        "--out",
+        str(out),
+        "--frames-step",
+        str(STEP),
+        "--frames-count",
+        str(COUNT),
+    ]
     assert predict.main(argv) == 0
     assert out.read_text().splitlines()[0] == "filename,label,status"
     table = read_csv(out)
-    assert list(table["filename"]) == ["aaaaaaaaaa.mp4", "broken.mp4", "absent.mp4", "notes.txt",
-                                       "aaaaaaaaaa.mp4", "bbbbbbbbbb.mp4", "cccccccccc.mp4", "dddddddddd.mp4"]
+    assert list(table["filename"]) == [
+        "aaaaaaaaaa.mp4",
+        "broken.mp4",
+        "absent.mp4",
+        "notes.txt",
+        "aaaaaaaaaa.mp4",
+        "bbbbbbbbbb.mp4",
+        "cccccccccc.mp4",
+        "dddddddddd.mp4",
+    ]
     codes = [status.split(":")[0] for status in table["status"]]
     assert codes == ["ok", "unreadable", "not_found", "unsupported", "ok", "ok", "no_usable_frames", "no_faces"]
     assert ((table["label"] > 0) & (table["label"] < 1)).all()
@@ -287,19 +332,34 @@ def test_cli_takes_frames_and_aggregation_from_a_workflow_config(model_paths, fa
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"frames": {"step": STEP, "count": COUNT}, "evaluation": {"aggregate": "median"}}))
     out = tmp_path / "scores.csv"
-    assert predict.main([str(face_zip), "--model", str(model_paths["cnn"]), "--config", str(config), "--out", str(out)]) == 0
+    assert (
+        predict.main([str(face_zip), "--model", str(model_paths["cnn"]), "--config", str(config), "--out", str(out)])
+        == 0
+    )
     expected = scorer(load_model(model_paths["cnn"]), aggregation="median").score([face_zip])
     assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
 
 
-def test_a_zip_whose_metadata_cannot_be_parsed_scores_0_5_and_the_other_inputs_go_on(model_paths, face_folder, tmp_path):
+def test_a_zip_whose_metadata_cannot_be_parsed_scores_0_5_and_the_other_inputs_go_on(
+    model_paths, face_folder, tmp_path
+):
     broken = tmp_path / "deepfake-detection-faces-part-9-0.zip"
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("metadata.csv", "filename,split,original,label\na.mp4,train,,REAL,extra,fields\n")
         archive.writestr("a/0.png", b"")
     out = tmp_path / "scores.csv"
-    argv = [str(broken), str(face_folder), "--model", str(model_paths["cnn"]), "--out", str(out),
-            "--frames-step", str(STEP), "--frames-count", str(COUNT)]
+    argv = [
+        str(broken),
+        str(face_folder),
+        "--model",
+        str(model_paths["cnn"]),
+        "--out",
+        str(out),
+        "--frames-step",
+        str(STEP),
+        "--frames-count",
+        str(COUNT),
+    ]
     assert predict.main(argv) == 0
     table = read_csv(out)
     assert list(table["filename"]) == [broken.name, "aaaaaaaaaa.mp4"]

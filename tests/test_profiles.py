@@ -32,8 +32,22 @@ PREP_GROUP = ("ingest", "select_frames", "pack")
 # CPU build of the same package that the GPU environments install as tensorflow[and-cuda].
 NEEDS = {
     "prep": {"numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn", "tqdm", "pyyaml"},
-    "train": {"tensorflow", "keras", "numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn",
-              "scipy", "tqdm", "pyyaml", "albumentations", "opencv-python-headless"},
+    "train": {
+        "tensorflow",
+        "keras",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "pillow",
+        "imageio",
+        "matplotlib",
+        "scikit-learn",
+        "scipy",
+        "tqdm",
+        "pyyaml",
+        "albumentations",
+        "opencv-python-headless",
+    },
     "faces": {"mtcnn", "tensorflow", "keras", "imageio-ffmpeg", "numpy", "pandas", "pyarrow", "pillow", "tqdm"},
 }
 # Runtime dependencies that no job environment needs, and why.
@@ -128,14 +142,19 @@ def test_slurm_profile_does_not_repeat_default_profile_keys():
 def test_lint_passes():
     done = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--lint"],  # config.yaml, as a user runs it
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-6000:]
 
 
 @pytest.mark.workflow
-@pytest.mark.skipif(importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
-                    reason="SLURM executor plugin not installed (pip install -e '.[slurm]')")
+@pytest.mark.skipif(
+    importlib.util.find_spec("snakemake_executor_plugin_slurm") is None,
+    reason="SLURM executor plugin not installed (pip install -e '.[slurm]')",
+)
 def test_slurm_dry_run_sends_gpu_rules_to_gpu_nodes(tmp_path, monkeypatch):
     for number, batch in enumerate(("0-0", "0-1")):
         write_face_batch(tmp_path / "raw" / batch_file_name(batch), family_batch(f"s{number}", 1, 1, range(3)))
@@ -147,8 +166,13 @@ def test_slurm_dry_run_sends_gpu_rules_to_gpu_nodes(tmp_path, monkeypatch):
     monkeypatch.setenv("DFDETECT_SLURM_GPU_PARTITION", "gpu-test")
     monkeypatch.setenv("DFDETECT_SLURM_ACCOUNT", "project-test")
 
-    done = snakemake(tmp_path, workflow_config(tmp_path, models=models, raw_video_dir="videos"), "-n", "--profile",
-                     str(PROFILES / "slurm"))
+    done = snakemake(
+        tmp_path,
+        workflow_config(tmp_path, models=models, raw_video_dir="videos"),
+        "-n",
+        "--profile",
+        str(PROFILES / "slurm"),
+    )
     output = done.stdout + done.stderr
     jobs = planned_jobs_detail(output)
     by_rule: dict[str, list[dict]] = {}

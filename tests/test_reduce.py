@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-
-
 from dfdetect.clean import clean_videos
 from dfdetect.reduce import combine_selections, select_batch_frames, select_frames
 from dfdetect.testkit.batches import Video
-
-
 from tests.helpers.prepared import manifest_for
 
 

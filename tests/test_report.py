@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from dfdetect.clean import clean_summary
-from dfdetect.metrics import evaluation_metrics
 from dfdetect.layout import ResultsLayout
+from dfdetect.metrics import evaluation_metrics
 from dfdetect.report import COMPARISON_COLUMNS, comparison_table, model_result_files, model_row, write_report
 from dfdetect.splits import split_summary
 
@@ -27,9 +27,17 @@ ONE_CNN = {"cnn": {"arch": "cnn"}}
 
 def metrics_for(log_loss: float, roc_auc: float) -> dict:
     at = {"precision": 0.9, "recall": 0.8, "specificity": 0.7}
-    return {"n": 40, "n_real": 8, "n_fake": 32, "roc_auc": roc_auc, "roc_auc_ci": [roc_auc - 0.06, roc_auc + 0.05],
-            "average_precision": 0.95, "log_loss": log_loss, "at_0.5": at,
-            "at_validation_threshold": {"threshold": 0.62, **at, "recall": 0.6}}
+    return {
+        "n": 40,
+        "n_real": 8,
+        "n_fake": 32,
+        "roc_auc": roc_auc,
+        "roc_auc_ci": [roc_auc - 0.06, roc_auc + 0.05],
+        "average_precision": 0.95,
+        "log_loss": log_loss,
+        "at_0.5": at,
+        "at_validation_threshold": {"threshold": 0.62, **at, "recall": 0.6},
+    }
 
 
 def write_json(path, content) -> None:
@@ -41,8 +49,10 @@ def write_json(path, content) -> None:
 def results(tmp_path):
     eval_dir, models_dir = tmp_path / "eval", tmp_path / "models"
     write_json(eval_dir / "cnn" / "metrics.json", metrics_for(0.45, 0.81))
-    write_json(models_dir / "cnn" / "train.json", {"epochs_run": 8, "best_epoch": 6, "wall_time_s": 120.4,
-                                                   "backend": "tensorflow"})
+    write_json(
+        models_dir / "cnn" / "train.json",
+        {"epochs_run": 8, "best_epoch": 6, "wall_time_s": 120.4, "backend": "tensorflow"},
+    )
     write_json(eval_dir / "xception" / "metrics.json", metrics_for(0.30, 0.91))
     write_json(models_dir / "xception" / "train.json", {"epochs_run": 5})  # older train.json: keys missing
     write_json(eval_dir / "lstm" / "metrics.json", "{not json")
@@ -53,13 +63,15 @@ def results(tmp_path):
 
 
 def cleaning_summaries() -> tuple[dict, dict]:
-    cleaned = pd.DataFrame({
-        "video_id": list("abcdefgh"),
-        "label": [0, 1, 1, 0, 1, 1, 1, 0],
-        "family": ["a", "a", "a", "d", "d", "f", "g", "h"],
-        "keep": [True, True, True, True, True, False, False, False],
-        "drop_reason": [None] * 5 + ["too_few_frames", "original_dropped", "too_many_frames"],
-    })
+    cleaned = pd.DataFrame(
+        {
+            "video_id": list("abcdefgh"),
+            "label": [0, 1, 1, 0, 1, 1, 1, 0],
+            "family": ["a", "a", "a", "d", "d", "f", "g", "h"],
+            "keep": [True, True, True, True, True, False, False, False],
+            "drop_reason": [None] * 5 + ["too_few_frames", "original_dropped", "too_many_frames"],
+        }
+    )
     kept = cleaned[cleaned["keep"]]
     sets = {"train": kept.iloc[:3], "validation": kept.iloc[3:4], "test": kept.iloc[4:]}
     return clean_summary(cleaned), split_summary(sets, seed=2006)
@@ -131,8 +143,13 @@ def test_report_without_any_metrics_still_writes(tmp_path):
 def test_report_reads_what_evaluation_metrics_writes(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.array([0, 1] * 10)
-    table = pd.DataFrame({"label": labels, "family": np.repeat([f"f{i}" for i in range(10)], 2),
-                          "p_fake": np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 20), 0, 1)})
+    table = pd.DataFrame(
+        {
+            "label": labels,
+            "family": np.repeat([f"f{i}" for i in range(10)], 2),
+            "p_fake": np.clip(0.3 + 0.4 * labels + rng.normal(0, 0.2, 20), 0, 1),
+        }
+    )
     metrics = evaluation_metrics(table, table, n_resamples=30)
     write_json(tmp_path / "eval" / "cnn" / "metrics.json", metrics)
     comparison, missing = comparison_table(ONE_CNN, model_result_files(ONE_CNN, ResultsLayout(tmp_path)))

@@ -66,8 +66,15 @@ SBI, BOTH = Recipe(augment="none", fakes="sbi"), Recipe(augment="none", fakes="b
 
 
 def samples(labels: list[int]) -> pd.DataFrame:
-    return pd.DataFrame({"video_id": [f"v{k}" for k in range(len(labels))], "label": np.array(labels, "float32"),
-                         "batch": "0-0", "row": range(len(labels)), "slot": 0})
+    return pd.DataFrame(
+        {
+            "video_id": [f"v{k}" for k in range(len(labels))],
+            "label": np.array(labels, "float32"),
+            "batch": "0-0",
+            "row": range(len(labels)),
+            "slot": 0,
+        }
+    )
 
 
 def test_sbi_plan_pairs_each_real_frame_with_its_fake():
@@ -99,8 +106,7 @@ def test_sbi_without_real_videos_or_on_clips_fails_clearly():
     with pytest.raises(RecipeError, match="no REAL video"):
         RecipePlan(SBI, samples([1, 1]), image_size=SIZE, seed=0, landmarks={"0-0": None})
     with pytest.raises(RecipeError, match="clip models"):
-        RecipePlan(BOTH, samples([0, 1]), image_size=SIZE, seed=0, landmarks={},
-                   clip_slots=np.zeros((2, 1), int))
+        RecipePlan(BOTH, samples([0, 1]), image_size=SIZE, seed=0, landmarks={}, clip_slots=np.zeros((2, 1), int))
     with pytest.raises(ValueError, match="unknown fakes 'generated'"):
         Recipe(augment="none", fakes="generated")
     with pytest.raises(ConfigError, match="models.clip.fakes.*td_lstm"):  # before any job runs

@@ -8,8 +8,6 @@ import pytest
 
 from dfdetect.clean import clean_videos
 from dfdetect.splits import SplitError, split_videos
-
-
 from tests.helpers.prepared import video_rows
 
 

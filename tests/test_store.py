@@ -13,8 +13,6 @@ from dfdetect.reduce import select_frames
 from dfdetect.splits import packable_videos
 from dfdetect.store import FrameStore, pack_batch
 from dfdetect.testkit.batches import Video, face_pixels, video_code
-
-
 from tests.helpers.prepared import manifest_for
 
 

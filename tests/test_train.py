@@ -55,7 +55,8 @@ def prepared(tmp_path_factory) -> Path:
 
 def run_training(results: Path, name: str, settings: dict, out_dir: Path | None = None) -> dict:
     return train_model(
-        name, settings,
+        name,
+        settings,
         store_prefixes=[results / "store" / "0-0"],
         train_path=results / "splits/train.parquet",
         validation_path=results / "splits/validation.parquet",
@@ -70,8 +71,17 @@ def run_training(results: Path, name: str, settings: dict, out_dir: Path | None 
     [
         ("cnn", {"arch": "cnn", "frames_per_video": "all", "epochs": 2, "batch_size": 8}),
         ("cnn_middle", {"arch": "cnn", "frames_per_video": "middle", "epochs": 1, "batch_size": 8}),
-        ("effnet", {"arch": "transfer", "backbone": "EfficientNetB0", "weights": None, "pooling": "avg",
-                    "epochs": 1, "batch_size": 8}),
+        (
+            "effnet",
+            {
+                "arch": "transfer",
+                "backbone": "EfficientNetB0",
+                "weights": None,
+                "pooling": "avg",
+                "epochs": 1,
+                "batch_size": 8,
+            },
+        ),
         ("lstm", {"arch": "td_lstm", "backbone": "cnn", "epochs": 1, "batch_size": 4}),
     ],
 )
@@ -104,8 +114,17 @@ def write_train_config(results: Path, folder: Path, name: str, settings: dict) -
 
 def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> subprocess.CompletedProcess:
     """``dfdetect train`` SIGKILLed by its own test hook at ``point`` (EPOCH:STEP, dfdetect.resume)."""
-    command = [sys.executable, "-m", "dfdetect.train", "--config", str(config_path), "--model", name,
-               "--out-dir", str(out_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "dfdetect.train",
+        "--config",
+        str(config_path),
+        "--model",
+        name,
+        "--out-dir",
+        str(out_dir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, FAULT_ENV: point})
     assert done.returncode == -signal.SIGKILL, f"not killed at {point} (rc {done.returncode}):\n{done.stderr[-3000:]}"
     return done
@@ -119,8 +138,17 @@ def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp
     assert not (out / "train.json").exists() and not (out / "model.keras").exists()
     assert latest_state(out / ".resume").epochs == 2  # the half-written backup is not part of any state
 
-    command = [sys.executable, "-m", "dfdetect.train", "--config", str(config_path), "--model", "slow",
-               "--out-dir", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "dfdetect.train",
+        "--config",
+        str(config_path),
+        "--model",
+        "slow",
+        "--out-dir",
+        str(out),
+    ]
     subprocess.run(command, check=True, capture_output=True)
     info = json.loads((out / "train.json").read_text())
     history = pd.read_csv(out / "history.csv")
@@ -133,8 +161,9 @@ def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp
 # and the second, last epoch's points except its best model (written only when it improves; a
 # kill after its manifest means training done, outputs not yet written): 25 kills.
 KILL_EPOCHS = 2
-KILL_POINTS = [f"0:{point}" for point in FAULT_POINTS] + [f"1:{point}" for point in FAULT_POINTS
-                                                         if not point.startswith("best")]
+KILL_POINTS = [f"0:{point}" for point in FAULT_POINTS] + [
+    f"1:{point}" for point in FAULT_POINTS if not point.startswith("best")
+]
 # 12 training videos, 6 validation: one batch each, so each process traces its step functions once.
 KILL_SETTINGS = {"arch": "cnn", "frames_per_video": "middle", "epochs": KILL_EPOCHS, "batch_size": 12, "patience": 10}
 
@@ -148,21 +177,36 @@ def finished_epochs_after(point: str) -> int:
 def test_kill_points_cover_every_checkpoint_write():
     assert len(KILL_POINTS) >= 20
     steps = {point.split(":", 1)[1] for point in KILL_POINTS}
-    assert {"epoch_end", "pruned"} | {f"{step}:{when}" for step in ("best", "history", "weights", "state")
-                                      for when in ("created", "written", "committed")} <= steps
+    assert {"epoch_end", "pruned"} | {
+        f"{step}:{when}"
+        for step in ("best", "history", "weights", "state")
+        for when in ("created", "written", "committed")
+    } <= steps
 
 
 def test_training_killed_at_each_checkpoint_point_resumes(prepared, tmp_path):
     """SIGKILL at 25 points around the epoch ends (tests/helpers/killloop.py: one forked process
     per kill, another per resume); every resume finishes with each epoch once and a loadable model."""
-    spec = {"name": "tiny", "settings": KILL_SETTINGS, "store_prefixes": [str(prepared / "store/0-0")],
-            "train_path": str(prepared / "splits/train.parquet"),
-            "validation_path": str(prepared / "splits/validation.parquet"), "image_size": IMAGE_SIZE,
-            "root": str(tmp_path), "points": KILL_POINTS, "parallel": 2}
+    spec = {
+        "name": "tiny",
+        "settings": KILL_SETTINGS,
+        "store_prefixes": [str(prepared / "store/0-0")],
+        "train_path": str(prepared / "splits/train.parquet"),
+        "validation_path": str(prepared / "splits/validation.parquet"),
+        "image_size": IMAGE_SIZE,
+        "root": str(tmp_path),
+        "points": KILL_POINTS,
+        "parallel": 2,
+    }
     spec_path = tmp_path / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    done = subprocess.run([sys.executable, "-m", "tests.helpers.killloop", str(spec_path)],
-                          cwd=Path(__file__).parents[1], capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.helpers.killloop", str(spec_path)],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     results = {result["point"]: result for result in map(json.loads, done.stdout.splitlines()) if "point" in result}
     assert set(results) == set(KILL_POINTS), done.stderr[-4000:]
@@ -216,10 +260,17 @@ def test_td_lstm_on_a_trained_frame_encoder(prepared, tmp_path):
     settings = {"arch": "td_lstm", "encoder_from": "frame_cnn", "epochs": 1, "batch_size": 4}
     with pytest.raises(TrainingError, match="two_stage.*encoder_path"):
         run_training(prepared, "two_stage", settings, out_dir=tmp_path / "two_stage")
-    train_model("two_stage", settings, store_prefixes=[prepared / "store/0-0"],
-                train_path=prepared / "splits/train.parquet", validation_path=prepared / "splits/validation.parquet",
-                paths=TrainPaths.in_folder(tmp_path / "two_stage"), image_size=IMAGE_SIZE,
-                    backend="tensorflow", encoder_path=tmp_path / "frame_cnn/model.keras")
+    train_model(
+        "two_stage",
+        settings,
+        store_prefixes=[prepared / "store/0-0"],
+        train_path=prepared / "splits/train.parquet",
+        validation_path=prepared / "splits/validation.parquet",
+        paths=TrainPaths.in_folder(tmp_path / "two_stage"),
+        image_size=IMAGE_SIZE,
+        backend="tensorflow",
+        encoder_path=tmp_path / "frame_cnn/model.keras",
+    )
     frame_model = load_model(tmp_path / "frame_cnn/model.keras")
     clip_model = load_model(tmp_path / "two_stage/model.keras")
     encoder = clip_model.get_layer("frame_features").layer
@@ -231,8 +282,11 @@ def test_td_lstm_on_a_trained_frame_encoder(prepared, tmp_path):
 
 
 def test_data_parallel_code_path_on_one_device(prepared):
-    info = run_training(prepared, "mirrored", {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 4,
-                                               "distribute": "always"})
+    info = run_training(
+        prepared,
+        "mirrored",
+        {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 4, "distribute": "always"},
+    )
     assert info["distribution"]["replicas"] == 1
     assert "MirroredStrategy" in info["distribution"]["description"]
     assert info["distribution"]["global_batch_size"] == 4
@@ -254,10 +308,16 @@ def test_single_class_split_names_the_model(prepared, tmp_path):
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 1].to_parquet(tmp_path / "fakes_only.parquet")
     with pytest.raises(TrainingError, match="model 'solo'.*only FAKE videos"):
-        train_model("solo", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/0-0"],
-                    train_path=tmp_path / "fakes_only.parquet", validation_path=prepared / "splits/validation.parquet",
-                    paths=TrainPaths.in_folder(tmp_path / "solo"), image_size=IMAGE_SIZE,
-                    backend="tensorflow")
+        train_model(
+            "solo",
+            {"arch": "cnn", "epochs": 1},
+            store_prefixes=[prepared / "store/0-0"],
+            train_path=tmp_path / "fakes_only.parquet",
+            validation_path=prepared / "splits/validation.parquet",
+            paths=TrainPaths.in_folder(tmp_path / "solo"),
+            image_size=IMAGE_SIZE,
+            backend="tensorflow",
+        )
 
 
 def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
@@ -265,26 +325,46 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
     extra = pd.DataFrame({"video_id": ["notpacked"], "label": [0], "family": ["notpacked"]})
     pd.concat([train, extra]).to_parquet(tmp_path / "train.parquet")
     with pytest.raises(TrainingError, match="model 'gap'.*notpacked"):
-        train_model("gap", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/0-0"],
-                    train_path=tmp_path / "train.parquet", validation_path=prepared / "splits/validation.parquet",
-                    paths=TrainPaths.in_folder(tmp_path / "gap"), image_size=IMAGE_SIZE,
-                    backend="tensorflow")
+        train_model(
+            "gap",
+            {"arch": "cnn", "epochs": 1},
+            store_prefixes=[prepared / "store/0-0"],
+            train_path=tmp_path / "train.parquet",
+            validation_path=prepared / "splits/validation.parquet",
+            paths=TrainPaths.in_folder(tmp_path / "gap"),
+            image_size=IMAGE_SIZE,
+            backend="tensorflow",
+        )
     with pytest.raises(TrainingError, match="model 'nostore'.*missing"):
-        train_model("nostore", {"arch": "cnn", "epochs": 1}, store_prefixes=[prepared / "store/9-9"],
-                    train_path=prepared / "splits/train.parquet", validation_path=prepared / "splits/validation.parquet",
-                    paths=TrainPaths.in_folder(tmp_path / "nostore"), image_size=IMAGE_SIZE,
-                    backend="tensorflow")
+        train_model(
+            "nostore",
+            {"arch": "cnn", "epochs": 1},
+            store_prefixes=[prepared / "store/9-9"],
+            train_path=prepared / "splits/train.parquet",
+            validation_path=prepared / "splits/validation.parquet",
+            paths=TrainPaths.in_folder(tmp_path / "nostore"),
+            image_size=IMAGE_SIZE,
+            backend="tensorflow",
+        )
 
 
 def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
     from dfdetect.models import ModelConfigError
 
     with pytest.raises(ModelConfigError, match="effnet_typo.*EfficientNetB0"):
-        run_training(prepared, "effnet_typo", {"arch": "transfer", "backbone": "EfficientNetBO", "weights": None},
-                     out_dir=tmp_path / "a")
+        run_training(
+            prepared,
+            "effnet_typo",
+            {"arch": "transfer", "backbone": "EfficientNetBO", "weights": None},
+            out_dir=tmp_path / "a",
+        )
     with pytest.raises(ModelConfigError, match="local_weights.*does not exist"):
-        run_training(prepared, "local_weights", {"arch": "transfer", "backbone": "EfficientNetB0",
-                                                 "weights": str(tmp_path / "missing.weights.h5")}, out_dir=tmp_path / "b")
+        run_training(
+            prepared,
+            "local_weights",
+            {"arch": "transfer", "backbone": "EfficientNetB0", "weights": str(tmp_path / "missing.weights.h5")},
+            out_dir=tmp_path / "b",
+        )
 
 
 # ---------------------------------------------------------------- training recipes
@@ -309,10 +389,15 @@ def test_recipe_without_its_landmarks_fails_before_training(prepared, tmp_path):
     prefix = store_copy(prepared, tmp_path / "store", keypoints=False)
     for name, settings in (("winner", {"augment": "dfdc_winner"}), ("blended", {"fakes": "both"})):
         with pytest.raises(TrainingError, match=f"model '{name}'.*needs landmarks.*batch 0-0.*landmarks rule"):
-            train_model(name, {"arch": "cnn", "epochs": 1, **settings}, store_prefixes=[prefix],
-                        train_path=prepared / "splits/train.parquet",
-                        validation_path=prepared / "splits/validation.parquet", out_dir=tmp_path / name,
-                        image_size=IMAGE_SIZE)
+            train_model(
+                name,
+                {"arch": "cnn", "epochs": 1, **settings},
+                store_prefixes=[prefix],
+                train_path=prepared / "splits/train.parquet",
+                validation_path=prepared / "splits/validation.parquet",
+                out_dir=tmp_path / name,
+                image_size=IMAGE_SIZE,
+            )
         assert not (tmp_path / name / "training_samples.png").exists()
 
 
@@ -320,10 +405,15 @@ def test_sbi_without_real_videos_fails_clearly(prepared, tmp_path):
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 1].to_parquet(tmp_path / "fakes_only.parquet")
     with pytest.raises(TrainingError, match="model 'sbi_fakes'.*fakes: sbi.*no REAL video"):
-        train_model("sbi_fakes", {"arch": "cnn", "epochs": 1, "fakes": "sbi"},
-                    store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
-                    train_path=tmp_path / "fakes_only.parquet", validation_path=prepared / "splits/validation.parquet",
-                    out_dir=tmp_path / "sbi_fakes", image_size=IMAGE_SIZE)
+        train_model(
+            "sbi_fakes",
+            {"arch": "cnn", "epochs": 1, "fakes": "sbi"},
+            store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
+            train_path=tmp_path / "fakes_only.parquet",
+            validation_path=prepared / "splits/validation.parquet",
+            out_dir=tmp_path / "sbi_fakes",
+            image_size=IMAGE_SIZE,
+        )
 
 
 def test_sbi_and_winner_recipe_trains_on_real_videos_only(prepared, tmp_path, monkeypatch):
@@ -337,16 +427,32 @@ def test_sbi_and_winner_recipe_trains_on_real_videos_only(prepared, tmp_path, mo
     monkeypatch.setattr(dfdetect.loader, "FrameDataset", Recording)
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 0].to_parquet(tmp_path / "reals_only.parquet")  # sbi needs no labelled fake
-    info = train_model("sbi_winner", {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 8,
-                                      "fakes": "sbi", "augment": "dfdc_winner"},
-                       store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
-                       train_path=tmp_path / "reals_only.parquet",
-                       validation_path=prepared / "splits/validation.parquet", out_dir=tmp_path / "sbi_winner",
-                       image_size=IMAGE_SIZE)
+    info = train_model(
+        "sbi_winner",
+        {
+            "arch": "cnn",
+            "frames_per_video": "all",
+            "epochs": 1,
+            "batch_size": 8,
+            "fakes": "sbi",
+            "augment": "dfdc_winner",
+        },
+        store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
+        train_path=tmp_path / "reals_only.parquet",
+        validation_path=prepared / "splits/validation.parquet",
+        out_dir=tmp_path / "sbi_winner",
+        image_size=IMAGE_SIZE,
+    )
     n_real_samples = 4 * N_SLOTS  # 4 REAL videos in the train split, every filled slot
-    assert info["recipe"] == {"augment": "dfdc_winner", "fakes": "sbi", "needs_landmarks": True,
-                              "samples_with_landmarks": 2 * N_SLOTS, "samples_with_fallback": 2 * N_SLOTS,
-                              "n_items_per_epoch": 2 * n_real_samples, "n_sbi_fakes_per_epoch": n_real_samples}
+    assert info["recipe"] == {
+        "augment": "dfdc_winner",
+        "fakes": "sbi",
+        "needs_landmarks": True,
+        "samples_with_landmarks": 2 * N_SLOTS,
+        "samples_with_fallback": 2 * N_SLOTS,
+        "n_items_per_epoch": 2 * n_real_samples,
+        "n_sbi_fakes_per_epoch": n_real_samples,
+    }
     assert info["class_weight"] == {"0": 1.0, "1": 1.0}  # half real, half self-blended in every epoch
     assert (tmp_path / "sbi_winner/training_samples.png").stat().st_size > 0
     train_recipe, validation_recipe = recipes

@@ -1,4 +1,4 @@
-"""Raw DFDC video parts through Snakemake: extract_faces -> ingest -> ... -> evaluate -> report, and predict on the same videos."""
+"""Raw DFDC video parts through Snakemake: extract_faces -> ingest -> ... -> report; predict on the same videos."""
 
 from __future__ import annotations
 
@@ -48,8 +48,14 @@ def faces_config(workdir: Path, name: str = "test-config.yaml", **overrides) -> 
         "split": {"test": 0.34, "validation": 0.5, "seed": 1},
         "evaluation": {"bootstrap": 20, "robustness": False},
         "models": {
-            "tiny": {"arch": "cnn", "epochs": 1, "batch_size": 8, "frames_per_video": "all", "augment": False,
-                     "resources": {"gpu": 0, "threads": 1, "mem_mb": 1000, "runtime": 10}},
+            "tiny": {
+                "arch": "cnn",
+                "epochs": 1,
+                "batch_size": 8,
+                "frames_per_video": "all",
+                "augment": False,
+                "resources": {"gpu": 0, "threads": 1, "mem_mb": 1000, "runtime": 10},
+            },
         },
     }
     config.update(overrides)
@@ -75,7 +81,9 @@ def test_raw_part_runs_through_the_whole_workflow(finished):
     with zipfile.ZipFile(faces_zip) as archive:
         names = archive.namelist()
     assert names[0] == "metadata.csv"
-    assert {name.split("/")[0] for name in names[1:]} == {f"{kind}{family}" for kind in ("real", "fake") for family in range(3)}
+    assert {name.split("/")[0] for name in names[1:]} == {
+        f"{kind}{family}" for kind in ("real", "fake") for family in range(3)
+    }
 
     report = pd.read_csv(results / "faces/deepfake-detection-faces-part-0-0.report.csv", keep_default_na=False)
     status = dict(zip(report["filename"], report["status"]))
@@ -113,7 +121,15 @@ def test_predict_on_the_raw_mp4s_gives_the_evaluation_scores(finished, tmp_path)
         mp4s.append(tmp_path / f"{video_id}.mp4")
         mp4s[-1].write_bytes(clips[f"{video_id}.mp4"])
     out = tmp_path / "scores.csv"
-    argv = [*map(str, mp4s), "--model", str(results / "models/tiny/model.keras"), "--config", str(config), "--out", str(out)]
+    argv = [
+        *map(str, mp4s),
+        "--model",
+        str(results / "models/tiny/model.keras"),
+        "--config",
+        str(config),
+        "--out",
+        str(out),
+    ]
     assert predict.main(argv) == 0
     scores = pd.read_csv(out, keep_default_na=False)
     assert list(scores["status"]) == ["ok"] * len(mp4s)

@@ -16,19 +16,47 @@ from tests.helpers.workflow import snakemake, workflow_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
-DEMO = {"enabled": True, "batches": 2, "videos_per_batch": 16, "image_size": 24, "n_frame_slots": 60, "seed": 3,
-        "manipulations": ["swap", "reenact"], "real_share": [0.4, 0.45]}
-UNSEEN = {"demo": {"batches": 1, "videos_per_batch": 14, "seed": 9, "manipulations": ["gan_upsample", "colour"],
-                   "real_share": [0.4, 0.45]}}
-MODELS = {"tiny": {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 16,
-                   "resources": {"gpu": 0, "threads": 1, "mem_mb": 1000, "runtime": 10}}}
+DEMO = {
+    "enabled": True,
+    "batches": 2,
+    "videos_per_batch": 16,
+    "image_size": 24,
+    "n_frame_slots": 60,
+    "seed": 3,
+    "manipulations": ["swap", "reenact"],
+    "real_share": [0.4, 0.45],
+}
+UNSEEN = {
+    "demo": {
+        "batches": 1,
+        "videos_per_batch": 14,
+        "seed": 9,
+        "manipulations": ["gan_upsample", "colour"],
+        "real_share": [0.4, 0.45],
+    }
+}
+MODELS = {
+    "tiny": {
+        "arch": "cnn",
+        "frames_per_video": "all",
+        "epochs": 1,
+        "batch_size": 16,
+        "resources": {"gpu": 0, "threads": 1, "mem_mb": 1000, "runtime": 10},
+    }
+}
 
 
 def generalization_config(workdir, sets, name="test-config.yaml"):
-    return workflow_config(workdir, name, demo=DEMO, image_size=24,
-                           frames={"min": 20, "max": 100, "step": 10, "count": 4},
-                           split={"test": 0.3, "validation": 0.3, "seed": 2},
-                           evaluation={"bootstrap": 20, "sets": sets}, models=MODELS)
+    return workflow_config(
+        workdir,
+        name,
+        demo=DEMO,
+        image_size=24,
+        frames={"min": 20, "max": 100, "step": 10, "count": 4},
+        split={"test": 0.3, "validation": 0.3, "seed": 2},
+        evaluation={"bootstrap": 20, "sets": sets},
+        models=MODELS,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +75,9 @@ def test_the_set_is_prepared_apart_and_every_video_of_it_is_scored(evaluated):
     assert set(set_videos["manipulation"].dropna()) - {""} <= {"gan_upsample", "colour"}
     # its own tables, never split: nothing of it in the training data's splits
     assert (workdir / "results/sets/unseen/manifests/videos.parquet").is_file()
-    split_ids = set().union(*(set(pd.read_parquet(layout.split(name))["video_id"])
-                              for name in ("train", "validation", "test")))
+    split_ids = set().union(
+        *(set(pd.read_parquet(layout.split(name))["video_id"]) for name in ("train", "validation", "test"))
+    )
     assert not split_ids & set(predictions["video_id"])  # a set's batch ids repeat the training data's; videos do not
     metrics = json.loads(open(layout.set_eval_file("tiny", "unseen", "metrics")).read())
     assert metrics["set"] == "unseen" and metrics["n"] == len(predictions)
@@ -74,7 +103,9 @@ def test_robustness_uses_the_evaluation_frames_and_covers_every_level(evaluated)
     assert len(table) == 1 + 7 * 5 and set(table.loc[table["level"] > 0, "level"]) == {1, 2, 3, 4, 5}
     metrics = json.loads(open(layout.eval_file("tiny", "metrics")).read())
     clean = table[table["level"] == 0].iloc[0]
-    assert clean["roc_auc"] == pytest.approx(metrics["roc_auc"]) and clean["log_loss"] == pytest.approx(metrics["log_loss"])
+    assert clean["roc_auc"] == pytest.approx(metrics["roc_auc"]) and clean["log_loss"] == pytest.approx(
+        metrics["log_loss"]
+    )
     assert (table["n"] == metrics["n"]).all()
     assert open(layout.robustness_file("tiny", "plot"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
@@ -97,13 +128,22 @@ def test_the_comparison_lists_test_unseen_manipulation_and_perturbed_auc(evaluat
 
 def test_adding_a_set_reruns_only_its_preparation_and_scoring(evaluated):
     workdir, _, _ = evaluated
-    more = generalization_config(workdir, {"unseen": UNSEEN, "other": {"demo": {**UNSEEN["demo"], "seed": 11}}},
-                                 "more-sets.yaml")
+    more = generalization_config(
+        workdir, {"unseen": UNSEEN, "other": {"demo": {**UNSEEN["demo"], "seed": 11}}}, "more-sets.yaml"
+    )
     output = snakemake(workdir, more, "-n").stdout
     jobs = planned_jobs(output)
     assert jobs.pop("report") == 1 and jobs.pop("all") == 1
-    assert jobs == {"demo": 1, "ingest": 1, "manifest": 1, "clean": 1, "select_frames": 1, "pack": 1,
-                    "set_videos": 1, "evaluate_set": 1}
+    assert jobs == {
+        "demo": 1,
+        "ingest": 1,
+        "manifest": 1,
+        "clean": 1,
+        "select_frames": 1,
+        "pack": 1,
+        "set_videos": 1,
+        "evaluate_set": 1,
+    }
     assert planned_wildcards(output, "evaluate_set", "set") == {"other"}
     assert planned_wildcards(output, "ingest", "data") == {"sets/other/"}
 

@@ -26,21 +26,27 @@ def ingested(tmp_path_factory) -> tuple[Path, Path]:
     """A workdir with three small batches, ingested once."""
     workdir = tmp_path_factory.mktemp("wf-ingest")
     for number, batch in enumerate(BATCHES):
-        write_face_batch(workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip",
-                         family_batch(f"b{number}", n_families=2, fakes_per_family=2, frames=range(0, 40)))
+        write_face_batch(
+            workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip",
+            family_batch(f"b{number}", n_families=2, fakes_per_family=2, frames=range(0, 40)),
+        )
     config = manifests_only(workdir)
     snakemake(workdir, config, "results/manifests/videos.parquet")
     return workdir, config
 
 
 def checksums(folder: Path) -> dict[str, tuple[str, int]]:
-    return {path.name: (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-            for path in sorted(folder.iterdir())}
+    return {
+        path.name: (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(folder.iterdir())
+    }
 
 
 def test_dry_run_lists_one_ingest_job_per_batch(tmp_path):
     for batch in BATCHES:
-        write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", family_batch(f"x{batch}", 1, 1, range(3)))
+        write_face_batch(
+            tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", family_batch(f"x{batch}", 1, 1, range(3))
+        )
     done = snakemake(tmp_path, manifests_only(tmp_path), "-n")
     jobs = planned_jobs(done.stdout + done.stderr)
     assert jobs["ingest"] == len(BATCHES)
@@ -63,8 +69,10 @@ def test_outputs_and_second_run_has_nothing_to_do(ingested):
 def test_rewritten_batch_reruns_only_its_ingest_and_the_aggregates(ingested):
     workdir, config = ingested
     # New content (a checksum change, not only a newer mtime: Snakemake ignores touched-but-equal inputs).
-    write_face_batch(workdir / "raw" / "deepfake-detection-faces-part-0-1.zip",
-                     family_batch("b1", n_families=2, fakes_per_family=3, frames=range(0, 40)))
+    write_face_batch(
+        workdir / "raw" / "deepfake-detection-faces-part-0-1.zip",
+        family_batch("b1", n_families=2, fakes_per_family=3, frames=range(0, 40)),
+    )
     done = snakemake(workdir, config, "results/manifests/videos.parquet", "-n")
     output = done.stdout + done.stderr
     assert planned_wildcards(output, "ingest") == {"0-1"}
@@ -84,7 +92,9 @@ def test_changed_param_reruns_what_uses_it(ingested):
 
 def test_raw_data_is_never_modified(tmp_path):
     for number, batch in enumerate(BATCHES[:2]):
-        write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", family_batch(f"r{number}", 1, 2, range(5)))
+        write_face_batch(
+            tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", family_batch(f"r{number}", 1, 2, range(5))
+        )
     before = checksums(tmp_path / "raw")
     snakemake(tmp_path, manifests_only(tmp_path), "results/manifests/videos.parquet")
     assert checksums(tmp_path / "raw") == before
@@ -92,7 +102,9 @@ def test_raw_data_is_never_modified(tmp_path):
 
 def test_duplicate_video_across_batches_fails_naming_both(tmp_path):
     for batch in ("0-0", "2-1"):
-        write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", [Video("samevideo", frames=[0])])
+        write_face_batch(
+            tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", [Video("samevideo", frames=[0])]
+        )
     done = snakemake(tmp_path, manifests_only(tmp_path), "results/manifests/videos.parquet", check=False)
     assert done.returncode != 0
     log = (tmp_path / "results/logs/manifest.log").read_text()
@@ -110,10 +122,14 @@ def test_duplicate_video_across_batches_fails_naming_both(tmp_path):
         ({"raw_dir": "/nonexistent/raw"}, "config key 'raw_dir': folder '/nonexistent/raw' does not exist"),
         ({"raw_dir": "."}, "config key 'raw_dir': folder '.' holds no deepfake-detection-faces-part"),
         ({"keras_backend": "theano"}, "'theano' is not one of"),
-        ({"models": {"seq": {"arch": "td_lstm", "encoder_from": "nosuch"}}},
-         "config key 'models.seq.encoder_from': 'nosuch' is not a configured model"),
-        ({"models": {"a": {"arch": "cnn", "encoder_from": "b"}, "b": {"arch": "cnn"}}},
-         "config key 'models.a.encoder_from': only arch td_lstm"),
+        (
+            {"models": {"seq": {"arch": "td_lstm", "encoder_from": "nosuch"}}},
+            "config key 'models.seq.encoder_from': 'nosuch' is not a configured model",
+        ),
+        (
+            {"models": {"a": {"arch": "cnn", "encoder_from": "b"}, "b": {"arch": "cnn"}}},
+            "config key 'models.a.encoder_from': only arch td_lstm",
+        ),
     ],
 )
 def test_bad_config_fails_at_once_naming_the_key(tmp_path, overrides, expected):

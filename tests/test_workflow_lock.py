@@ -53,8 +53,20 @@ def test_two_snakemake_runs_from_two_working_directories_do_not_interleave(tmp_p
     fifo = tmp_path / "a/raw/deepfake-detection-faces-part-0-0.zip"
     os.mkfifo(fifo)  # run A's ingest blocks opening it until this test lets it go: A holds the lock meanwhile
     config_b = workdir_on(results, tmp_path / "b")
-    command_a = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(tmp_path / "a"), "--cores", "1",
-                 str(results / "manifests/videos.parquet"), "--configfile", str(config_a)]
+    command_a = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "-d",
+        str(tmp_path / "a"),
+        "--cores",
+        "1",
+        str(results / "manifests/videos.parquet"),
+        "--configfile",
+        str(config_a),
+    ]
     run_a = subprocess.Popen(command_a, cwd=tmp_path / "a", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -90,7 +102,11 @@ def test_stale_lock_of_a_dead_run_is_taken_over_and_a_remote_one_needs_unlock(tm
     (results / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "elsewhere.example", "workdir": "/x"}))
     done = snakemake(tmp_path / "b", config_b, str(results / "clean/videos.parquet"), check=False)
     assert done.returncode != 0 and "PID 1 on host elsewhere.example" in done.stdout + done.stderr
-    unlocked = subprocess.run([sys.executable, "-m", "dfdetect.cli", "unlock", "--results-dir", str(results)],
-                              capture_output=True, text=True, check=True)
+    unlocked = subprocess.run(
+        [sys.executable, "-m", "dfdetect.cli", "unlock", "--results-dir", str(results)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "removed the lock" in unlocked.stdout and "snakemake --unlock" in unlocked.stdout
     snakemake(tmp_path / "b", config_b, str(results / "clean/videos.parquet"))

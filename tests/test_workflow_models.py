@@ -32,15 +32,24 @@ def batch_videos(prefix: str) -> list[Video]:
 
 
 def models_config(workdir: Path, models: dict, name: str = "test-config.yaml") -> Path:
-    return workflow_config(workdir, name, image_size=16, frames={"min": 20, "max": 100, "step": 10, "count": 4},
-                       split={"test": 0.25, "validation": 0.25, "seed": 5}, evaluation={"bootstrap": 50, "robustness": False}, models=models)
+    return workflow_config(
+        workdir,
+        name,
+        image_size=16,
+        frames={"min": 20, "max": 100, "step": 10, "count": 4},
+        split={"test": 0.25, "validation": 0.25, "seed": 5},
+        evaluation={"bootstrap": 50, "robustness": False},
+        models=models,
+    )
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("wf-models")
     for number, batch in enumerate(("0-0", "0-1", "1-0")):
-        write_face_batch(workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip", batch_videos(f"b{number}"), size=16)
+        write_face_batch(
+            workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip", batch_videos(f"b{number}"), size=16
+        )
     config = models_config(workdir, TINY_MODELS)
     snakemake(workdir, config)
     return workdir, config
@@ -89,15 +98,23 @@ def test_html_report(trained):
     workdir, config = trained
     snakemake(workdir, config, "--report", "report.html")
     html = (workdir / "report.html").read_text(errors="replace")
-    for expected in ("small_cnn", "small_lstm", "comparison.csv", "n_frames_hist.png", "history.png",
-                     "training_samples.png"):
+    for expected in (
+        "small_cnn",
+        "small_lstm",
+        "comparison.csv",
+        "n_frames_hist.png",
+        "history.png",
+        "training_samples.png",
+    ):
         assert expected in html
 
 
 def test_failed_and_removed_models_are_reported_not_crashing(trained):
     workdir, _ = trained
-    models = {"small_cnn": TINY_MODELS["small_cnn"],  # small_lstm removed from the config
-              "broken": {"arch": "transfer", "backbone": "NoSuchNet", "weights": None, "epochs": 1}}
+    models = {
+        "small_cnn": TINY_MODELS["small_cnn"],  # small_lstm removed from the config
+        "broken": {"arch": "transfer", "backbone": "NoSuchNet", "weights": None, "epochs": 1},
+    }
     config = models_config(workdir, models, "with-broken.yaml")
     done = snakemake(workdir, config, "--keep-going", check=False)
     assert done.returncode != 0

@@ -29,15 +29,25 @@ def batch_videos(prefix: str) -> list[Video]:
 
 
 def prep_config(workdir: Path, name: str = "test-config.yaml", **overrides) -> Path:
-    return workflow_config(workdir, name, **{"image_size": 8, "frames": {"min": 20, "max": 100, "step": 10, "count": 6},
-                                         "split": {"test": 0.25, "validation": 0.25, "seed": 3}, **overrides})
+    return workflow_config(
+        workdir,
+        name,
+        **{
+            "image_size": 8,
+            "frames": {"min": 20, "max": 100, "step": 10, "count": 6},
+            "split": {"test": 0.25, "validation": 0.25, "seed": 3},
+            **overrides,
+        },
+    )
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("wf-prepare")
     for number, batch in enumerate(("0-0", "0-1", "1-0")):
-        write_face_batch(workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip", batch_videos(f"b{number}"), size=8)
+        write_face_batch(
+            workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip", batch_videos(f"b{number}"), size=8
+        )
     config = prep_config(workdir)
     snakemake(workdir, config, "results/splits/summary.json", "results/reduced/frames.parquet")
     return workdir, config

@@ -1,4 +1,5 @@
 """Snakemake adapter: write one demo batch."""
+
 from dfdetect.demo import DemoSpec, write_demo_batch
 from dfdetect.logutil import log_to
 

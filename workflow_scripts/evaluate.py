@@ -1,4 +1,5 @@
 """Snakemake adapter: evaluate one model."""
+
 from dfdetect.evaluate import EvaluationPaths, evaluate_model
 from dfdetect.logutil import log_to
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: score one model on one evaluation set."""
+
 from dfdetect.evaluate import SetEvaluationPaths, evaluate_set
 from dfdetect.logutil import log_to
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: one raw DFDC video part -> one face batch (MTCNN crops) and its report."""
+
 from dfdetect.faces import FaceSettings, extract_part
 from dfdetect.logutil import log_to
 

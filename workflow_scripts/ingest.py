@@ -1,4 +1,5 @@
 """Snakemake adapter: ingest one face batch."""
+
 from dfdetect.ingest import ingest_batch, summarize_videos, write_batch_manifest
 from dfdetect.logutil import log_to
 

@@ -1,4 +1,5 @@
 """Snakemake adapter: decode one batch's selected frames into the frame store."""
+
 import pandas as pd
 
 from dfdetect.logutil import log_to
@@ -6,9 +7,15 @@ from dfdetect.store import STATUS_OK, pack_batch
 
 with log_to(snakemake.log[0]) as log:
     prefix = snakemake.output.index[: -len(".index.parquet")]
-    index = pack_batch(snakemake.input.zip, pd.read_parquet(snakemake.input.selection), snakemake.wildcards.batch,
-                       prefix, snakemake.params.image_size, snakemake.params.n_slots,
-                       max_image_side=snakemake.params.max_image_side)
+    index = pack_batch(
+        snakemake.input.zip,
+        pd.read_parquet(snakemake.input.selection),
+        snakemake.wildcards.batch,
+        prefix,
+        snakemake.params.image_size,
+        snakemake.params.n_slots,
+        max_image_side=snakemake.params.max_image_side,
+    )
     excluded = index[index["status"] != STATUS_OK]
     log.info("packed %d videos (%d frames); %d excluded", len(index), int(index["n_filled"].sum()), len(excluded))
     for row in excluded.itertuples():

@@ -1,4 +1,5 @@
 """Snakemake adapter: the model comparison, the data-cleaning summary and the run summary."""
+
 import json
 from pathlib import Path
 
@@ -20,10 +21,20 @@ with log_to(snakemake.log[0]) as log:
     table, missing = comparison_table(snakemake.params.models, files)
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
-    summary = run_summary(pd.read_parquet(snakemake.input.videos), pd.read_parquet(snakemake.input.cleaned),
-                          [pd.read_parquet(path) for path in snakemake.input.store_indexes],
-                          [pd.read_parquet(path) for path in snakemake.input.skipped])
-    write_report(table, missing, clean_summary, split_summary, snakemake.output.csv, snakemake.output.markdown,
-                 run_summary=summary)
+    summary = run_summary(
+        pd.read_parquet(snakemake.input.videos),
+        pd.read_parquet(snakemake.input.cleaned),
+        [pd.read_parquet(path) for path in snakemake.input.store_indexes],
+        [pd.read_parquet(path) for path in snakemake.input.skipped],
+    )
+    write_report(
+        table,
+        missing,
+        clean_summary,
+        split_summary,
+        snakemake.output.csv,
+        snakemake.output.markdown,
+        run_summary=summary,
+    )
     log.info("run summary:\n%s", write_run_summary(summary, snakemake.output.summary))
     log.info("compared %d model(s); missing: %s", len(table), missing or "none")

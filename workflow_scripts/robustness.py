@@ -1,4 +1,5 @@
 """Snakemake adapter: one model's test split under the DeeperForensics-1.0 perturbations."""
+
 from dfdetect.logutil import log_to
 from dfdetect.robustness import RobustnessPaths, evaluate_robustness
 

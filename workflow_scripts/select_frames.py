@@ -1,4 +1,5 @@
 """Snakemake adapter: the per-slot frame selection of one batch."""
+
 import pandas as pd
 
 from dfdetect.atomic import atomic_to_parquet
@@ -7,7 +8,13 @@ from dfdetect.reduce import select_batch_frames
 
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params
-    selection = select_batch_frames(pd.read_parquet(snakemake.input.frames), pd.read_parquet(snakemake.input.videos),
-                                    params.step, params.n_slots, params.min_frames, params.max_frames)
+    selection = select_batch_frames(
+        pd.read_parquet(snakemake.input.frames),
+        pd.read_parquet(snakemake.input.videos),
+        params.step,
+        params.n_slots,
+        params.min_frames,
+        params.max_frames,
+    )
     atomic_to_parquet(selection, snakemake.output[0])
     log.info("%d frames selected for %d videos", len(selection), selection["video_id"].nunique())

@@ -1,4 +1,5 @@
 """Snakemake adapter: every kept, packed video of an evaluation set (never split)."""
+
 import pandas as pd
 
 from dfdetect.atomic import atomic_to_parquet

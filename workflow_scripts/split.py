@@ -1,4 +1,5 @@
 """Snakemake adapter: family-grouped, label-stratified train/validation/test tables."""
+
 import pandas as pd
 
 from dfdetect.logutil import log_to

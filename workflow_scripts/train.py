@@ -1,4 +1,5 @@
 """Snakemake adapter: train one model."""
+
 from dfdetect.logutil import log_to
 from dfdetect.train import TrainPaths, train_model
 

@@ -82,13 +82,17 @@ def write_face_batch(
                 continue
             for frame in video.frames:
                 for face in range(1, video.extra_faces.get(frame, 1) + 1):
-                    archive.writestr(face_member_name(video.video_id, frame, face), face_png(video.video_id, frame, face))
+                    archive.writestr(
+                        face_member_name(video.video_id, frame, face), face_png(video.video_id, frame, face)
+                    )
         for name, data in (extra_members or {}).items():
             archive.writestr(name, data)
     return path
 
 
-def family_batch(prefix: str, n_families: int = 3, fakes_per_family: int = 2, frames: Iterable[int] = range(0, 300)) -> list[Video]:
+def family_batch(
+    prefix: str, n_families: int = 3, fakes_per_family: int = 2, frames: Iterable[int] = range(0, 300)
+) -> list[Video]:
     """A simple batch: n_families reals, each with some fakes, all with the same frames."""
     frames = list(frames)
     videos: list[Video] = []

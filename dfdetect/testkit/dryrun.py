@@ -38,5 +38,8 @@ def planned_jobs_detail(output: str) -> list[dict]:
 
 def planned_wildcards(output: str, rule: str, name: str = "batch") -> set[str]:
     """The values of one wildcard over the jobs of ``rule`` that a (dry) run lists."""
-    return {job["wildcards"][name] for job in planned_jobs_detail(output)
-            if job["rule"] == rule and name in job["wildcards"]}
+    return {
+        job["wildcards"][name]
+        for job in planned_jobs_detail(output)
+        if job["rule"] == rule and name in job["wildcards"]
+    }

@@ -73,8 +73,9 @@ def background(size: tuple[int, int]) -> np.ndarray:
     return np.stack([red, green, blue], axis=-1).astype(np.uint8)
 
 
-def face_frames(faces: Sequence[str], n_frames: int, size: tuple[int, int] = (320, 240),
-                face_heights: int | Sequence[int] = 64) -> tuple[list[np.ndarray], dict[int, list[BoxXYXY]]]:
+def face_frames(
+    faces: Sequence[str], n_frames: int, size: tuple[int, int] = (320, 240), face_heights: int | Sequence[int] = 64
+) -> tuple[list[np.ndarray], dict[int, list[BoxXYXY]]]:
     """Frames with each named face moving left to right in its own vertical strip of the frame.
 
     ``face_heights`` is one height for all faces or one per face. Returns the frames and, per
@@ -95,15 +96,16 @@ def face_frames(faces: Sequence[str], n_frames: int, size: tuple[int, int] = (32
             top = (height - patch_height) // 2 + (index % 3) * 4 - 4  # small vertical wobble too
             if top < 0 or top + patch_height > height or left + patch_width > width:
                 raise ValueError(f"a {patch_width}x{patch_height} face patch does not fit a {width}x{height} frame")
-            frame[top:top + patch_height, left:left + patch_width] = patch
+            frame[top : top + patch_height, left : left + patch_width] = patch
             frame_boxes.append((face[0] + left, face[1] + top, face[2] + left, face[3] + top))
         frames.append(frame)
         boxes[index] = frame_boxes
     return frames, boxes
 
 
-def faceless_frames(n_frames: int, size: tuple[int, int] = (320, 240), kind: str = "noise",
-                    seed: int = 0) -> list[np.ndarray]:
+def faceless_frames(
+    n_frames: int, size: tuple[int, int] = (320, 240), kind: str = "noise", seed: int = 0
+) -> list[np.ndarray]:
     """Frames without faces: smoothed noise or a flat grey."""
     width, height = size
     if kind == "flat":
@@ -123,7 +125,11 @@ def write_mp4(path: str | Path, frames: Sequence[np.ndarray], fps: int = 10) -> 
     path = Path(path)
     height, width = frames[0].shape[:2]
     writer = imageio_ffmpeg.write_frames(
-        str(path), (width, height), fps=fps, codec="libx264", macro_block_size=8,
+        str(path),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        macro_block_size=8,
         output_params=["-crf", "18"],  # high quality: the test is about geometry, not compression
     )
     writer.send(None)  # start ffmpeg
@@ -143,8 +149,12 @@ def garbage_mp4_bytes(n_bytes: int = 4096, seed: int = 0) -> bytes:
     return np.random.default_rng(seed).integers(0, 256, size=n_bytes, dtype=np.uint8).tobytes()
 
 
-def write_raw_part(path: str | Path, videos: Mapping[str, bytes], metadata: Mapping[str, Mapping[str, object]],
-                   folder: str = "dfdc_train_part_0") -> Path:
+def write_raw_part(
+    path: str | Path,
+    videos: Mapping[str, bytes],
+    metadata: Mapping[str, Mapping[str, object]],
+    folder: str = "dfdc_train_part_0",
+) -> Path:
     """A raw DFDC part zip laid out like the real ones: ``{folder}/metadata.json`` and ``{folder}/*.mp4``."""
     path = Path(path)
     buffer = io.BytesIO()

@@ -29,9 +29,16 @@ def run_child(spec: dict, out_dir: Path, point: str | None) -> int:
 
             if point is not None:
                 os.environ[FAULT_ENV] = point
-            train_model(spec["name"], spec["settings"], store_prefixes=spec["store_prefixes"],
-                        train_path=spec["train_path"], validation_path=spec["validation_path"],
-                        paths=TrainPaths.in_folder(out_dir), image_size=spec["image_size"], backend="tensorflow")
+            train_model(
+                spec["name"],
+                spec["settings"],
+                store_prefixes=spec["store_prefixes"],
+                train_path=spec["train_path"],
+                validation_path=spec["validation_path"],
+                paths=TrainPaths.in_folder(out_dir),
+                image_size=spec["image_size"],
+                backend="tensorflow",
+            )
             if point is None:
                 import keras
 
@@ -58,10 +65,15 @@ def kill_and_resume(spec: dict, point: str) -> dict:
     resumed = run_child(spec, out_dir, None)
     info = json.loads((out_dir / "train.json").read_text()) if resumed == 0 else {}
     history = (out_dir / "history.csv").read_text().splitlines() if resumed == 0 else []
-    return {"point": point, "killed_rc": killed, "state_epochs": state.epochs if state else 0,
-            "resume_rc": resumed, "resumed_after_epochs": info.get("resumed_after_epochs"),
-            "history_epochs": [int(line.split(",")[0]) for line in history[1:]],
-            "resume_left": (out_dir / ".resume").exists()}
+    return {
+        "point": point,
+        "killed_rc": killed,
+        "state_epochs": state.epochs if state else 0,
+        "resume_rc": resumed,
+        "resumed_after_epochs": info.get("resumed_after_epochs"),
+        "history_epochs": [int(line.split(",")[0]) for line in history[1:]],
+        "resume_left": (out_dir / ".resume").exists(),
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -95,8 +107,10 @@ def main(argv: list[str]) -> int:
         pid, _ = os.wait()
         point = running.pop(pid)
         result = results / f"{point.replace(':', '_')}.json"
-        print(result.read_text() if result.exists() else json.dumps({"point": point, "error": "driver child failed"}),
-              flush=True)
+        print(
+            result.read_text() if result.exists() else json.dumps({"point": point, "error": "driver child failed"}),
+            flush=True,
+        )
     return 0
 
 

@@ -13,7 +13,7 @@ def video_rows(rows):
     table = pd.DataFrame(rows, columns=["video_id", "label", "original", "n_frames"])
     table["batch"] = "0-0"
     table["original"] = table["original"].astype(object).where(table["original"].notna(), None)
-    table["family"] = [o if l == 1 and o else v for v, l, o in zip(table.video_id, table.label, table.original)]
+    table["family"] = [o if label == 1 and o else v for v, label, o in zip(table.video_id, table.label, table.original)]
     return table
 
 

@@ -30,15 +30,29 @@ def workflow_config(workdir: Path, name: str = "test-config.yaml", **settings: A
     return write_config(workdir, config, name)
 
 
-def snakemake(workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: int = 900
+) -> subprocess.CompletedProcess:
     """`snakemake TARGETS... --configfile C` in ``workdir`` (targets first: --configfile takes several values)."""
-    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), *args,
-               "--configfile", str(config_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "-d",
+        str(workdir),
+        *args,
+        "--configfile",
+        str(config_path),
+    ]
     if "-n" not in args and "--dry-run" not in args and not any(a.startswith("--cores") for a in args):
         command += ["--cores", "2"]
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
+        )
     return done
 
 
