@@ -32,6 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
+from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,11 @@ def face_hull(keypoints: np.ndarray | None, size: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LandmarkSettings:
-    threshold: float = 0.9  # MTCNN (ONet) confidence a face needs
-    batch_size: int = 64  # crops per detector call
-    min_face_share: float = 0.3  # smallest accepted box side, as a share of the crop side
+    """Config section ``landmarks`` (its keys but ``resources``); the defaults are the schema's."""
+
+    threshold: float = schema_default("landmarks", "threshold")  # MTCNN (ONet) confidence a face needs
+    batch_size: int = schema_default("landmarks", "batch_size")  # crops per detector call
+    min_face_share: float = schema_default("landmarks", "min_face_share")  # smallest box side, share of the crop
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "LandmarkSettings":

@@ -28,9 +28,10 @@ def section_schema(section: str) -> dict[str, Any]:
     return schema["$defs"]["model"] if section == "model" else schema["properties"][section]
 
 
-def schema_default(section: str, key: str) -> Any:
-    """The schema's default of ``section.key`` (``model`` for a models: entry); KeyError if none."""
-    properties = section_schema(section)["properties"]
+def schema_default(section: str | None, key: str) -> Any:
+    """The schema's default of ``section.key`` (``model`` for a models: entry; ``None`` for a
+    top-level key); KeyError if none."""
+    properties = config_schema()["properties"] if section is None else section_schema(section)["properties"]
     if "default" not in properties[key]:
         raise KeyError(f"the schema gives {section}.{key} no default")
     return properties[key]["default"]

@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, commit, temporary_name
 from dfdetect.facebatch import open_batch_zip
+from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ STATUS_OK = "ok"
 STATUS_UNREADABLE = "unreadable_frame"
 STATUS_EMPTY = "no_usable_frames"
 INDEX_COLUMNS = ["row", "batch", "video_id", "n_filled", "status", "reason"]
-DEFAULT_MAX_IMAGE_SIDE = 4096  # config key max_image_side
+DEFAULT_MAX_IMAGE_SIDE = schema_default(None, "max_image_side")  # config key max_image_side
 # Modes Pillow gives 16-bit PNGs (and 32-bit integer / float images): values on a 0..65535 scale.
 HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 DECODE_ERRORS = (

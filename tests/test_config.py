@@ -154,6 +154,14 @@ SETTINGS_CLASSES = {
 }
 
 
+def _landmark_settings():
+    from dfdetect.landmarks import LandmarkSettings
+
+    return LandmarkSettings, {
+        field: ("landmarks", field) for field in schema_defaults("landmarks") if field != "resources"
+    }
+
+
 def _predict_settings():
     from dfdetect.predict import PredictSettings
 
@@ -165,11 +173,12 @@ def _predict_settings():
     }
 
 
-@pytest.mark.parametrize("settings_class", ["FaceSettings", "DemoSpec", "PredictSettings"])
+@pytest.mark.parametrize("settings_class", ["FaceSettings", "DemoSpec", "PredictSettings", "LandmarkSettings"])
 def test_settings_class_defaults_are_the_schema_defaults(settings_class):
+    special = {"PredictSettings": _predict_settings, "LandmarkSettings": _landmark_settings}
     cls, sources = (
-        _predict_settings()
-        if settings_class == "PredictSettings"
+        special[settings_class]()
+        if settings_class in special
         else next((cls, sources) for cls, sources in SETTINGS_CLASSES.items() if cls.__name__ == settings_class)
     )
     fields = {field.name: field for field in dataclasses.fields(cls)}
@@ -252,3 +261,9 @@ def test_bad_sets_name_their_key(entry, key):
 def test_set_names_are_checked_by_the_schema():
     with pytest.raises(Exception, match="does not match"):
         complete_config({"evaluation": {"sets": {"bad/name": {"raw_dir": "x"}}}})
+
+
+def test_the_packing_size_cap_is_the_schema_default():
+    from dfdetect.store import DEFAULT_MAX_IMAGE_SIDE
+
+    assert DEFAULT_MAX_IMAGE_SIDE == SCHEMA["properties"]["max_image_side"]["default"]

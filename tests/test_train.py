@@ -53,16 +53,26 @@ def prepared(tmp_path_factory) -> Path:
     return results
 
 
-def run_training(results: Path, name: str, settings: dict, out_dir: Path | None = None) -> dict:
+def run_training(
+    results: Path,
+    name: str,
+    settings: dict,
+    out_dir: Path | None = None,
+    train_path: Path | None = None,
+    store_prefix: Path | None = None,
+    encoder_path: Path | None = None,
+) -> dict:
+    """train_model on the prepared batch; ``train_path`` / ``store_prefix`` replace its train split / store."""
     return train_model(
         name,
         settings,
-        store_prefixes=[results / "store" / "0-0"],
-        train_path=results / "splits/train.parquet",
+        store_prefixes=[store_prefix or results / "store" / "0-0"],
+        train_path=train_path or results / "splits/train.parquet",
         validation_path=results / "splits/validation.parquet",
         paths=TrainPaths.in_folder(out_dir or results / "models" / name),
         image_size=IMAGE_SIZE,
         backend="tensorflow",
+        encoder_path=encoder_path,
     )
 
 
@@ -260,16 +270,8 @@ def test_td_lstm_on_a_trained_frame_encoder(prepared, tmp_path):
     settings = {"arch": "td_lstm", "encoder_from": "frame_cnn", "epochs": 1, "batch_size": 4}
     with pytest.raises(TrainingError, match="two_stage.*encoder_path"):
         run_training(prepared, "two_stage", settings, out_dir=tmp_path / "two_stage")
-    train_model(
-        "two_stage",
-        settings,
-        store_prefixes=[prepared / "store/0-0"],
-        train_path=prepared / "splits/train.parquet",
-        validation_path=prepared / "splits/validation.parquet",
-        paths=TrainPaths.in_folder(tmp_path / "two_stage"),
-        image_size=IMAGE_SIZE,
-        backend="tensorflow",
-        encoder_path=tmp_path / "frame_cnn/model.keras",
+    run_training(
+        prepared, "two_stage", settings, out_dir=tmp_path / "two_stage", encoder_path=tmp_path / "frame_cnn/model.keras"
     )
     frame_model = load_model(tmp_path / "frame_cnn/model.keras")
     clip_model = load_model(tmp_path / "two_stage/model.keras")
@@ -308,15 +310,12 @@ def test_single_class_split_names_the_model(prepared, tmp_path):
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 1].to_parquet(tmp_path / "fakes_only.parquet")
     with pytest.raises(TrainingError, match="model 'solo'.*only FAKE videos"):
-        train_model(
+        run_training(
+            prepared,
             "solo",
             {"arch": "cnn", "epochs": 1},
-            store_prefixes=[prepared / "store/0-0"],
+            out_dir=tmp_path / "solo",
             train_path=tmp_path / "fakes_only.parquet",
-            validation_path=prepared / "splits/validation.parquet",
-            paths=TrainPaths.in_folder(tmp_path / "solo"),
-            image_size=IMAGE_SIZE,
-            backend="tensorflow",
         )
 
 
@@ -325,26 +324,20 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
     extra = pd.DataFrame({"video_id": ["notpacked"], "label": [0], "family": ["notpacked"]})
     pd.concat([train, extra]).to_parquet(tmp_path / "train.parquet")
     with pytest.raises(TrainingError, match="model 'gap'.*notpacked"):
-        train_model(
+        run_training(
+            prepared,
             "gap",
             {"arch": "cnn", "epochs": 1},
-            store_prefixes=[prepared / "store/0-0"],
+            out_dir=tmp_path / "gap",
             train_path=tmp_path / "train.parquet",
-            validation_path=prepared / "splits/validation.parquet",
-            paths=TrainPaths.in_folder(tmp_path / "gap"),
-            image_size=IMAGE_SIZE,
-            backend="tensorflow",
         )
     with pytest.raises(TrainingError, match="model 'nostore'.*missing"):
-        train_model(
+        run_training(
+            prepared,
             "nostore",
             {"arch": "cnn", "epochs": 1},
-            store_prefixes=[prepared / "store/9-9"],
-            train_path=prepared / "splits/train.parquet",
-            validation_path=prepared / "splits/validation.parquet",
-            paths=TrainPaths.in_folder(tmp_path / "nostore"),
-            image_size=IMAGE_SIZE,
-            backend="tensorflow",
+            out_dir=tmp_path / "nostore",
+            store_prefix=prepared / "store/9-9",
         )
 
 
@@ -389,14 +382,8 @@ def test_recipe_without_its_landmarks_fails_before_training(prepared, tmp_path):
     prefix = store_copy(prepared, tmp_path / "store", keypoints=False)
     for name, settings in (("winner", {"augment": "dfdc_winner"}), ("blended", {"fakes": "both"})):
         with pytest.raises(TrainingError, match=f"model '{name}'.*needs landmarks.*batch 0-0.*landmarks rule"):
-            train_model(
-                name,
-                {"arch": "cnn", "epochs": 1, **settings},
-                store_prefixes=[prefix],
-                train_path=prepared / "splits/train.parquet",
-                validation_path=prepared / "splits/validation.parquet",
-                out_dir=tmp_path / name,
-                image_size=IMAGE_SIZE,
+            run_training(
+                prepared, name, {"arch": "cnn", "epochs": 1, **settings}, out_dir=tmp_path / name, store_prefix=prefix
             )
         assert not (tmp_path / name / "training_samples.png").exists()
 
@@ -405,14 +392,13 @@ def test_sbi_without_real_videos_fails_clearly(prepared, tmp_path):
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 1].to_parquet(tmp_path / "fakes_only.parquet")
     with pytest.raises(TrainingError, match="model 'sbi_fakes'.*fakes: sbi.*no REAL video"):
-        train_model(
+        run_training(
+            prepared,
             "sbi_fakes",
             {"arch": "cnn", "epochs": 1, "fakes": "sbi"},
-            store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
-            train_path=tmp_path / "fakes_only.parquet",
-            validation_path=prepared / "splits/validation.parquet",
             out_dir=tmp_path / "sbi_fakes",
-            image_size=IMAGE_SIZE,
+            train_path=tmp_path / "fakes_only.parquet",
+            store_prefix=store_copy(prepared, tmp_path / "store", keypoints=True),
         )
 
 
@@ -427,7 +413,8 @@ def test_sbi_and_winner_recipe_trains_on_real_videos_only(prepared, tmp_path, mo
     monkeypatch.setattr(dfdetect.loader, "FrameDataset", Recording)
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 0].to_parquet(tmp_path / "reals_only.parquet")  # sbi needs no labelled fake
-    info = train_model(
+    info = run_training(
+        prepared,
         "sbi_winner",
         {
             "arch": "cnn",
@@ -437,11 +424,9 @@ def test_sbi_and_winner_recipe_trains_on_real_videos_only(prepared, tmp_path, mo
             "fakes": "sbi",
             "augment": "dfdc_winner",
         },
-        store_prefixes=[store_copy(prepared, tmp_path / "store", keypoints=True)],
-        train_path=tmp_path / "reals_only.parquet",
-        validation_path=prepared / "splits/validation.parquet",
         out_dir=tmp_path / "sbi_winner",
-        image_size=IMAGE_SIZE,
+        train_path=tmp_path / "reals_only.parquet",
+        store_prefix=store_copy(prepared, tmp_path / "store", keypoints=True),
     )
     n_real_samples = 4 * N_SLOTS  # 4 REAL videos in the train split, every filled slot
     assert info["recipe"] == {

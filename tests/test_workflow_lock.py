@@ -14,7 +14,7 @@ import pytest
 
 from dfdetect.lock import LOCK_NAME, acquire, read_holder, release
 from dfdetect.testkit.batches import family_batch, write_face_batch
-from tests.helpers.workflow import SNAKEFILE, snakemake, workflow_config
+from tests.helpers.workflow import snakemake, snakemake_command, workflow_config
 
 pytestmark = pytest.mark.workflow
 
@@ -53,20 +53,7 @@ def test_two_snakemake_runs_from_two_working_directories_do_not_interleave(tmp_p
     fifo = tmp_path / "a/raw/deepfake-detection-faces-part-0-0.zip"
     os.mkfifo(fifo)  # run A's ingest blocks opening it until this test lets it go: A holds the lock meanwhile
     config_b = workdir_on(results, tmp_path / "b")
-    command_a = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(SNAKEFILE),
-        "-d",
-        str(tmp_path / "a"),
-        "--cores",
-        "1",
-        str(results / "manifests/videos.parquet"),
-        "--configfile",
-        str(config_a),
-    ]
+    command_a = snakemake_command(tmp_path / "a", config_a, str(results / "manifests/videos.parquet"), "--cores", "1")
     run_a = subprocess.Popen(command_a, cwd=tmp_path / "a", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

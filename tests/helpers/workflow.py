@@ -30,24 +30,21 @@ def workflow_config(workdir: Path, name: str = "test-config.yaml", **settings: A
     return write_config(workdir, config, name)
 
 
+def snakemake_command(workdir: Path, config_path: Path, *args: str) -> list[str]:
+    """`snakemake TARGETS... --configfile C` in ``workdir`` (targets first: --configfile takes several values);
+    two cores unless the arguments say otherwise (or it is a dry run)."""
+    command = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir), *args]
+    command += ["--configfile", str(config_path)]
+    if "-n" not in args and "--dry-run" not in args and not any(a.startswith("--cores") for a in args):
+        command += ["--cores", "2"]
+    return command
+
+
 def snakemake(
     workdir: Path, config_path: Path, *args: str, check: bool = True, timeout: int = 900
 ) -> subprocess.CompletedProcess:
-    """`snakemake TARGETS... --configfile C` in ``workdir`` (targets first: --configfile takes several values)."""
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(SNAKEFILE),
-        "-d",
-        str(workdir),
-        *args,
-        "--configfile",
-        str(config_path),
-    ]
-    if "-n" not in args and "--dry-run" not in args and not any(a.startswith("--cores") for a in args):
-        command += ["--cores", "2"]
+    """Run ``snakemake_command`` and wait; with ``check`` a failure shows the end of its output."""
+    command = snakemake_command(workdir, config_path, *args)
     done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
         raise AssertionError(
