@@ -19,7 +19,7 @@ from dfdetect.loader import FrameDataset
 from dfdetect.recipes import Recipe
 from dfdetect.reduce import select_frames
 from dfdetect.store import FrameStore, pack_batch
-from tests.helpers.batches import Video, write_face_batch
+from dfdetect.testkit.batches import Video, write_face_batch
 
 SIZE = 32
 FLIP = Recipe(augment="flip", fakes="labelled")

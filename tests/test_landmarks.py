@@ -9,8 +9,9 @@ from PIL import Image
 
 from dfdetect.landmarks import LandmarksMissing, boxes_path, landmark_store, landmarks_path, load_landmarks
 from dfdetect.store import StorePaths
-from tests.helpers.batches import Video, write_face_batch
-from tests.helpers.workflow import dry_run, planned_jobs_detail, snakemake, write_config
+from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.testkit.dryrun import planned_jobs_detail
+from tests.helpers.workflow import dry_run, snakemake, workflow_config
 
 SIZE = 64
 # skimage's astronaut (512 x 512): the face crop and, inside it, where her eyes are (checked by eye)
@@ -70,19 +71,14 @@ def test_only_recipes_that_need_landmarks_wait_for_them(tmp_path):
             Video(f"b{number}f", "FAKE", f"b{number}r", range(0, 40)),
         ]
         write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", videos, size=16)
-    config = write_config(
+    config = workflow_config(
         tmp_path,
-        {
-            "raw_dir": "raw",
-            "results_dir": "results",
-            "demo": {"enabled": False},
-            "image_size": 16,
-            "frames": {"min": 2, "max": 100, "step": 10, "count": 4},
-            "models": {
-                "plain": {"arch": "cnn", "augment": True},
-                "winner": {"arch": "cnn", "augment": "dfdc_winner"},
-                "blended": {"arch": "cnn", "fakes": "sbi", "augment": False},
-            },
+        image_size=16,
+        frames={"min": 2, "max": 100, "step": 10, "count": 4},
+        models={
+            "plain": {"arch": "cnn", "augment": True},
+            "winner": {"arch": "cnn", "augment": "dfdc_winner"},
+            "blended": {"arch": "cnn", "fakes": "sbi", "augment": False},
         },
     )
     assert "landmarks" not in dry_run(tmp_path, config, "results/models/plain/model.keras")
