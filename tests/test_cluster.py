@@ -24,14 +24,27 @@ import pytest
 from dfdetect.testkit.dryrun import planned_jobs_detail
 from tests.helpers.workflow import ROOT, snakemake, write_config
 
+
+def cluster_missing() -> str | None:
+    """Why no SLURM can take jobs here, or None. CI sets DFDETECT_REQUIRE_CLUSTER: there a missing
+    cluster fails the test instead of skipping it."""
+    if shutil.which("sbatch") is None:
+        return "no SLURM here (sbatch not found): tests/cluster/slurm-up.sh starts a local one"
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    if "UP" not in ping.stdout:
+        return "SLURM is installed but its controller is not up: run tests/cluster/slurm-up.sh first"
+    return None
+
+
+MISSING = cluster_missing()
+if MISSING and os.environ.get("DFDETECT_REQUIRE_CLUSTER"):
+    raise RuntimeError(f"DFDETECT_REQUIRE_CLUSTER is set, but {MISSING}")
+
 pytestmark = [
     pytest.mark.cluster,
     pytest.mark.workflow,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        shutil.which("sbatch") is None,
-        reason="no SLURM here (sbatch not found): tests/cluster/slurm-up.sh starts a local one",
-    ),
+    pytest.mark.skipif(MISSING is not None, reason=MISSING or ""),
 ]
 
 PROFILE = ROOT / "profiles" / "slurm"
