@@ -122,9 +122,9 @@ def write_train_config(results: Path, folder: Path, name: str, settings: dict) -
     return path
 
 
-def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> subprocess.CompletedProcess:
-    """``dfdetect train`` SIGKILLed by its own test hook at ``point`` (EPOCH:STEP, dfdetect.resume)."""
-    command = [
+def train_command(config_path: Path, name: str, out_dir: Path) -> list[str]:
+    """``dfdetect train`` of model ``name`` in its own process."""
+    return [
         sys.executable,
         "-m",
         "dfdetect.train",
@@ -135,6 +135,11 @@ def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> 
         "--out-dir",
         str(out_dir),
     ]
+
+
+def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> subprocess.CompletedProcess:
+    """``dfdetect train`` SIGKILLed by its own test hook at ``point`` (EPOCH:STEP, dfdetect.resume)."""
+    command = train_command(config_path, name, out_dir)
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, FAULT_ENV: point})
     assert done.returncode == -signal.SIGKILL, f"not killed at {point} (rc {done.returncode}):\n{done.stderr[-3000:]}"
     return done
@@ -148,18 +153,7 @@ def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp
     assert not (out / "train.json").exists() and not (out / "model.keras").exists()
     assert latest_state(out / ".resume").epochs == 2  # the half-written backup is not part of any state
 
-    command = [
-        sys.executable,
-        "-m",
-        "dfdetect.train",
-        "--config",
-        str(config_path),
-        "--model",
-        "slow",
-        "--out-dir",
-        str(out),
-    ]
-    subprocess.run(command, check=True, capture_output=True)
+    subprocess.run(train_command(config_path, "slow", out), check=True, capture_output=True)
     info = json.loads((out / "train.json").read_text())
     history = pd.read_csv(out / "history.csv")
     assert history["epoch"].tolist() == list(range(4))  # every epoch once, none repeated
