@@ -16,13 +16,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
 from dfdetect.backend import select_backend
-from dfdetect.layout import EVALUATION_FILES, SET_EVALUATION_FILES, paths_from_mapping, paths_in_folder
+from dfdetect.layout import EVALUATION_FILES, SET_EVALUATION_FILES, RulePaths
 from dfdetect.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
 from dfdetect.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 from dfdetect.scoring import PREDICTION_COLUMNS, check_aggregation, score_store_videos
@@ -40,7 +40,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class EvaluationPaths:
+class EvaluationPaths(RulePaths):
     """Every file evaluate writes; the field names are the evaluate rule's output names."""
 
     predictions: Path
@@ -52,19 +52,11 @@ class EvaluationPaths:
     scores: Path
     submission: Path
 
-    @classmethod
-    def from_mapping(cls, paths: Mapping[str, str | Path]) -> "EvaluationPaths":
-        """From a rule's named outputs (``dict(snakemake.output.items())``); names every missing one."""
-        return paths_from_mapping(cls, paths)
-
-    @classmethod
-    def in_folder(cls, folder: str | Path) -> "EvaluationPaths":
-        """The workflow's file names (``eval/{model}/``) in ``folder``, for runs without Snakemake."""
-        return paths_in_folder(cls, folder, EVALUATION_FILES)
+    FILES: ClassVar[Mapping[str, str]] = EVALUATION_FILES
 
 
 @dataclass(frozen=True)
-class SetEvaluationPaths:
+class SetEvaluationPaths(RulePaths):
     """Every file evaluate_set writes; the field names are the evaluate_set rule's output names."""
 
     predictions: Path
@@ -74,13 +66,7 @@ class SetEvaluationPaths:
     confusion: Path
     scores: Path
 
-    @classmethod
-    def from_mapping(cls, paths: Mapping[str, str | Path]) -> SetEvaluationPaths:
-        return paths_from_mapping(cls, paths)
-
-    @classmethod
-    def in_folder(cls, folder: str | Path) -> SetEvaluationPaths:
-        return paths_in_folder(cls, folder, SET_EVALUATION_FILES)
+    FILES: ClassVar[Mapping[str, str]] = SET_EVALUATION_FILES
 
 
 def submission_table(predictions: pd.DataFrame) -> pd.DataFrame:

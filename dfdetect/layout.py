@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, TypeVar
+from typing import Any, ClassVar, Mapping, TypeVar
 
 from dfdetect.facebatch import batch_file_name
 
@@ -169,19 +169,26 @@ def demo_batch_ids(n_batches: int) -> list[str]:
     return [demo_batch_id(index) for index in range(n_batches)]
 
 
-def paths_in_folder(cls: type[T], folder: str | Path, files: Mapping[str, str]) -> T:
-    """A paths dataclass for ``files`` (output name -> file name) in one folder."""
-    return paths_from_mapping(cls, {name: Path(folder) / file for name, file in files.items()})
+class RulePaths:
+    """Base of the frozen dataclasses that hold every file one rule writes (TrainPaths,
+    EvaluationPaths, ...): the field names are the rule's output names, ``FILES`` their file names."""
 
+    FILES: ClassVar[Mapping[str, str]] = {}
 
-def paths_from_mapping(cls: type[T], paths: Mapping[str, Any]) -> T:
-    """A paths dataclass from a rule's named outputs (``dict(snakemake.output.items())``).
+    @classmethod
+    def from_mapping(cls: type[T], paths: Mapping[str, Any]) -> T:
+        """From a rule's named outputs (``dict(snakemake.output.items())``).
 
-    Every field must be there: a rule that stops declaring an output fails here, at the start of
-    the job, instead of after it with Snakemake's MissingOutputException.
-    """
-    names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    missing = [name for name in names if name not in paths]
-    if missing:
-        raise ValueError(f"{cls.__name__}: no path for {', '.join(missing)} (the rule must declare these outputs)")
-    return cls(**{name: Path(paths[name]) for name in names})
+        Every field must be there: a rule that stops declaring an output fails here, at the start
+        of the job, instead of after it with Snakemake's MissingOutputException.
+        """
+        names = [field.name for field in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        missing = [name for name in names if name not in paths]
+        if missing:
+            raise ValueError(f"{cls.__name__}: no path for {', '.join(missing)} (the rule must declare these outputs)")
+        return cls(**{name: Path(paths[name]) for name in names})
+
+    @classmethod
+    def in_folder(cls: type[T], folder: str | Path) -> T:
+        """The workflow's file names in one folder, for runs without Snakemake."""
+        return cls.from_mapping({name: Path(folder) / file for name, file in cls.FILES.items()})

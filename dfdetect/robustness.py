@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
-from dfdetect.layout import ROBUSTNESS_FILES, paths_from_mapping, paths_in_folder
+from dfdetect.layout import ROBUSTNESS_FILES, RulePaths
 from dfdetect.metrics import ROBUSTNESS_COLUMNS, mean_perturbed_auc, robustness_record
 from dfdetect.perturb import conditions, perturb_frames, video_seed
 from dfdetect.scoring import check_aggregation, score_store_videos
@@ -29,19 +29,13 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class RobustnessPaths:
+class RobustnessPaths(RulePaths):
     """Every file the robustness rule writes; the field names are its output names."""
 
     table: Path
     plot: Path
 
-    @classmethod
-    def from_mapping(cls, paths: Mapping[str, str | Path]) -> RobustnessPaths:
-        return paths_from_mapping(cls, paths)
-
-    @classmethod
-    def in_folder(cls, folder: str | Path) -> RobustnessPaths:
-        return paths_in_folder(cls, folder, ROBUSTNESS_FILES)
+    FILES: ClassVar[Mapping[str, str]] = ROBUSTNESS_FILES
 
 
 def perturbation_transform(perturbation: str, level: int, seed: int):

@@ -21,13 +21,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
 from dfdetect.backend import select_backend, set_mixed_precision, set_seeds
-from dfdetect.layout import TRAIN_FILES, ResultsLayout, paths_from_mapping, paths_in_folder
+from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
 from dfdetect.resume import ResumeState, latest_state
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
-class TrainPaths:
+class TrainPaths(RulePaths):
     """Every file train writes; the field names are the train rule's output names."""
 
     model: Path
@@ -98,15 +98,7 @@ class TrainPaths:
     info: Path
     samples: Path  # training_samples.png: 16 inputs as the model receives them
 
-    @classmethod
-    def from_mapping(cls, paths: Mapping[str, str | Path]) -> "TrainPaths":
-        """From a rule's named outputs (``dict(snakemake.output.items())``); names every missing one."""
-        return paths_from_mapping(cls, paths)
-
-    @classmethod
-    def in_folder(cls, folder: str | Path) -> "TrainPaths":
-        """The workflow's file names (``models/{model}/``) in ``folder``, for runs without Snakemake."""
-        return paths_in_folder(cls, folder, TRAIN_FILES)
+    FILES: ClassVar[Mapping[str, str]] = TRAIN_FILES
 
     @property
     def work(self) -> Path:
