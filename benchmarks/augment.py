@@ -35,9 +35,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
-from dfdetect.landmarks import fallback_keypoints  # noqa: E402
-from dfdetect.recipes import Recipe  # noqa: E402
-from dfdetect.store import FrameStore, pack_batch  # noqa: E402
+from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
+from dfdetect.data.store import FrameStore, pack_batch  # noqa: E402
+from dfdetect.training.recipes import Recipe  # noqa: E402
 
 RECIPES = {
     "augment none": Recipe(augment="none", fakes="labelled"),
@@ -53,7 +53,7 @@ def measure(
     store: FrameStore, videos, recipe: Recipe, landmarks, batch_size: int, seconds: float
 ) -> tuple[float, float]:
     """(frames/s by wall clock, frames/s per CPU second) over shuffled batches for ``seconds``."""
-    from dfdetect.loader import FrameDataset
+    from dfdetect.training.loader import FrameDataset
 
     dataset = FrameDataset(
         store, videos, mode="all", batch_size=batch_size, shuffle=True, recipe=recipe, landmarks=landmarks, seed=1

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dfdetect import faces  # noqa: E402
+from dfdetect.data import faces  # noqa: E402
 from dfdetect.testkit import videos  # noqa: E402
 
 

@@ -7,7 +7,7 @@ Writes one face batch with about `--members` face files (DFDC layout: 250 frames
 tenth frame with a second face; all members share one tiny PNG so the zip stays small) and prints
 the best of `--repeat` runs (`--extract-repeat` for the extraction) of:
   - zipfile.ZipFile(path).infolist(): the floor, reading the central directory alone;
-  - dfdetect.ingest.ingest_batch: central directory + metadata.csv -> frame and video tables;
+  - dfdetect.data.ingest.ingest_batch: central directory + metadata.csv -> frame and video tables;
   - the study's way: extract the zip, then count the files in each video's folder.
 Goal: ingest at most 3x the bare infolist().
 """
@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from dfdetect.facebatch import batch_file_name  # noqa: E402
-from dfdetect.ingest import ingest_batch  # noqa: E402
+from dfdetect.data.facebatch import batch_file_name  # noqa: E402
+from dfdetect.data.ingest import ingest_batch  # noqa: E402
 from dfdetect.testkit.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
 
 FRAMES_PER_VIDEO = 250

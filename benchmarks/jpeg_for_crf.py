@@ -4,7 +4,7 @@ Builds short face-crop videos (a real face photo, matplotlib's grace_hopper.jpg,
 video's crops), each with slow drift and sensor noise as in a video, encodes them with libx264
 (imageio-ffmpeg's ffmpeg, yuv420p, default preset) at each CRF, decodes them and measures the
 mean PSNR against the input; then JPEG-codes the same frames at every quality 5..95 and prints,
-per CRF, the quality whose mean PSNR is closest. dfdetect.perturb.CRF_TO_JPEG_QUALITY holds the
+per CRF, the quality whose mean PSNR is closest. dfdetect.evaluation.perturb.CRF_TO_JPEG_QUALITY holds the
 result. Usage: .venv/bin/python benchmarks/jpeg_for_crf.py [--size 160] [--frames 30]
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 from matplotlib import cbook
 from PIL import Image
 
-from dfdetect.demo import DemoSpec, _render_original, plan_batch
+from dfdetect.data.demo import DemoSpec, _render_original, plan_batch
 
 CRFS = (30, 32, 35, 38, 40)
 

@@ -49,8 +49,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
-from dfdetect.backend import select_backend  # noqa: E402
-from dfdetect.store import FrameStore, StorePaths, pack_batch  # noqa: E402
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
+from dfdetect.training.backend import select_backend  # noqa: E402
 
 SEED = 2006
 
@@ -81,7 +81,7 @@ class Rate:
 
 def make_data(folder: Path, n_videos: int, size: int, n_slots: int) -> BenchData:
     """Demo zip -> manifest -> every single-face frame of each video -> store + extracted PNGs."""
-    from dfdetect.loader import sample_table  # imports Keras
+    from dfdetect.training.loader import sample_table  # imports Keras
 
     zip_path, all_videos, selection = make_batch(folder, n_videos, size, n_slots)
     prefix = folder / "store" / BATCH
@@ -154,7 +154,7 @@ class StoreLoaderReader:
     """(a) ``FrameDataset`` batches over a fresh memory map of the store."""
 
     def __init__(self, data: BenchData, batch_size: int, seed: int):
-        from dfdetect.loader import FrameDataset  # imports Keras
+        from dfdetect.training.loader import FrameDataset  # imports Keras
 
         self.files = [StorePaths.for_prefix(data.store_prefix).frames]
         self.store = FrameStore([data.store_prefix])
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     select_backend(os.environ.get("KERAS_BACKEND", "tensorflow"))
-    import dfdetect.loader  # noqa: F401  (imports Keras before any timing)
+    import dfdetect.training.loader  # noqa: F401  (imports Keras before any timing)
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-loader-", dir=args.workdir) as temp:
         folder = Path(temp)

@@ -35,11 +35,11 @@ if str(ROOT) not in sys.path:
 
 import pandas as pd  # noqa: E402
 
-from dfdetect.demo import DemoSpec, write_demo_batch  # noqa: E402
-from dfdetect.facebatch import batch_file_name  # noqa: E402
-from dfdetect.ingest import ingest_batch  # noqa: E402
-from dfdetect.reduce import select_frames  # noqa: E402
-from dfdetect.store import decode_face, pack_batch  # noqa: E402
+from dfdetect.data.demo import DemoSpec, write_demo_batch  # noqa: E402
+from dfdetect.data.facebatch import batch_file_name  # noqa: E402
+from dfdetect.data.ingest import ingest_batch  # noqa: E402
+from dfdetect.data.reduce import select_frames  # noqa: E402
+from dfdetect.data.store import decode_face, pack_batch  # noqa: E402
 
 BATCH = "0-0"
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 
-PREP = "import dfdetect.ingest, dfdetect.demo, dfdetect.config, dfdetect.logutil, pandas, pyarrow.parquet"
+PREP = "import dfdetect.data.ingest, dfdetect.data.demo, dfdetect.config, dfdetect.logutil, pandas, pyarrow.parquet"
 KERAS = "import keras, tensorflow"
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 def build_store(folder: Path, n_videos: int, n_slots: int, size: int, seed: int) -> Path:
     """A store in exactly the pack rule's format (frames.npy, mask.npy, index.parquet)."""
-    from dfdetect.store import INDEX_COLUMNS, StorePaths
+    from dfdetect.data.store import INDEX_COLUMNS, StorePaths
 
     prefix = folder / "0-0"
     paths = StorePaths.for_prefix(prefix)
@@ -66,14 +66,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="loader threads")
     args = parser.parse_args()
 
-    from dfdetect.backend import select_backend, set_mixed_precision
+    from dfdetect.training.backend import select_backend, set_mixed_precision
 
     select_backend(args.backend)
     import keras
 
-    from dfdetect.loader import FrameDataset
-    from dfdetect.models import build_model
-    from dfdetect.store import FrameStore
+    from dfdetect.data.store import FrameStore
+    from dfdetect.training.loader import FrameDataset
+    from dfdetect.training.models import build_model
 
     policy = set_mixed_precision(args.mixed_precision)
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-train-") as folder:

@@ -43,7 +43,7 @@ def report(argv: Sequence[str]) -> int:
     The Snakemake `report` rule waits for every configured model; after a run in which one
     model failed (`snakemake --keep-going`), this writes the report of the others.
     """
-    from dfdetect.report import comparison_table, model_result_files, write_report
+    from dfdetect.evaluation.report import comparison_table, model_result_files, write_report
 
     parser = argparse.ArgumentParser(prog="dfdetect report", description=report.__doc__.splitlines()[0])
     parser.add_argument("--config", "--configfile", default="config.yaml")
@@ -84,19 +84,19 @@ def unlock(argv: Sequence[str]) -> int:
 
 
 def train(argv: Sequence[str]) -> int:
-    from dfdetect.train import main as train_main
+    from dfdetect.training.train import main as train_main
 
     return train_main(argv)
 
 
 def predict(argv: Sequence[str]) -> int:
-    from dfdetect.predict import main as predict_main
+    from dfdetect.evaluation.predict import main as predict_main
 
     return predict_main(argv)
 
 
 def raw_part(argv: Sequence[str]) -> int:
-    from dfdetect.convert import main as convert_main
+    from dfdetect.data.convert import main as convert_main
 
     return convert_main(argv)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from dfdetect.facebatch import BATCH_FILE_GLOB, batch_id
+from dfdetect.data.facebatch import BATCH_FILE_GLOB, batch_id
 from dfdetect.layout import ResultsLayout, demo_batch_ids
 from dfdetect.schema import SCHEMA_PATH
 

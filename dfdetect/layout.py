@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, TypeVar
 
-from dfdetect.facebatch import batch_file_name
+from dfdetect.data.facebatch import batch_file_name
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class ResultsLayout:
         return self.path(f"{data}faces/{batch_file_name(f'{part}-0')}")
 
     def faces_report(self, part: str, data: str = "") -> str:
-        """extract_faces' per-video table beside its zip (``dfdetect.faces.report_path``)."""
+        """extract_faces' per-video table beside its zip (``dfdetect.data.faces.report_path``)."""
         return self.faces_zip(part, data).removesuffix(".zip") + ".report.csv"
 
     # Manifests, cleaning, reduction
@@ -68,7 +68,7 @@ class ResultsLayout:
     def reduced(self, data: str = "") -> str:
         return self.path(f"{data}reduced/frames.parquet")
 
-    # The packed frame store (dfdetect.store: {prefix}.frames.npy, .mask.npy, .index.parquet)
+    # The packed frame store (dfdetect.data.store: {prefix}.frames.npy, .mask.npy, .index.parquet)
     def store_dir(self, data: str = "") -> str:
         return self.path(f"{data}store")
 
@@ -121,7 +121,7 @@ class ResultsLayout:
         return self.path(f"report/{name}")
 
 
-# Output name -> file name in models/{model}/ (train rule; dfdetect.train.TrainPaths has these fields)
+# Output name -> file name in models/{model}/ (train rule; dfdetect.training.train.TrainPaths has these fields)
 TRAIN_FILES = {
     "model": "model.keras",
     "history": "history.csv",
@@ -129,7 +129,7 @@ TRAIN_FILES = {
     "info": "train.json",
     "samples": "training_samples.png",
 }
-# Output name -> file name in eval/{model}/ (evaluate rule; dfdetect.evaluate.EvaluationPaths)
+# Output name -> file name in eval/{model}/ (evaluate rule; dfdetect.evaluation.evaluate.EvaluationPaths)
 EVALUATION_FILES = {
     "predictions": "predictions.parquet",
     "validation_predictions": "validation_predictions.parquet",
@@ -140,12 +140,12 @@ EVALUATION_FILES = {
     "scores": "score_histograms.png",
     "submission": "submission.csv",
 }
-# Output name -> file name in eval/{model}/sets/{set}/ (evaluate_set rule; dfdetect.evaluate.SetEvaluationPaths)
+# Output name -> file name in eval/{model}/sets/{set}/ (evaluate_set rule; evaluation.evaluate.SetEvaluationPaths)
 SET_EVALUATION_FILES = {
     name: EVALUATION_FILES[name]
     for name in ("predictions", "metrics", "roc", "precision_recall", "confusion", "scores")
 }
-# Output name -> file name in eval/{model}/ (robustness rule; dfdetect.robustness.RobustnessPaths)
+# Output name -> file name in eval/{model}/ (robustness rule; dfdetect.evaluation.robustness.RobustnessPaths)
 ROBUSTNESS_FILES = {"table": "robustness.csv", "plot": "robustness.png"}
 
 

@@ -3,7 +3,7 @@ history, data histograms.
 
 Figures are ``matplotlib.figure.Figure`` objects on the Agg canvas, never global pyplot state,
 so that no interactive backend is touched and nothing leaks between plots. Each is written
-atomically (``dfdetect.atomic``). The numbers come from ``dfdetect.metrics``.
+atomically (``dfdetect.atomic``). The numbers come from ``dfdetect.evaluation.metrics``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
 
 from dfdetect.atomic import atomic_path
-from dfdetect.metrics import CLASS_NAMES, labels_and_scores, one_class_reason
+from dfdetect.evaluation.metrics import CLASS_NAMES, labels_and_scores, one_class_reason
 
 ROBUSTNESS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 

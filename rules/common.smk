@@ -104,7 +104,7 @@ def per_batch_of(pattern):
 
 
 def store_prefixes(data):
-    """The packed frame store of a dataset, as dfdetect.store.FrameStore takes it."""
+    """The packed frame store of a dataset, as dfdetect.data.store.FrameStore takes it."""
     return [LAYOUT.store_prefix(batch, data) for batch in dataset_batches(data)]
 
 
@@ -123,8 +123,8 @@ def encoder_model(wildcards):
 
 
 def recipe_landmarks(wildcards):
-    """The batches' landmarks, for a model whose recipe needs them (dfdetect.recipes)."""
-    from dfdetect.recipes import Recipe
+    """The batches' landmarks, for a model whose recipe needs them (dfdetect.training.recipes)."""
+    from dfdetect.training.recipes import Recipe
 
     if not Recipe.from_settings(config["models"][wildcards.model]).needs_landmarks:
         return []

@@ -12,7 +12,7 @@ rule evaluate:
         test=rules.split.output.test,
         validation=rules.split.output.validation,
         store=store_files(),
-    # Names and paths are dfdetect.evaluate.EvaluationPaths' (dfdetect.layout.EVALUATION_FILES).
+    # Names and paths are dfdetect.evaluation.evaluate.EvaluationPaths' (dfdetect.layout.EVALUATION_FILES).
     output:
         predictions=LAYOUT.eval_file("{model}", "predictions"),
         validation_predictions=LAYOUT.eval_file("{model}", "validation_predictions"),
@@ -54,7 +54,7 @@ rule evaluate_set:
         videos=rules.set_videos.output[0],
         validation_predictions=rules.evaluate.output.validation_predictions,
         store=lambda wildcards: store_files(LAYOUT.set_data(wildcards.set)),
-    # Names and paths are dfdetect.evaluate.SetEvaluationPaths' (dfdetect.layout.SET_EVALUATION_FILES).
+    # Names and paths are dfdetect.evaluation.evaluate.SetEvaluationPaths' (dfdetect.layout.SET_EVALUATION_FILES).
     output:
         predictions=LAYOUT.set_eval_file("{model}", "{set}", "predictions"),
         metrics=report(
@@ -93,7 +93,7 @@ rule robustness:
         model=rules.train.output.model,
         test=rules.split.output.test,
         store=store_files(),
-    # Names and paths are dfdetect.robustness.RobustnessPaths' (dfdetect.layout.ROBUSTNESS_FILES).
+    # Names and paths are dfdetect.evaluation.robustness.RobustnessPaths' (dfdetect.layout.ROBUSTNESS_FILES).
     output:
         table=report(
             LAYOUT.robustness_file("{model}", "table"),

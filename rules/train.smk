@@ -8,7 +8,7 @@ rule train:
         store=store_files(),
         encoder=encoder_model,
         landmarks=recipe_landmarks,
-    # Names and paths are dfdetect.train.TrainPaths' (dfdetect.layout.TRAIN_FILES); the job writes these.
+    # Names and paths are dfdetect.training.train.TrainPaths' (dfdetect.layout.TRAIN_FILES); the job writes these.
     output:
         model=LAYOUT.train_file("{model}", "model"),
         history=LAYOUT.train_file("{model}", "history"),

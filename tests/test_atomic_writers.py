@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from dfdetect.clean import clean_videos, write_clean
-from dfdetect.ingest import BatchManifest, write_batch_manifest
+from dfdetect.data.clean import clean_videos, write_clean
+from dfdetect.data.ingest import BatchManifest, write_batch_manifest
+from dfdetect.data.splits import write_splits
+from dfdetect.evaluation.report import write_report, write_run_summary
 from dfdetect.plots import new_figure, save_figure
-from dfdetect.report import write_report, write_run_summary
-from dfdetect.splits import write_splits
 
 
 class Crash(Exception):

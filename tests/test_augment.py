@@ -6,7 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dfdetect.augment import (
+from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.reduce import select_frames
+from dfdetect.data.store import FrameStore, pack_batch
+from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.training.augment import (
     Augmenter,
     black_out_part,
     choose_part,
@@ -14,12 +18,8 @@ from dfdetect.augment import (
     preset_name,
     sample_rng,
 )
-from dfdetect.ingest import ingest_batch
-from dfdetect.loader import FrameDataset
-from dfdetect.recipes import Recipe
-from dfdetect.reduce import select_frames
-from dfdetect.store import FrameStore, pack_batch
-from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.training.loader import FrameDataset
+from dfdetect.training.recipes import Recipe
 
 SIZE = 32
 FLIP = Recipe(augment="flip", fakes="labelled")

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from dfdetect.config import ConfigError, check_config, validate_config
-from dfdetect.facebatch import FaceBatchError, parse_face_member
-from dfdetect.ingest import ingest_batch
-from dfdetect.reduce import select_frames
-from dfdetect.store import OversizedImageError, decode_face, fit_face, pack_batch
+from dfdetect.data.facebatch import FaceBatchError, parse_face_member
+from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.reduce import select_frames
+from dfdetect.data.store import OversizedImageError, decode_face, fit_face, pack_batch
 from dfdetect.testkit.batches import Video, png_bytes, write_face_batch
 
 # --- 4: non-canonical frame names ----------------------------------------------------------------

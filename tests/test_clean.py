@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from dfdetect.clean import clean_summary, clean_videos
+from dfdetect.data.clean import clean_summary, clean_videos
 from tests.helpers.prepared import video_rows
 
 

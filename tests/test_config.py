@@ -20,9 +20,9 @@ from dfdetect.config import (
     raw_video_part_number,
     raw_video_parts,
 )
-from dfdetect.demo import DemoSpec
-from dfdetect.facebatch import batch_file_name
-from dfdetect.faces import FaceSettings
+from dfdetect.data.demo import DemoSpec
+from dfdetect.data.facebatch import batch_file_name
+from dfdetect.data.faces import FaceSettings
 from dfdetect.layout import ResultsLayout
 from dfdetect.schema import SCHEMA_PATH, schema_default, section_schema
 
@@ -155,7 +155,7 @@ SETTINGS_CLASSES = {
 
 
 def _landmark_settings():
-    from dfdetect.landmarks import LandmarkSettings
+    from dfdetect.data.landmarks import LandmarkSettings
 
     return LandmarkSettings, {
         field: ("landmarks", field) for field in schema_defaults("landmarks") if field != "resources"
@@ -163,7 +163,7 @@ def _landmark_settings():
 
 
 def _predict_settings():
-    from dfdetect.predict import PredictSettings
+    from dfdetect.evaluation.predict import PredictSettings
 
     return PredictSettings, {
         "step": ("frames", "step"),
@@ -197,7 +197,7 @@ def test_settings_class_defaults_are_the_schema_defaults(settings_class):
 
 
 def test_train_settings_hold_no_defaults_and_take_the_schema_defaults():
-    from dfdetect.train import TrainSettings
+    from dfdetect.training.train import TrainSettings
 
     assert all(
         field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
@@ -214,10 +214,10 @@ def test_train_settings_hold_no_defaults_and_take_the_schema_defaults():
 def test_model_builders_default_to_the_schema_weights():
     import inspect
 
-    from dfdetect.backend import select_backend
+    from dfdetect.training.backend import select_backend
 
     select_backend("tensorflow")
-    from dfdetect import models
+    from dfdetect.training import models
 
     for builder in (models.build_transfer, models.build_frame_encoder, models.build_td_lstm):
         assert inspect.signature(builder).parameters["weights"].default == schema_default("model", "weights")
@@ -264,6 +264,6 @@ def test_set_names_are_checked_by_the_schema():
 
 
 def test_the_packing_size_cap_is_the_schema_default():
-    from dfdetect.store import DEFAULT_MAX_IMAGE_SIDE
+    from dfdetect.data.store import DEFAULT_MAX_IMAGE_SIDE
 
     assert DEFAULT_MAX_IMAGE_SIDE == SCHEMA["properties"]["max_image_side"]["default"]

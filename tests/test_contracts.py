@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dfdetect.evaluate import EvaluationPaths
+from dfdetect.evaluation.evaluate import EvaluationPaths
 from dfdetect.layout import EVALUATION_FILES, TRAIN_FILES, ResultsLayout
-from dfdetect.train import TrainPaths
+from dfdetect.training.train import TrainPaths
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def test_layout_paths_are_the_rule_paths(workflow_rules):
 
 
 def test_faces_report_path_is_the_layout_one():
-    from dfdetect.faces import report_path
+    from dfdetect.data.faces import report_path
 
     layout = ResultsLayout("res")
     assert str(report_path(layout.faces_zip("3"))) == layout.faces_report("3")

@@ -8,9 +8,9 @@ import zipfile
 import pytest
 
 from dfdetect.cli import main as cli
-from dfdetect.convert import videos_to_raw_part
-from dfdetect.facebatch import FaceBatchError
-from dfdetect.faces import read_raw_metadata
+from dfdetect.data.convert import videos_to_raw_part
+from dfdetect.data.facebatch import FaceBatchError
+from dfdetect.data.faces import read_raw_metadata
 
 
 def videos_folder(tmp_path):

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfdetect import demo
-from dfdetect.demo import DemoSpec, plan_batch, write_demo_batch
-from dfdetect.facebatch import (
+from dfdetect.data import demo
+from dfdetect.data.demo import DemoSpec, plan_batch, write_demo_batch
+from dfdetect.data.facebatch import (
     METADATA_MEMBER,
     batch_file_name,
     parse_face_member,
@@ -434,7 +434,10 @@ def test_a_simple_detector_separates_real_from_fake_frames_of_new_videos(tmp_pat
 
 
 def test_demo_does_not_import_tensorflow_or_keras() -> None:
-    code = "import sys, dfdetect.demo; print(sorted(m for m in ('tensorflow', 'keras', 'skimage') if m in sys.modules))"
+    code = (
+        "import sys, dfdetect.data.demo; "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'skimage') if m in sys.modules))"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from dfdetect.clean import clean_videos
-from dfdetect.demo import (
+from dfdetect.data.clean import clean_videos
+from dfdetect.data.demo import (
     _MANIPULATORS,
     MANIPULATIONS,
     DemoSpec,
@@ -24,10 +24,10 @@ from dfdetect.demo import (
     planned_videos,
     write_demo_batch,
 )
-from dfdetect.facebatch import METADATA_MEMBER, batch_file_name, read_metadata
-from dfdetect.ingest import ingest_batch
+from dfdetect.data.facebatch import METADATA_MEMBER, batch_file_name, read_metadata
+from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.splits import split_videos
 from dfdetect.layout import demo_batch_id
-from dfdetect.splits import split_videos
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = DemoSpec(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=11)

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dfdetect import faces
-from dfdetect.facebatch import METADATA_MEMBER, batch_file_name, parse_face_member, read_metadata
-from dfdetect.faces import Box, FaceSettings, VideoDecodeError
+from dfdetect.data import faces
+from dfdetect.data.facebatch import METADATA_MEMBER, batch_file_name, parse_face_member, read_metadata
+from dfdetect.data.faces import Box, FaceSettings, VideoDecodeError
 from dfdetect.testkit import videos
 
 N_FRAMES = 12

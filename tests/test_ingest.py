@@ -7,8 +7,8 @@ import zipfile
 import pandas as pd
 import pytest
 
-from dfdetect.facebatch import FaceBatchError, batch_id, is_unsafe_member, parse_face_member, read_metadata
-from dfdetect.ingest import combine_video_tables, ingest_batch, write_batch_manifest
+from dfdetect.data.facebatch import FaceBatchError, batch_id, is_unsafe_member, parse_face_member, read_metadata
+from dfdetect.data.ingest import combine_video_tables, ingest_batch, write_batch_manifest
 from dfdetect.testkit.batches import Video, write_face_batch
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfdetect.landmarks import LandmarksMissing, boxes_path, landmark_store, landmarks_path, load_landmarks
-from dfdetect.store import StorePaths
+from dfdetect.data.landmarks import LandmarksMissing, boxes_path, landmark_store, landmarks_path, load_landmarks
+from dfdetect.data.store import StorePaths
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs_detail
 from tests.helpers.workflow import dry_run, snakemake, workflow_config
@@ -36,7 +36,7 @@ def write_store(prefix, frames: np.ndarray, mask: np.ndarray) -> None:
 @pytest.mark.slow
 def test_landmarks_find_a_real_faces_eyes_and_nan_without_a_face(tmp_path):
     pytest.importorskip("skimage")
-    from dfdetect.faces import load_detector
+    from dfdetect.data.faces import load_detector
 
     frames = np.zeros((2, 2, SIZE, SIZE, 3), dtype=np.uint8)
     frames[0, 0] = astronaut_face(SIZE)

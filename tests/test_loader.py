@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dfdetect.ingest import ingest_batch
-from dfdetect.loader import FrameDataset, class_weights, nearest_filled_slot
-from dfdetect.reduce import select_frames
-from dfdetect.store import FrameStore, pack_batch
+from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.reduce import select_frames
+from dfdetect.data.store import FrameStore, pack_batch
 from dfdetect.testkit.batches import Video, video_code, write_face_batch
+from dfdetect.training.loader import FrameDataset, class_weights, nearest_filled_slot
 
 N_SLOTS = 6
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dfdetect.clean import clean_videos
-from dfdetect.facebatch import FaceBatchError, read_metadata
-from dfdetect.ingest import ingest_batch
-from dfdetect.splits import packable_videos, split_videos
-from dfdetect.store import STATUS_OK
+from dfdetect.data.clean import clean_videos
+from dfdetect.data.facebatch import FaceBatchError, read_metadata
+from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.splits import packable_videos, split_videos
+from dfdetect.data.store import STATUS_OK
 from dfdetect.testkit.batches import Video, metadata_csv, write_face_batch
 
 CSV = b"""filename,split,original,label,manipulation

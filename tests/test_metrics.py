@@ -20,8 +20,8 @@ from sklearn.metrics import (
 )
 
 from dfdetect import plots
-from dfdetect.aggregate import aggregate_frame_scores
-from dfdetect.metrics import (
+from dfdetect.evaluation.aggregate import aggregate_frame_scores
+from dfdetect.evaluation.metrics import (
     bootstrap_auc_interval,
     choose_threshold,
     evaluation_metrics,

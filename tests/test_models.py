@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dfdetect import backend
+from dfdetect.training import backend
 
 backend.select_backend(os.environ.get("KERAS_BACKEND", "tensorflow"))
 
 import keras  # noqa: E402  (after select_backend, on purpose)
 
-from dfdetect import models  # noqa: E402
-from dfdetect.models import ModelConfigError  # noqa: E402
+from dfdetect.training import models  # noqa: E402
+from dfdetect.training.models import ModelConfigError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32  # the smallest size the cheap backbones accept
@@ -75,7 +75,7 @@ def _layers_of_type(model: keras.Model, layer_type: type) -> list[keras.layers.L
 
 
 def test_importing_backend_does_not_import_keras() -> None:
-    code = "import sys, dfdetect.backend; print(sorted({'keras', 'tensorflow'} & set(sys.modules)))"
+    code = "import sys, dfdetect.training.backend; print(sorted({'keras', 'tensorflow'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -346,10 +346,10 @@ _OTHER_BACKEND_SCRIPT = textwrap.dedent(
     """
     import sys, tempfile
     from pathlib import Path
-    from dfdetect import backend
+    from dfdetect.training import backend
     backend.select_backend(sys.argv[1])
     import keras, numpy as np
-    from dfdetect import models
+    from dfdetect.training import models
     assert keras.backend.backend() == sys.argv[1]
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (2, 3, 16, 16, 3), dtype=np.uint8)

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfdetect.perturb import LEVELS, N_LEVELS, PERTURBATIONS, conditions, parameter, perturb_frames, video_seed
+from dfdetect.evaluation.perturb import (
+    LEVELS,
+    N_LEVELS,
+    PERTURBATIONS,
+    conditions,
+    parameter,
+    perturb_frames,
+    video_seed,
+)
 
 ALL_LEVELS = range(1, N_LEVELS + 1)
 

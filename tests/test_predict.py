@@ -12,22 +12,23 @@ import pandas as pd
 import pytest
 import yaml
 
-from dfdetect.backend import select_backend
-from dfdetect.faces import FaceSettings
+from dfdetect.data.faces import FaceSettings
 from dfdetect.testkit import videos
 from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.training.backend import select_backend
 
 select_backend("tensorflow")  # before anything imports Keras
 
-from dfdetect import faces, predict, scoring, sources  # noqa: E402
 from dfdetect.config import complete_config, default_config  # noqa: E402
-from dfdetect.ingest import ingest_batch  # noqa: E402
-from dfdetect.models import build_model, load_model  # noqa: E402
-from dfdetect.predict import PredictSettings, Scorer  # noqa: E402
-from dfdetect.reduce import select_batch_frames  # noqa: E402
+from dfdetect.data import faces  # noqa: E402
+from dfdetect.data.ingest import ingest_batch  # noqa: E402
+from dfdetect.data.reduce import select_batch_frames  # noqa: E402
+from dfdetect.data.store import FrameStore, decode_face, pack_batch  # noqa: E402
+from dfdetect.evaluation import predict, scoring, sources  # noqa: E402
+from dfdetect.evaluation.predict import PredictSettings, Scorer  # noqa: E402
+from dfdetect.evaluation.scoring import score_store_videos  # noqa: E402
 from dfdetect.schema import schema_default  # noqa: E402
-from dfdetect.scoring import score_store_videos  # noqa: E402
-from dfdetect.store import FrameStore, decode_face, pack_batch  # noqa: E402
+from dfdetect.training.models import build_model, load_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 16
@@ -162,7 +163,7 @@ def test_zip_scores_equal_the_evaluation_path(models, face_zip, tmp_path, arch, 
 
 def test_evaluation_writes_exactly_the_paths_it_is_given(model_paths, face_zip, tmp_path):
     """The rule's declared outputs are what evaluate writes: no file of its own choosing, none missing."""
-    from dfdetect.evaluate import EvaluationPaths, evaluate_model
+    from dfdetect.evaluation.evaluate import EvaluationPaths, evaluate_model
 
     manifest = ingest_batch(face_zip, BATCH)
     selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dfdetect.clean import clean_videos
-from dfdetect.reduce import combine_selections, select_batch_frames, select_frames
+from dfdetect.data.clean import clean_videos
+from dfdetect.data.reduce import combine_selections, select_batch_frames, select_frames
 from dfdetect.testkit.batches import Video
 from tests.helpers.prepared import manifest_for
 

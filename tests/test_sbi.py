@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dfdetect.augment import sample_rng
 from dfdetect.config import ConfigError, _check_recipes
-from dfdetect.landmarks import face_ellipse, face_hull, fallback_keypoints
-from dfdetect.recipes import Recipe, RecipeError, RecipePlan
-from dfdetect.sbi import SelfBlender
+from dfdetect.data.landmarks import face_ellipse, face_hull, fallback_keypoints
+from dfdetect.training.augment import sample_rng
+from dfdetect.training.recipes import Recipe, RecipeError, RecipePlan
+from dfdetect.training.sbi import SelfBlender
 
 SIZE = 64
 KEYPOINTS = np.array([(24, 26), (40, 26), (32, 36), (26, 46), (38, 46)], dtype=np.float32)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dfdetect.clean import clean_videos
-from dfdetect.splits import SplitError, split_videos
+from dfdetect.data.clean import clean_videos
+from dfdetect.data.splits import SplitError, split_videos
 from tests.helpers.prepared import video_rows
 
 

@@ -7,11 +7,11 @@ import zipfile
 import numpy as np
 import pytest
 
-from dfdetect.clean import clean_videos
-from dfdetect.ingest import ingest_batch
-from dfdetect.reduce import select_frames
-from dfdetect.splits import packable_videos
-from dfdetect.store import FrameStore, pack_batch
+from dfdetect.data.clean import clean_videos
+from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.reduce import select_frames
+from dfdetect.data.splits import packable_videos
+from dfdetect.data.store import FrameStore, pack_batch
 from dfdetect.testkit.batches import Video, face_pixels, video_code
 from tests.helpers.prepared import manifest_for
 

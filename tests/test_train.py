@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 import yaml
 
-import dfdetect.loader
-from dfdetect.ingest import ingest_batch
-from dfdetect.reduce import select_frames
-from dfdetect.resume import FAULT_ENV, FAULT_POINTS, latest_state
-from dfdetect.store import pack_batch
+import dfdetect.training.loader
+from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.reduce import select_frames
+from dfdetect.data.store import pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
-from dfdetect.train import TrainingError, TrainPaths, train_model
+from dfdetect.training.resume import FAULT_ENV, FAULT_POINTS, latest_state
+from dfdetect.training.train import TrainingError, TrainPaths, train_model
 
 pytestmark = pytest.mark.slow
 IMAGE_SIZE = 32
@@ -127,7 +127,7 @@ def train_command(config_path: Path, name: str, out_dir: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "dfdetect.train",
+        "dfdetect.training.train",
         "--config",
         str(config_path),
         "--model",
@@ -138,7 +138,7 @@ def train_command(config_path: Path, name: str, out_dir: Path) -> list[str]:
 
 
 def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> subprocess.CompletedProcess:
-    """``dfdetect train`` SIGKILLed by its own test hook at ``point`` (EPOCH:STEP, dfdetect.resume)."""
+    """``dfdetect train`` SIGKILLed by its own test hook at ``point`` (EPOCH:STEP, dfdetect.training.resume)."""
     command = train_command(config_path, name, out_dir)
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, FAULT_ENV: point})
     assert done.returncode == -signal.SIGKILL, f"not killed at {point} (rc {done.returncode}):\n{done.stderr[-3000:]}"
@@ -242,14 +242,14 @@ def test_damaged_resume_state_falls_back_then_starts_over(prepared, kill_config,
     assert newest.epochs == 2
     with open(work / newest.weights, "r+b") as handle:  # as a failing disk would
         handle.truncate(100)
-    with caplog.at_level("WARNING", logger="dfdetect.train"):
+    with caplog.at_level("WARNING", logger="dfdetect.training.train"):
         assert latest_state(work).epochs == 1
     assert "state-0001.json names weights-0001.weights.h5, whose content differs" in caplog.text
 
     older = json.loads((work / "state-0000.json").read_text())
     (work / older["history"]).write_text("epoch,loss\n0,1.0\n0,1.0\n")  # both states damaged now
     caplog.clear()
-    with caplog.at_level("WARNING", logger="dfdetect.train"):
+    with caplog.at_level("WARNING", logger="dfdetect.training.train"):
         info = run_training(prepared, "tiny", settings, out_dir=out)
     assert "no consistent resume state" in caplog.text and info["resumed_after_epochs"] == 0
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == list(range(3))
@@ -258,7 +258,7 @@ def test_damaged_resume_state_falls_back_then_starts_over(prepared, kill_config,
 def test_td_lstm_on_a_trained_frame_encoder(prepared, tmp_path):
     import keras
 
-    from dfdetect.models import load_model
+    from dfdetect.training.models import load_model
 
     run_training(prepared, "frame_cnn", {"arch": "cnn", "epochs": 1, "batch_size": 8}, out_dir=tmp_path / "frame_cnn")
     settings = {"arch": "td_lstm", "encoder_from": "frame_cnn", "epochs": 1, "batch_size": 4}
@@ -336,7 +336,7 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
 
 
 def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
-    from dfdetect.models import ModelConfigError
+    from dfdetect.training.models import ModelConfigError
 
     with pytest.raises(ModelConfigError, match="effnet_typo.*EfficientNetB0"):
         run_training(
@@ -399,12 +399,12 @@ def test_sbi_without_real_videos_fails_clearly(prepared, tmp_path):
 def test_sbi_and_winner_recipe_trains_on_real_videos_only(prepared, tmp_path, monkeypatch):
     recipes = []
 
-    class Recording(dfdetect.loader.FrameDataset):
+    class Recording(dfdetect.training.loader.FrameDataset):
         def __init__(self, *args, recipe=None, **kwargs):
             recipes.append(recipe)
             super().__init__(*args, recipe=recipe, **kwargs)
 
-    monkeypatch.setattr(dfdetect.loader, "FrameDataset", Recording)
+    monkeypatch.setattr(dfdetect.training.loader, "FrameDataset", Recording)
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 0].to_parquet(tmp_path / "reals_only.parquet")  # sbi needs no labelled fake
     info = run_training(

@@ -110,7 +110,7 @@ def test_raw_part_runs_through_the_whole_workflow(finished):
 @pytest.mark.slow
 def test_predict_on_the_raw_mp4s_gives_the_evaluation_scores(finished, tmp_path):
     """`dfdetect predict` on a test video's mp4 extracts, selects and scores as the workflow did."""
-    from dfdetect import predict
+    from dfdetect.evaluation import predict
 
     workdir, config = finished
     results = workdir / "results"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dfdetect.store import FrameStore
+from dfdetect.data.store import FrameStore
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
 from tests.helpers.workflow import snakemake, workflow_config

@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from dfdetect.clean import clean_videos, write_clean
+from dfdetect.data.clean import clean_videos, write_clean
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:

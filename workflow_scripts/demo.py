@@ -1,6 +1,6 @@
 """Snakemake adapter: write one demo batch."""
 
-from dfdetect.demo import DemoSpec, write_demo_batch
+from dfdetect.data.demo import DemoSpec, write_demo_batch
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:

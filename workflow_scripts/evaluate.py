@@ -1,6 +1,6 @@
 """Snakemake adapter: evaluate one model."""
 
-from dfdetect.evaluate import EvaluationPaths, evaluate_model
+from dfdetect.evaluation.evaluate import EvaluationPaths, evaluate_model
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]):

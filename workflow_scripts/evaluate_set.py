@@ -1,6 +1,6 @@
 """Snakemake adapter: score one model on one evaluation set."""
 
-from dfdetect.evaluate import SetEvaluationPaths, evaluate_set
+from dfdetect.evaluation.evaluate import SetEvaluationPaths, evaluate_set
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]):

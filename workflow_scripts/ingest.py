@@ -1,6 +1,6 @@
 """Snakemake adapter: ingest one face batch."""
 
-from dfdetect.ingest import ingest_batch, summarize_videos, write_batch_manifest
+from dfdetect.data.ingest import ingest_batch, summarize_videos, write_batch_manifest
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:

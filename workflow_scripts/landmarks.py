@@ -1,7 +1,7 @@
 """Snakemake adapter: MTCNN keypoints for every packed frame of one batch."""
 
-from dfdetect.faces import load_detector
-from dfdetect.landmarks import LandmarkSettings, landmark_store
+from dfdetect.data.faces import load_detector
+from dfdetect.data.landmarks import LandmarkSettings, landmark_store
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:

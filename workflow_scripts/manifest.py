@@ -1,7 +1,7 @@
 """Snakemake adapter: combine the per-batch video tables and plot n_frames."""
 
 from dfdetect.atomic import atomic_to_parquet
-from dfdetect.ingest import combine_video_tables, summarize_videos
+from dfdetect.data.ingest import combine_video_tables, summarize_videos
 from dfdetect.logutil import log_to
 from dfdetect.plots import plot_n_frames_histogram
 

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from dfdetect.data.store import STATUS_OK, pack_batch
 from dfdetect.logutil import log_to
-from dfdetect.store import STATUS_OK, pack_batch
 
 with log_to(snakemake.log[0]) as log:
     prefix = snakemake.output.index[: -len(".index.parquet")]

@@ -3,8 +3,8 @@
 import pandas as pd
 
 from dfdetect.atomic import atomic_to_parquet
+from dfdetect.data.reduce import combine_selections
 from dfdetect.logutil import log_to
-from dfdetect.reduce import combine_selections
 
 with log_to(snakemake.log[0]) as log:
     reduced = combine_selections(

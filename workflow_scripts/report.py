@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from dfdetect.evaluation.report import ResultFiles, comparison_table, run_summary, write_report, write_run_summary
 from dfdetect.logutil import log_to
-from dfdetect.report import ResultFiles, comparison_table, run_summary, write_report, write_run_summary
 
 with log_to(snakemake.log[0]) as log:
     models, sets = list(snakemake.params.models), snakemake.params.sets

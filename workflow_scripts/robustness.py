@@ -1,7 +1,7 @@
 """Snakemake adapter: one model's test split under the DeeperForensics-1.0 perturbations."""
 
+from dfdetect.evaluation.robustness import RobustnessPaths, evaluate_robustness
 from dfdetect.logutil import log_to
-from dfdetect.robustness import RobustnessPaths, evaluate_robustness
 
 with log_to(snakemake.log[0]):
     evaluation = snakemake.params.evaluation

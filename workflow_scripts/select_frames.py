@@ -3,8 +3,8 @@
 import pandas as pd
 
 from dfdetect.atomic import atomic_to_parquet
+from dfdetect.data.reduce import select_batch_frames
 from dfdetect.logutil import log_to
-from dfdetect.reduce import select_batch_frames
 
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params

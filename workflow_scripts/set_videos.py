@@ -3,9 +3,9 @@
 import pandas as pd
 
 from dfdetect.atomic import atomic_to_parquet
-from dfdetect.facebatch import class_balance
+from dfdetect.data.facebatch import class_balance
+from dfdetect.data.splits import packable_videos
 from dfdetect.logutil import log_to
-from dfdetect.splits import packable_videos
 
 with log_to(snakemake.log[0]) as log:
     store_index = pd.concat(map(pd.read_parquet, snakemake.input.indexes), ignore_index=True)

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
+from dfdetect.data.splits import packable_videos, split_videos, write_splits
 from dfdetect.logutil import log_to
-from dfdetect.splits import packable_videos, split_videos, write_splits
 
 with log_to(snakemake.log[0]) as log:
     params = snakemake.params

@@ -1,7 +1,7 @@
 """Snakemake adapter: train one model."""
 
 from dfdetect.logutil import log_to
-from dfdetect.train import TrainPaths, train_model
+from dfdetect.training.train import TrainPaths, train_model
 
 with log_to(snakemake.log[0]):
     train_model(

@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from dfdetect.facebatch import face_member_name
+from dfdetect.data.facebatch import face_member_name
 
 
 def video_code(video_id: str) -> int:

@@ -24,8 +24,8 @@ def run_child(spec: dict, out_dir: Path, point: str | None) -> int:
         code = 3
         os.dup2(2, 1)  # Keras prints its progress to stdout: keep stdout for the results
         try:
-            from dfdetect.resume import FAULT_ENV
-            from dfdetect.train import TrainPaths, train_model
+            from dfdetect.training.resume import FAULT_ENV
+            from dfdetect.training.train import TrainPaths, train_model
 
             if point is not None:
                 os.environ[FAULT_ENV] = point
@@ -57,7 +57,7 @@ def run_child(spec: dict, out_dir: Path, point: str | None) -> int:
 
 
 def kill_and_resume(spec: dict, point: str) -> dict:
-    from dfdetect.resume import latest_state
+    from dfdetect.training.resume import latest_state
 
     out_dir = Path(spec["root"]) / point.replace(":", "_")
     killed = run_child(spec, out_dir, point)
@@ -84,8 +84,8 @@ def main(argv: list[str]) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
 
-    import dfdetect.callbacks  # noqa: F401
-    import dfdetect.train  # noqa: F401
+    import dfdetect.training.callbacks  # noqa: F401
+    import dfdetect.training.train  # noqa: F401
 
     results = Path(spec["root"]) / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dfdetect.ingest import ingest_batch
+from dfdetect.data.ingest import ingest_batch
 from dfdetect.testkit.batches import write_face_batch
 
 

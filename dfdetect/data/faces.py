@@ -35,7 +35,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
-from dfdetect.facebatch import (
+from dfdetect.data.facebatch import (
     LABELS,
     METADATA_MEMBER,
     FaceBatchError,
@@ -46,7 +46,7 @@ from dfdetect.facebatch import (
     video_id_from_filename,
     write_member,
 )
-from dfdetect.png import encode_pngs
+from dfdetect.data.png import encode_pngs
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Keras backend, precision and seeds: the set-up a training or scoring process does first.
 
 Keras reads `KERAS_BACKEND` once, when it is first imported, so `select_backend()` must run
-before anything imports Keras (dfdetect.models, dfdetect.loader, ...). Importing this module
+before anything imports Keras (dfdetect.training.models, dfdetect.training.loader, ...). Importing this module
 does not import Keras; `set_mixed_precision()` and `set_seeds()` do, so call them after
 `select_backend()`.
 
@@ -39,7 +39,7 @@ def select_backend(name: str) -> None:
     if loaded is not None and loaded != name:
         raise BackendError(
             f"Keras was already imported with the {loaded!r} backend, so it cannot switch to "
-            f"{name!r} in this process: call dfdetect.backend.select_backend({name!r}) before "
+            f"{name!r} in this process: call dfdetect.training.backend.select_backend({name!r}) before "
             "anything imports keras (or start the process with KERAS_BACKEND set)"
         )
     os.environ["KERAS_BACKEND"] = name

@@ -3,9 +3,9 @@
 Evaluation (test and validation videos from the frame store), ``dfdetect predict`` (mp4s, face
 folders, face-batch zips) and later scorers all hand ``score_clips`` the same thing: per video a
 clip of ``n_slots`` uint8 face crops and the mask of its filled slots. Single-frame models score
-every filled slot and the scores are aggregated into one video score (``dfdetect.aggregate``);
+every filled slot and the scores are aggregated into one video score (``dfdetect.evaluation.aggregate``);
 the score of the filled slot nearest the middle (the study's single frame) is kept beside it.
-Clip models (``td_lstm``) score the whole clip, filled slots first (``dfdetect.modelinput``).
+Clip models (``td_lstm``) score the whole clip, filled slots first (``dfdetect.training.modelinput``).
 
 Nothing here imports Keras: the model object is passed in, and only its ``input`` and
 ``predict`` are used.
@@ -19,9 +19,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from dfdetect.aggregate import AGGREGATIONS, aggregate_frame_scores
-from dfdetect.facebatch import MANIPULATION_COLUMN
-from dfdetect.modelinput import FRAMES_INPUT, MASK_INPUT, left_pack_clips, nearest_filled_slot
+from dfdetect.data.facebatch import MANIPULATION_COLUMN
+from dfdetect.evaluation.aggregate import AGGREGATIONS, aggregate_frame_scores
+from dfdetect.training.modelinput import FRAMES_INPUT, MASK_INPUT, left_pack_clips, nearest_filled_slot
 
 PREDICTION_COLUMNS = ["video_id", "family", "label", "p_fake", "p_fake_middle", "n_frames_scored"]
 VIDEO_CHUNK = 32  # videos gathered per model call: fewer calls, bounded memory

@@ -1,6 +1,6 @@
 """Model builders for the study's three architectures (Keras 3, backend-neutral).
 
-Call `dfdetect.backend.select_backend()` before importing this module: it imports Keras.
+Call `dfdetect.training.backend.select_backend()` before importing this module: it imports Keras.
 
 Inputs (the loader's contract). Frames are **uint8** RGB face crops exactly as the frame store
 holds them; scaling and each backbone's own preprocessing are the first layers of every model,
@@ -46,8 +46,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from dfdetect.modelinput import FRAMES_INPUT, MASK_INPUT
 from dfdetect.schema import schema_default
+from dfdetect.training.modelinput import FRAMES_INPUT, MASK_INPUT
 
 ARCHS = ("cnn", "transfer", "td_lstm")
 POOLINGS = ("flatten", "avg", "max")

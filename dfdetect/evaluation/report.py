@@ -18,8 +18,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
+from dfdetect.evaluation.metrics import mean_perturbed_auc
 from dfdetect.layout import ResultsLayout
-from dfdetect.metrics import mean_perturbed_auc
 
 THRESHOLD_METRICS = ("precision", "recall", "specificity")
 COMPARISON_COLUMNS = [

@@ -1,10 +1,10 @@
 """Score a trained model on the validation and test videos, and write its evaluation.
 
-Scores come from the one scoring path (``dfdetect.scoring``): single-frame models score every
+Scores come from the one scoring path (``dfdetect.evaluation.scoring``): single-frame models score every
 filled slot of a video and the scores are aggregated into one video score (mean, median or the
 DFDC winner's confident mean), with the middle frame's score alone (the study's setting) kept
 beside it; ``td_lstm`` scores the whole clip. Metrics come from probabilities
-(``dfdetect.metrics``); the decision threshold is chosen on validation.
+(``dfdetect.evaluation.metrics``); the decision threshold is chosen on validation.
 
 The files written are exactly those of an ``EvaluationPaths``, which the evaluate rule builds
 from its declared outputs. Keras is imported inside the functions, after the backend is selected.
@@ -21,11 +21,11 @@ from typing import Any, ClassVar, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
-from dfdetect.backend import select_backend
+from dfdetect.evaluation.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
+from dfdetect.evaluation.scoring import PREDICTION_COLUMNS, check_aggregation, score_store_videos
 from dfdetect.layout import EVALUATION_FILES, SET_EVALUATION_FILES, RulePaths
-from dfdetect.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
 from dfdetect.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
-from dfdetect.scoring import PREDICTION_COLUMNS, check_aggregation, score_store_videos
+from dfdetect.training.backend import select_backend
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +77,8 @@ def submission_table(predictions: pd.DataFrame) -> pd.DataFrame:
 def load_scoring(model_path: str | Path, store_prefixes: Sequence[str | Path], backend: str) -> tuple[Any, Any]:
     """The saved model and the frame store, with the backend selected before Keras is imported."""
     select_backend(backend)
-    from dfdetect.models import load_model
-    from dfdetect.store import FrameStore
+    from dfdetect.data.store import FrameStore
+    from dfdetect.training.models import load_model
 
     return load_model(model_path), FrameStore(store_prefixes)
 

@@ -1,4 +1,4 @@
-"""Keras callbacks of the trainer (imports Keras: load after ``dfdetect.backend.select_backend``)."""
+"""Keras callbacks of the trainer (imports Keras: load after ``dfdetect.training.backend.select_backend``)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
-from dfdetect.resume import ResumeState, fault_point, file_name, is_better, prune, read_history
+from dfdetect.training.resume import ResumeState, fault_point, file_name, is_better, prune, read_history
 
-log = logging.getLogger("dfdetect.train")
+log = logging.getLogger("dfdetect.training.train")
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -67,7 +67,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 class EpochCheckpoint(keras.callbacks.Callback):
     """The trainer's only writer of resume state: after each epoch, the best model (when it
     improved), the history, the weights with the optimizer state, then the manifest, each written
-    atomically (see ``dfdetect.resume``). Replaces Keras's BackupAndRestore, ModelCheckpoint and
+    atomically (see ``dfdetect.training.resume``). Replaces Keras's BackupAndRestore, ModelCheckpoint and
     CSVLogger, which write in place and leave a corrupt file when the job is killed mid-write.
 
     Put it after the EarlyStopping callback, so that a manifest records that training stopped.

@@ -3,7 +3,7 @@
 Each input becomes clips (``VideoClip``: per video the selected single-face frames, one per slot,
 resized to the model's input size as packing resizes them) or, for what cannot be scored, a
 ``VideoResult`` carrying 0.5 and the reason. Frame selection is the workflow's
-(``dfdetect.reduce.select_frames``); mp4 faces are found as ``extract_faces`` finds them.
+(``dfdetect.data.reduce.select_frames``); mp4 faces are found as ``extract_faces`` finds them.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dfdetect import faces
-from dfdetect.facebatch import face_member_name, open_batch_zip, parse_face_member
-from dfdetect.faces import FaceDetector, FaceSettings
-from dfdetect.ingest import ingest_archive
-from dfdetect.reduce import select_frames
-from dfdetect.store import DECODE_ERRORS, decode_face, fit_face
+from dfdetect.data import faces
+from dfdetect.data.facebatch import face_member_name, open_batch_zip, parse_face_member
+from dfdetect.data.faces import FaceDetector, FaceSettings
+from dfdetect.data.ingest import ingest_archive
+from dfdetect.data.reduce import select_frames
+from dfdetect.data.store import DECODE_ERRORS, decode_face, fit_face
 
 STATUS_OK = "ok"
 FAILED_SCORE = 0.5  # the uninformative guess: log loss ln 2 whatever the truth

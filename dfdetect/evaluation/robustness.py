@@ -1,9 +1,9 @@
 """Robustness curves: a model's test split scored under DeeperForensics-1.0's perturbations.
 
-Every perturbation of ``dfdetect.perturb`` at each of its five levels is applied to the face
+Every perturbation of ``dfdetect.evaluation.perturb`` at each of its five levels is applied to the face
 crops of the test videos as the frame store holds them (seeded per video, so a video's
 perturbed frames do not depend on what else is scored), and the videos are scored through the
-evaluation's own path (``dfdetect.scoring.score_store_videos``: same frames, same aggregation).
+evaluation's own path (``dfdetect.evaluation.scoring.score_store_videos``: same frames, same aggregation).
 Level 0 is the clean evaluation. Writes ``robustness.csv`` (perturbation, level, roc_auc,
 log_loss, n) and ``robustness.png`` (AUC against level, a line per perturbation, clean AUC as
 reference).
@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
+from dfdetect.evaluation.metrics import ROBUSTNESS_COLUMNS, mean_perturbed_auc, robustness_record
+from dfdetect.evaluation.perturb import conditions, perturb_frames, video_seed
+from dfdetect.evaluation.scoring import check_aggregation, score_store_videos
 from dfdetect.layout import ROBUSTNESS_FILES, RulePaths
-from dfdetect.metrics import ROBUSTNESS_COLUMNS, mean_perturbed_auc, robustness_record
-from dfdetect.perturb import conditions, perturb_frames, video_seed
-from dfdetect.scoring import check_aggregation, score_store_videos
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def evaluate_robustness(
     seed: int,
 ) -> pd.DataFrame:
     """Score model ``name``'s test split under every perturbation level and write the curves."""
-    from dfdetect.evaluate import load_scoring
+    from dfdetect.evaluation.evaluate import load_scoring
 
     check_aggregation(aggregation)
     model, store = load_scoring(model_path, store_prefixes, backend)

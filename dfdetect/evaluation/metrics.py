@@ -8,7 +8,7 @@ validation split, never on test. All metric arithmetic is scikit-learn's.
 Conventions: label 1 is FAKE, 0 is REAL; a video is called FAKE when its score >= threshold
 (the same rule as ``sklearn.metrics.roc_curve``). No TensorFlow/Keras here: this runs in light
 jobs. Numbers only: the figures are ``dfdetect.plots``; frame scores -> video scores is
-``dfdetect.aggregate``.
+``dfdetect.evaluation.aggregate``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from dfdetect.facebatch import MANIPULATION_COLUMN
+from dfdetect.data.facebatch import MANIPULATION_COLUMN
 
 log = logging.getLogger(__name__)
 

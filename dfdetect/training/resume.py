@@ -1,6 +1,6 @@
 """The trainer's resume state: what an interrupted training job leaves in ``models/{model}/.resume/``.
 
-After each finished epoch the checkpoint callback (``dfdetect.callbacks.EpochCheckpoint``) writes,
+After each finished epoch the checkpoint callback (``dfdetect.training.callbacks.EpochCheckpoint``) writes,
 in this order and each through ``dfdetect.atomic`` (unique temporary name, fsync, rename):
 
 1. ``best-{epoch}.keras``      the whole model, when this epoch's validation loss is the best so far;
@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-log = logging.getLogger("dfdetect.train")
+log = logging.getLogger("dfdetect.training.train")
 
 FAULT_ENV = "DFDETECT_FAULT_AT"
 STEPS = ("best", "history", "weights", "state")

@@ -1,6 +1,6 @@
 """Frame scores -> video scores: mean, median, or the DFDC winner's confident mean.
 
-Pure numpy, so that scoring (``dfdetect.scoring``, for evaluation and ``dfdetect predict``) does
+Pure numpy, so that scoring (``dfdetect.evaluation.scoring``, for evaluation and ``dfdetect predict``) does
 not pay for importing scikit-learn and matplotlib.
 """
 

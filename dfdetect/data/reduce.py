@@ -15,7 +15,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from dfdetect.clean import frame_count_reason
+from dfdetect.data.clean import frame_count_reason
 
 SELECTION_COLUMNS = ["batch", "video_id", "slot", "frame_index", "member"]
 

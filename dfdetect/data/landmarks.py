@@ -17,7 +17,7 @@ around the crop's centre, covering brows to chin, with the keypoints where a cen
 them).
 
 Importing this module is cheap: mtcnn (and TensorFlow) are imported only by the detector
-(``dfdetect.faces.load_detector``), inside the landmarks job. Training jobs only read the arrays.
+(``dfdetect.data.faces.load_detector``), inside the landmarks job. Training jobs only read the arrays.
 """
 
 from __future__ import annotations
@@ -241,7 +241,7 @@ def landmark_store(
 
     Returns counts for the log: frames, frames with a face, and their share.
     """
-    from dfdetect.store import StorePaths
+    from dfdetect.data.store import StorePaths
 
     paths = StorePaths.for_prefix(prefix)
     frames = np.load(paths.frames, mmap_mode="r") if paths.frames.stat().st_size > 128 else np.load(paths.frames)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from dfdetect.augment import seed_pipeline, single_threaded_opencv
-from dfdetect.landmarks import face_hull
+from dfdetect.data.landmarks import face_hull
+from dfdetect.training.augment import seed_pipeline, single_threaded_opencv
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
 ELASTIC_REFERENCE_SIDE = 256  # SBI's elastic alpha/sigma are pixels of crops about this size

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.atomic import atomic_to_parquet, atomic_write_text
-from dfdetect.facebatch import MANIPULATION_COLUMN, class_balance
+from dfdetect.data.facebatch import MANIPULATION_COLUMN, class_balance
 
 TOO_FEW_FRAMES = "too_few_frames"
 TOO_MANY_FRAMES = "too_many_frames"

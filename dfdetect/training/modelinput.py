@@ -6,8 +6,8 @@ for single-frame models, ``(batch, slots, size, size, 3)`` for clip models) and,
 get their filled slots first, in slot order, and the padding after them as zeros: right padding
 is the only mask cuDNN's LSTM accepts on TensorFlow GPUs.
 
-The builders (``dfdetect.models``), the training loader (``dfdetect.loader``) and scoring
-(``dfdetect.scoring``) all take the names and the packing from here.
+The builders (``dfdetect.training.models``), the training loader (``dfdetect.training.loader``) and scoring
+(``dfdetect.evaluation.scoring``) all take the names and the packing from here.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ CSV history, resumable after an interruption.
 
 Runs inside Snakemake (``workflow_scripts/train.py``) or directly::
 
-    python -m dfdetect.train --config config.yaml --model cnn
+    python -m dfdetect.training.train --config config.yaml --model cnn
     dfdetect train --config config.yaml --model cnn
 
 The Keras backend is chosen before Keras is imported, so this module imports Keras only inside
@@ -26,9 +26,9 @@ from typing import Any, ClassVar, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
-from dfdetect.backend import select_backend, set_mixed_precision, set_seeds
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
-from dfdetect.resume import ResumeState, latest_state
+from dfdetect.training.backend import select_backend, set_mixed_precision, set_seeds
+from dfdetect.training.resume import ResumeState, latest_state
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class TrainSettings:
     learning_rate: float
     frames_per_video: str | int
     patience: int
-    augment: bool | str  # a preset of dfdetect.augment (true = flip); see dfdetect.recipes
+    augment: bool | str  # a preset of dfdetect.training.augment (true = flip); see dfdetect.training.recipes
     mixed_precision: bool
     seed: int
     loader_workers: int
@@ -125,7 +125,7 @@ def prepare_work_dir(paths: TrainPaths, fingerprint: str) -> ResumeState | None:
     """Keep an interrupted run's checkpoints only when they belong to the same settings.
 
     Returns the newest consistent resume state an earlier, interrupted run left (None: start
-    over); a damaged or partial state is logged and skipped (``dfdetect.resume.latest_state``).
+    over); a damaged or partial state is logged and skipped (``dfdetect.training.resume.latest_state``).
     """
     stamp = paths.work / "fingerprint.txt"
     if paths.work.exists() and (not stamp.exists() or stamp.read_text().strip() != fingerprint):
@@ -173,13 +173,13 @@ def train_model(
     select_backend(backend)  # before Keras is imported
     import keras
 
-    from dfdetect.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping
-    from dfdetect.distribute import choose_distribution
-    from dfdetect.loader import FrameDataset, class_weights
-    from dfdetect.models import build_model, encoder_from_trained
+    from dfdetect.data.store import FrameStore
     from dfdetect.plots import plot_history
-    from dfdetect.samples_figure import plot_training_samples
-    from dfdetect.store import FrameStore
+    from dfdetect.training.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping
+    from dfdetect.training.distribute import choose_distribution
+    from dfdetect.training.loader import FrameDataset, class_weights
+    from dfdetect.training.models import build_model, encoder_from_trained
+    from dfdetect.training.samples_figure import plot_training_samples
 
     set_seeds(train_settings.seed)
     policy = set_mixed_precision(train_settings.mixed_precision)
@@ -335,11 +335,11 @@ def train_model(
 
 
 # ------------------------------------------------------------------------------------------------
-# Training recipes (dfdetect.recipes): settings, landmarks, and what train.json says about them
+# Training recipes (dfdetect.training.recipes): settings, landmarks, and what train.json says about them
 
 
 def recipe_of(name: str, settings: Mapping[str, Any]):
-    from dfdetect.recipes import Recipe
+    from dfdetect.training.recipes import Recipe
 
     try:
         return Recipe.from_settings(settings)
@@ -351,7 +351,7 @@ def recipe_landmarks(name: str, recipe, store_prefixes: Sequence[str | Path], st
     """The batches' keypoints when the recipe needs them; a missing file fails before training."""
     if not recipe.needs_landmarks:
         return None
-    from dfdetect.landmarks import LandmarksMissing, load_landmarks
+    from dfdetect.data.landmarks import LandmarksMissing, load_landmarks
 
     try:
         return load_landmarks(store_prefixes, store.masks)
@@ -401,7 +401,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings["epochs"] = args.epochs
     layout = ResultsLayout(args.results_dir or config["results_dir"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from dfdetect.store import store_prefixes
+    from dfdetect.data.store import store_prefixes
 
     prefixes = store_prefixes(layout.store_dir())
     if not prefixes:

@@ -1,9 +1,9 @@
 """Training recipes: a model's ``augment`` and ``fakes`` settings, applied to the loader's samples.
 
-- ``augment`` (``dfdetect.augment``): none | flip | dfdc_winner, per training sample;
+- ``augment`` (``dfdetect.training.augment``): none | flip | dfdc_winner, per training sample;
 - ``fakes``: ``labelled`` (the split's FAKE videos, as before), ``sbi`` (REAL videos only: every
   batch is half real frames and half self-blended fakes made from those same frames, each pair
-  next to each other and post-augmented alike, ``dfdetect.sbi``) or ``both`` (the labelled
+  next to each other and post-augmented alike, ``dfdetect.training.sbi``) or ``both`` (the labelled
   samples plus one self-blended fake per REAL sample, all shuffled together). With sbi and both,
   every REAL frame is served as SBI's pair real (the stored frame or, p 0.5, its source-target
   augmented copy) and every item gets SBI's post-augmentation, so that neither the source-target
@@ -17,7 +17,7 @@ loaders have no plan: they are never augmented and see only labelled videos.
 
 Recipes that need landmarks (``dfdc_winner``'s face-part cutout, SBI's face hull) read
 ``store/{batch}.landmarks.npy``; a sample whose frame has no detected face uses the fallback
-geometry (``dfdetect.landmarks``), and the plan counts both. Nothing here imports Keras.
+geometry (``dfdetect.data.landmarks``), and the plan counts both. Nothing here imports Keras.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from dfdetect.augment import Augmenter, preset_name, sample_rng
-from dfdetect.landmarks import fallback_keypoints, has_face
+from dfdetect.data.landmarks import fallback_keypoints, has_face
 from dfdetect.schema import section_schema
+from dfdetect.training.augment import Augmenter, preset_name, sample_rng
 
 FAKES = ("labelled", "sbi", "both")
 
@@ -124,7 +124,7 @@ class RecipePlan:
         self.augmenter = Augmenter(recipe.augment, self.image_size)
         self._blender = None
         if recipe.uses_sbi:
-            from dfdetect.sbi import SelfBlender
+            from dfdetect.training.sbi import SelfBlender
 
             self._blender = SelfBlender(self.image_size)
 

@@ -12,9 +12,9 @@ Modes:
 - a number N: N filled slots per video, spread evenly over the clip (all of them when fewer):
   most of what ``all`` teaches for a fraction of the epoch time.
 - ``clip``: the whole clip, ``{"frames": (slots, H, W, 3) uint8, "mask": (slots,) bool}``, for
-  sequence models, packed as ``dfdetect.modelinput`` says (filled slots first).
+  sequence models, packed as ``dfdetect.training.modelinput`` says (filled slots first).
 
-Inputs are always a dict keyed by the models' input names (``dfdetect.modelinput``).
+Inputs are always a dict keyed by the models' input names (``dfdetect.training.modelinput``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from dfdetect.modelinput import FRAMES_INPUT, MASK_INPUT, nearest_filled_slot
-from dfdetect.recipes import Recipe, RecipePlan
-from dfdetect.store import FrameStore
+from dfdetect.data.store import FrameStore
+from dfdetect.training.modelinput import FRAMES_INPUT, MASK_INPUT, nearest_filled_slot
+from dfdetect.training.recipes import Recipe, RecipePlan
 
 MODES = ("middle", "all", "clip")
 
@@ -91,7 +91,7 @@ class FrameDataset(keras.utils.PyDataset):
     run is repeatable); ``flip`` mirrors half the samples horizontally; ``class_weight`` (label ->
     weight) adds per-sample weights, which every backend supports.
 
-    ``recipe`` (training only, ``dfdetect.recipes``): the augmentation preset and the fakes the
+    ``recipe`` (training only, ``dfdetect.training.recipes``): the augmentation preset and the fakes the
     epoch serves (``flip=True`` is ``Recipe(augment="flip", fakes="labelled")``); ``landmarks``
     (batch -> keypoints) when the recipe needs them. Without a recipe nothing is augmented
     (validation, test).
@@ -131,7 +131,7 @@ class FrameDataset(keras.utils.PyDataset):
         self._slots = self.samples["slot"].to_numpy()
         self._labels = self.samples["label"].to_numpy(dtype="float32")
         # Training recipes: the items an epoch serves (samples, some as self-blended fakes) and
-        # their augmentation live in dfdetect.recipes; without one, items are the samples.
+        # their augmentation live in dfdetect.training.recipes; without one, items are the samples.
         if recipe is None and flip:
             recipe = Recipe(augment="flip", fakes="labelled")
         self.plan = (

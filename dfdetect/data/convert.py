@@ -25,7 +25,7 @@ from typing import Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
-from dfdetect.facebatch import LABELS, FaceBatchError
+from dfdetect.data.facebatch import LABELS, FaceBatchError
 
 RAW_PART_NAME = "dfdc_train_part_{number}.zip"
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dfdetect.landmarks import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, NOSE, RIGHT_EYE
+from dfdetect.data.landmarks import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, NOSE, RIGHT_EYE
 
 PRESETS = ("none", "flip", "dfdc_winner")
 CUTOUT_P = 0.7  # the winner: remove_landmark on 70% of the frames that have landmarks

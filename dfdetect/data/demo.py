@@ -52,7 +52,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
-from dfdetect.facebatch import (
+from dfdetect.data.facebatch import (
     BATCH_FILE_PATTERN,
     MANIPULATION_COLUMN,
     METADATA_COLUMNS,
@@ -62,8 +62,8 @@ from dfdetect.facebatch import (
     metadata_csv,
     write_member,
 )
+from dfdetect.data.png import encode_pngs
 from dfdetect.layout import demo_batch_id
-from dfdetect.png import encode_pngs
 from dfdetect.schema import schema_default
 
 __all__ = [

@@ -6,8 +6,8 @@
 
 An INPUT is an mp4 (faces are extracted with MTCNN exactly as ``extract_faces`` does), a folder
 of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), or a face-batch zip
-(every video of its ``metadata.csv``); ``dfdetect.sources`` reads them. The scores come from the
-one scoring path that evaluation uses (``dfdetect.scoring.score_clips``).
+(every video of its ``metadata.csv``); ``dfdetect.evaluation.sources`` reads them. The scores come from the
+one scoring path that evaluation uses (``dfdetect.evaluation.scoring.score_clips``).
 
 Settings: the command line over ``--config`` (validated and completed like the workflow's, with
 ``dfdetect.config.load_config``) over the schema's defaults. A clip model (``td_lstm``) always
@@ -18,7 +18,7 @@ Output: CSV ``filename,label,status`` (label = probability of FAKE, the DFDC sub
 status ``ok`` or ``code: reason``). A video that cannot be scored gets 0.5 and its reason; the
 exit code is 1 only when no video could be scored. The output path is checked before scoring.
 
-Keras is imported after ``dfdetect.backend.select_backend``; MTCNN (TensorFlow) is loaded only
+Keras is imported after ``dfdetect.training.backend.select_backend``; MTCNN (TensorFlow) is loaded only
 when an mp4 is scored.
 """
 
@@ -37,13 +37,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from dfdetect import faces
-from dfdetect.aggregate import AGGREGATIONS
 from dfdetect.atomic import atomic_path, temporary_name
-from dfdetect.faces import FaceDetector, FaceSettings
-from dfdetect.schema import schema_default
-from dfdetect.scoring import ModelSpec, check_aggregation, model_spec, score_clips
-from dfdetect.sources import (
+from dfdetect.data import faces
+from dfdetect.data.faces import FaceDetector, FaceSettings
+from dfdetect.evaluation.aggregate import AGGREGATIONS
+from dfdetect.evaluation.scoring import ModelSpec, check_aggregation, model_spec, score_clips
+from dfdetect.evaluation.sources import (
     FAILED_SCORE,
     STATUS_OK,
     FrameSelection,
@@ -59,6 +58,7 @@ from dfdetect.sources import (
     selected_clips,
     zip_videos,
 )
+from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +281,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.error(f"cannot load model: {problem}")
     logging.basicConfig(level=logging.INFO, format="dfdetect predict: %(message)s", stream=sys.stderr)
 
-    from dfdetect.backend import select_backend
+    from dfdetect.training.backend import select_backend
 
     select_backend(choose_backend(args.backend, config))
-    from dfdetect.models import load_model
+    from dfdetect.training.models import load_model
 
     try:
         model = load_model(args.model)

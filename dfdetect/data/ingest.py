@@ -15,7 +15,7 @@ from typing import Iterable
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
-from dfdetect.facebatch import (
+from dfdetect.data.facebatch import (
     MANIPULATION_COLUMN,
     METADATA_MEMBER,
     FaceBatchError,

@@ -18,8 +18,8 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from dfdetect.atomic import atomic_to_parquet, atomic_write_text
-from dfdetect.facebatch import MANIPULATION_COLUMN, class_balance
-from dfdetect.store import STATUS_OK
+from dfdetect.data.facebatch import MANIPULATION_COLUMN, class_balance
+from dfdetect.data.store import STATUS_OK
 
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_COLUMNS = ["video_id", "label", "family"]

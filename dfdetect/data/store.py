@@ -29,7 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, commit, temporary_name
-from dfdetect.facebatch import open_batch_zip
+from dfdetect.data.facebatch import open_batch_zip
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)

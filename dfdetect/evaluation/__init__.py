@@ -1,0 +1,1 @@
+"""The evaluation stage: scoring, metrics, robustness, the comparison report and ``dfdetect predict``."""
