@@ -66,8 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     width, height = args.size
     face_height = max(24, round(height * 0.27))  # a DFDC-like share of the frame height
     frames, _ = videos.face_frames(["astronaut"], args.frames, size=args.size, face_heights=face_height)
-    per_frame = faces.FaceSettings(batch_size=1, min_face_size=args.min_face_size)
-    batched = faces.FaceSettings(batch_size=args.batch_size, min_face_size=args.min_face_size)
+    per_frame = faces.FaceSettings.of(batch_size=1, min_face_size=args.min_face_size)
+    batched = faces.FaceSettings.of(batch_size=args.batch_size, min_face_size=args.min_face_size)
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-faces-") as folder:
         video = videos.write_mp4(Path(folder) / "bench.mp4", frames, fps=30)

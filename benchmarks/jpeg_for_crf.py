@@ -44,7 +44,7 @@ def photo_video(size: int, n_frames: int, rng: np.random.Generator) -> np.ndarra
 
 
 def demo_video(size: int, n_frames: int) -> np.ndarray:
-    spec = DemoSpec(videos_per_batch=4, image_size=size, n_frame_slots=max(n_frames, 10), seed=3)
+    spec = DemoSpec.of(videos_per_batch=4, image_size=size, n_frame_slots=max(n_frames, 10), seed=3)
     family = plan_batch(0, spec).families[0]
     track = _render_original(family, spec, np.random.default_rng(1))[0]
     return track.pixels[:n_frames]

@@ -64,10 +64,9 @@ rule pack:
     input:
         zip=batch_zip,
         selection=rules.select_frames.output[0],
+    # Names and suffixes are dfdetect.data.store.StorePaths' (dfdetect.layout.STORE_FILES).
     output:
-        frames=LAYOUT.store_file("{batch}", "frames.npy", data="{data}"),
-        mask=LAYOUT.store_file("{batch}", "mask.npy", data="{data}"),
-        index=LAYOUT.store_file("{batch}", "index.parquet", data="{data}"),
+        multiext(LAYOUT.store_prefix("{batch}", data="{data}"), **STORE_FILES),
     log:
         result("logs/{data}pack/{batch}.log"),
     benchmark:

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from dfdetect.data import faces
-from dfdetect.data.facebatch import METADATA_MEMBER, batch_file_name, parse_face_member, read_metadata
+from dfdetect.data.facebatch import METADATA_MEMBER, parse_face_member, read_metadata
 from dfdetect.data.faces import Box, FaceSettings, VideoDecodeError
+from dfdetect.layout import batch_file_name
 from dfdetect.testkit import videos
 
 N_FRAMES = 12
@@ -67,14 +68,14 @@ def noise_video() -> bytes:
 
 def test_settings_reject_values_that_cannot_work():
     with pytest.raises(ValueError, match="every_k"):
-        FaceSettings(every_k=0)
+        FaceSettings.of(every_k=0)
     with pytest.raises(ValueError, match="threshold"):
-        FaceSettings(threshold=1.5)
+        FaceSettings.of(threshold=1.5)
     with pytest.raises(ValueError, match="min_face_size"):
-        FaceSettings(min_face_size=8)
-    with pytest.raises(ValueError, match="unknown key.*every_n"):
+        FaceSettings.of(min_face_size=8)
+    with pytest.raises(ValueError, match="every_n. was unexpected"):
         FaceSettings.from_mapping({"every_n": 2})
-    assert FaceSettings.from_mapping({"every_k": 5, "max_faces": None}) == FaceSettings(every_k=5, max_faces=None)
+    assert FaceSettings.from_mapping({"every_k": 5, "max_faces": None}) == FaceSettings.of(every_k=5, max_faces=None)
 
 
 def test_detection_scale_keeps_mtcnn_at_its_safe_minimum():
@@ -87,7 +88,7 @@ def test_detection_scale_keeps_mtcnn_at_its_safe_minimum():
 def test_crop_face_is_square_with_margin_and_resized():
     frame = np.zeros((200, 300, 3), dtype=np.uint8)
     frame[50:150, 100:180] = 200  # an 80x100 "face"
-    settings = FaceSettings(margin=0.2, crop_size=120)
+    settings = FaceSettings.of(margin=0.2, crop_size=120)
     crop = faces.crop_face(frame, Box(100, 50, 180, 150, 0.99), settings)
     assert crop.shape == (120, 120, 3) and crop.dtype == np.uint8
     # side = 100 * 1.2 = 120 px, centred on the box: rows 40..160, columns 80..200
@@ -96,10 +97,10 @@ def test_crop_face_is_square_with_margin_and_resized():
 
 def test_crop_face_shifts_inside_the_frame_and_pads_only_when_larger():
     frame = np.arange(100 * 120 * 3, dtype=np.uint32).reshape(100, 120, 3).astype(np.uint8)
-    settings = FaceSettings(margin=0.0, crop_size=40)
+    settings = FaceSettings.of(margin=0.0, crop_size=40)
     near_corner = faces.crop_face(frame, Box(-10, -5, 30, 35, 0.99), settings)
     assert np.array_equal(near_corner, frame[0:40, 0:40])  # shifted in, no black border
-    settings = FaceSettings(margin=0.0, crop_size=140)
+    settings = FaceSettings.of(margin=0.0, crop_size=140)
     larger = faces.crop_face(frame, Box(0, 0, 140, 100, 0.99), settings)
     assert np.array_equal(larger[20:120, 10:130], frame)  # centred, black above, below and sides
     assert not larger[:20].any() and not larger[120:].any()
@@ -186,7 +187,7 @@ def test_audio_only_mp4_is_a_decode_error(tmp_path):
 @pytest.mark.parametrize("video_fixture", ["astronaut_video", "grace_video"])
 def test_moving_face_is_found_where_it_was_pasted(request, detector, video_fixture):
     data, truth = request.getfixturevalue(video_fixture)
-    settings = FaceSettings(every_k=2)
+    settings = FaceSettings.of(every_k=2)
     found = faces.extract_video_faces(data, detector, settings, name=video_fixture)
     assert found.n_frames_read == N_FRAMES and found.n_frames_sampled == N_FRAMES // 2
     assert sorted(found.faces) == list(range(0, N_FRAMES, 2))  # a face in every sampled frame
@@ -205,17 +206,17 @@ def test_moving_face_is_found_where_it_was_pasted(request, detector, video_fixtu
 
 def test_crop_shows_the_face(detector, astronaut_video):
     data, _ = astronaut_video
-    found = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, crop_size=96))
+    found = faces.extract_video_faces(data, detector, FaceSettings.of(every_k=6, crop_size=96))
     crop = found.faces[0][0].crop
     assert crop.shape == (96, 96, 3)
     # Detecting again inside the crop finds one face filling most of it (margin 0.3: about 1/1.3).
-    again = faces.detect_faces([crop], detector, FaceSettings(min_face_size=20))[0]
+    again = faces.detect_faces([crop], detector, FaceSettings.of(min_face_size=20))[0]
     assert len(again) == 1 and again[0].height > 0.6 * 96
 
 
 def test_two_faces_come_largest_first(detector, two_face_video):
     data, truth = two_face_video
-    found = faces.extract_video_faces(data, detector, FaceSettings(every_k=3))
+    found = faces.extract_video_faces(data, detector, FaceSettings.of(every_k=3))
     assert sorted(found.faces) == [0, 3, 6, 9]
     for index, frame_faces in found.faces.items():
         assert len(frame_faces) == 2
@@ -225,18 +226,18 @@ def test_two_faces_come_largest_first(detector, two_face_video):
 
 def test_max_faces_and_min_face_size_filter(detector, two_face_video):
     data, _ = two_face_video
-    one = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, max_faces=1))
+    one = faces.extract_video_faces(data, detector, FaceSettings.of(every_k=6, max_faces=1))
     assert sorted(one.faces) == [0, 6]  # faces were found, so the next line checks something
     assert all(len(frame_faces) == 1 for frame_faces in one.faces.values())
-    too_big = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, min_face_size=120))
+    too_big = faces.extract_video_faces(data, detector, FaceSettings.of(every_k=6, min_face_size=120))
     assert too_big.n_faces == 0 and too_big.n_frames_sampled == 2
 
 
 def test_batched_detection_matches_per_frame_detection(detector, two_face_video):
     data, _ = two_face_video
     frames = [frame for _, frame in faces.iter_video_frames(data, every_k=2)]
-    batched = faces.detect_faces(frames, detector, FaceSettings(batch_size=6))
-    single = faces.detect_faces(frames, detector, FaceSettings(batch_size=1))
+    batched = faces.detect_faces(frames, detector, FaceSettings.of(batch_size=6))
+    single = faces.detect_faces(frames, detector, FaceSettings.of(batch_size=1))
     assert [len(boxes) for boxes in batched] == [len(boxes) for boxes in single] == [2] * len(frames)
     for batch_boxes, single_boxes in zip(batched, single):
         for a, b in zip(batch_boxes, single_boxes):
@@ -244,7 +245,7 @@ def test_batched_detection_matches_per_frame_detection(detector, two_face_video)
 
 
 def test_faceless_video_yields_no_faces(detector, noise_video):
-    found = faces.extract_video_faces(noise_video, detector, FaceSettings())
+    found = faces.extract_video_faces(noise_video, detector, FaceSettings.of())
     assert found.n_faces == 0 and found.n_frames_read == N_FRAMES
 
 
@@ -281,7 +282,7 @@ def raw_part(tmp_path_factory, astronaut_video, grace_video, two_face_video, noi
 def extracted(raw_part, detector, tmp_path_factory):
     before = sha256(raw_part)
     out = tmp_path_factory.mktemp("faces") / batch_file_name("7-0")
-    summary = faces.extract_part(raw_part, out, FaceSettings(every_k=4), detector=detector, progress=False)
+    summary = faces.extract_part(raw_part, out, FaceSettings.of(every_k=4), detector=detector, progress=False)
     assert sha256(raw_part) == before, "the raw part was modified"
     return summary
 
@@ -338,7 +339,7 @@ def test_extract_part_reports_every_video_with_its_reason(extracted):
 
 def test_extract_part_is_deterministic_and_leaves_no_temporary_files(extracted, raw_part, detector, tmp_path):
     again = faces.extract_part(
-        raw_part, tmp_path / extracted.out_zip.name, FaceSettings(every_k=4), detector=detector, progress=False
+        raw_part, tmp_path / extracted.out_zip.name, FaceSettings.of(every_k=4), detector=detector, progress=False
     )
     assert again.out_zip.read_bytes() == extracted.out_zip.read_bytes()
     assert again.report_path.read_bytes() == extracted.report_path.read_bytes()
@@ -350,8 +351,8 @@ def test_extract_part_errors_name_the_file(tmp_path, detector):
     with zipfile.ZipFile(no_metadata, "w") as archive:
         archive.writestr("dfdc_train_part_1/x.mp4", b"")
     with pytest.raises(faces.FaceBatchError, match=r"dfdc_train_part_1\.zip: no metadata\.json"):
-        faces.extract_part(no_metadata, tmp_path / "out.zip", FaceSettings(), detector=detector, progress=False)
+        faces.extract_part(no_metadata, tmp_path / "out.zip", FaceSettings.of(), detector=detector, progress=False)
     bad_label = videos.write_raw_part(tmp_path / "dfdc_train_part_2.zip", {}, {"x.mp4": {"label": "MAYBE"}})
     with pytest.raises(faces.FaceBatchError, match=r"metadata\.json: entry 'x\.mp4': label 'MAYBE'"):
-        faces.extract_part(bad_label, tmp_path / "out.zip", FaceSettings(), detector=detector, progress=False)
+        faces.extract_part(bad_label, tmp_path / "out.zip", FaceSettings.of(), detector=detector, progress=False)
     assert not (tmp_path / "out.zip").exists()

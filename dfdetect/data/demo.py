@@ -45,26 +45,24 @@ import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import NormalDist
-from typing import Callable, Iterator
+from typing import Callable, ClassVar, Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
+from dfdetect.config import SectionSettings
 from dfdetect.data.facebatch import (
-    BATCH_FILE_PATTERN,
     MANIPULATION_COLUMN,
     METADATA_COLUMNS,
     METADATA_MEMBER,
-    batch_id,
     face_member_name,
     metadata_csv,
     write_member,
 )
 from dfdetect.data.png import encode_pngs
-from dfdetect.layout import demo_batch_id
-from dfdetect.schema import schema_default
+from dfdetect.layout import BATCH_FILE_PATTERN, batch_id, demo_batch_id
 
 __all__ = [
     "DemoSpec",
@@ -113,41 +111,27 @@ _IRIS_COLOURS = ((90, 60, 35), (45, 35, 30), (80, 110, 150), (80, 110, 70), (120
 
 
 @dataclass(frozen=True)
-class DemoSpec:
-    """Size and seed of the demo data; the zips are a function of this and the batch index."""
+class DemoSpec(SectionSettings):
+    """Size and seed of the demo data (config section ``demo``, its keys but ``enabled`` and
+    ``batches``); the zips are a function of this and the batch index. Build it with
+    ``from_mapping``/``of``, which take the schema's defaults and ranges."""
 
-    videos_per_batch: int = schema_default("demo", "videos_per_batch")
-    image_size: int = schema_default("demo", "image_size")
-    n_frame_slots: int = schema_default("demo", "n_frame_slots")  # frame indices 0..n-1 (DFDC: 10 s at 30 fps)
-    seed: int = schema_default("demo", "seed")
-    manipulations: tuple[str, ...] = tuple(schema_default("demo", "manipulations"))  # kinds of fakes, spread evenly
-    real_share: tuple[float, float] = tuple(schema_default("demo", "real_share"))  # a batch's REAL share: drawn from it
+    SECTION: ClassVar[str] = "demo"
+
+    videos_per_batch: int
+    image_size: int
+    n_frame_slots: int  # frame indices 0..n-1 (DFDC: 10 s at 30 fps)
+    seed: int
+    manipulations: tuple[str, ...]  # kinds of fakes, spread evenly over a batch's fakes
+    real_share: tuple[float, float]  # a batch's REAL share is drawn from [low, high]
 
     def __post_init__(self) -> None:
-        # Config files give lists (and may give one number for the share): store tuples.
-        share = self.real_share
-        share = (share, share) if isinstance(share, (int, float)) else tuple(float(value) for value in share)
-        object.__setattr__(self, "real_share", share)
-        kinds = (self.manipulations,) if isinstance(self.manipulations, str) else tuple(self.manipulations)
-        object.__setattr__(self, "manipulations", kinds)
-        unknown = [kind for kind in kinds if kind not in MANIPULATIONS]
-        if not kinds or unknown or len(set(kinds)) != len(kinds):
-            raise ValueError(
-                f"DemoSpec.manipulations must list distinct kinds of {', '.join(MANIPULATIONS)}, got {list(kinds)}"
-            )
-        if len(share) != 2 or not 0 <= share[0] <= share[1] <= 0.5:
-            raise ValueError(
-                f"DemoSpec.real_share must be (low, high) with 0 <= low <= high <= 0.5 (each REAL video present "
-                f"has a fake), got {share}"
-            )
-        if self.videos_per_batch < 1:
-            raise ValueError(f"DemoSpec.videos_per_batch must be at least 1, got {self.videos_per_batch}")
-        if self.image_size < 16:
-            raise ValueError(f"DemoSpec.image_size must be at least 16 pixels, got {self.image_size}")
-        if self.n_frame_slots < 10:
-            raise ValueError(f"DemoSpec.n_frame_slots must be at least 10, got {self.n_frame_slots}")
-        if self.seed < 0:
-            raise ValueError(f"DemoSpec.seed must not be negative, got {self.seed}")
+        # Config files give lists: store tuples (hashable, comparable).
+        object.__setattr__(self, "manipulations", tuple(self.manipulations))
+        object.__setattr__(self, "real_share", tuple(float(value) for value in self.real_share))
+        low, high = self.real_share
+        if low > high:  # the one relation the schema cannot express
+            raise ValueError(f"demo.real_share must be [low, high] with low <= high, got {list(self.real_share)}")
 
 
 @dataclass(frozen=True)

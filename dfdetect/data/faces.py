@@ -25,9 +25,9 @@ import sys
 import tempfile
 import threading
 import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator, Mapping, Protocol, TypeVar
+from typing import Any, ClassVar, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,6 +35,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
+from dfdetect.config import SectionSettings
 from dfdetect.data.facebatch import (
     LABELS,
     METADATA_MEMBER,
@@ -47,7 +48,6 @@ from dfdetect.data.facebatch import (
     write_member,
 )
 from dfdetect.data.png import encode_pngs
-from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -97,44 +97,19 @@ class FaceDetector(Protocol):
 
 
 @dataclass(frozen=True)
-class FaceSettings:
-    """Config section ``faces`` (its keys but ``resources``); the defaults are the schema's."""
+class FaceSettings(SectionSettings):
+    """Config section ``faces`` (its keys but ``resources``); build it with ``from_mapping``/``of``,
+    which take the schema's defaults and ranges."""
 
-    margin: float = schema_default("faces", "margin")  # border around the detector box, share of its size
-    every_k: int = schema_default("faces", "every_k")  # sample every k-th frame (the DFDC batches: every one)
-    threshold: float = schema_default("faces", "threshold")  # MTCNN (ONet) confidence threshold
-    min_face_size: int = schema_default("faces", "min_face_size")  # px in the source frame
-    crop_size: int = schema_default("faces", "crop_size")
-    batch_size: int = schema_default("faces", "batch_size")  # frames per batched detection call
-    max_faces: int | None = schema_default("faces", "max_faces")  # faces kept per frame, largest first; None: all
+    SECTION: ClassVar[str] = "faces"
 
-    def __post_init__(self) -> None:
-        problems = []
-        if not self.margin >= 0:
-            problems.append(f"margin must be >= 0, got {self.margin}")
-        if self.every_k < 1:
-            problems.append(f"every_k must be >= 1, got {self.every_k}")
-        if not 0 < self.threshold < 1:
-            problems.append(f"threshold must be in (0, 1), got {self.threshold}")
-        if self.min_face_size < 12:
-            problems.append(f"min_face_size must be >= 12 px (MTCNN's smallest window), got {self.min_face_size}")
-        if self.crop_size < 1:
-            problems.append(f"crop_size must be >= 1, got {self.crop_size}")
-        if self.batch_size < 1:
-            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.max_faces is not None and self.max_faces < 1:
-            problems.append(f"max_faces must be >= 1 or None, got {self.max_faces}")
-        if problems:
-            raise ValueError("face settings: " + "; ".join(problems))
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> FaceSettings:
-        """Settings from a config mapping (e.g. Snakemake params); unknown keys are an error."""
-        known = {item.name for item in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"face settings: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**dict(values))
+    margin: float  # border around the detector box, share of its size
+    every_k: int  # sample every k-th frame (the DFDC batches: every one)
+    threshold: float  # MTCNN (ONet) confidence threshold
+    min_face_size: int  # px in the source frame
+    crop_size: int
+    batch_size: int  # frames per batched detection call
+    max_faces: int | None  # faces kept per frame, largest first; None: all
 
 
 @dataclass(frozen=True)

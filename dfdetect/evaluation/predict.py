@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
@@ -38,10 +38,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, temporary_name
+from dfdetect.config import complete_config
 from dfdetect.data import faces
 from dfdetect.data.faces import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
-from dfdetect.evaluation.scoring import ModelSpec, check_aggregation, model_spec, score_clips
+from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
 from dfdetect.evaluation.sources import (
     FAILED_SCORE,
     STATUS_OK,
@@ -68,18 +69,37 @@ VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
 
 @dataclass(frozen=True)
 class PredictSettings:
-    """The config's faces, frames (step, count) and evaluation (aggregate, batch_size) settings;
-    the defaults are the schema's."""
+    """The config's faces, frames (step, count) and evaluation (aggregate, batch_size) settings.
+    Build it with ``from_config`` (a complete config) or ``of`` (keywords over the schema's defaults)."""
 
-    faces: FaceSettings = field(default_factory=FaceSettings)
-    step: int = schema_default("frames", "step")  # one slot per `step` frame indices
-    count: int = schema_default("frames", "count")  # slots per video
-    aggregation: str = schema_default("evaluation", "aggregate")
-    batch_size: int = schema_default("evaluation", "batch_size")  # frames (or clips) per model batch
+    faces: FaceSettings
+    step: int  # one slot per `step` frame indices
+    count: int  # slots per video
+    aggregation: str
+    batch_size: int  # frames (or clips) per model batch
 
-    def __post_init__(self) -> None:
-        check_aggregation(self.aggregation)
-        FrameSelection(self.step, self.count)  # checks step and count
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PredictSettings":
+        """From a complete config (``load_config`` / ``default_config``)."""
+        return cls(
+            faces=FaceSettings.from_mapping(config["faces"]),
+            step=config["frames"]["step"],
+            count=config["frames"]["count"],
+            aggregation=config["evaluation"]["aggregate"],
+            batch_size=config["evaluation"]["batch_size"],
+        )
+
+    @classmethod
+    def of(cls, faces: FaceSettings | None = None, **values: Any) -> "PredictSettings":
+        """Keywords (step, count, aggregation, batch_size) over the schema's defaults, checked by it."""
+        frames = {key: values.pop(key) for key in ("step", "count") if key in values}
+        evaluation = {"aggregate": values.pop("aggregation")} if "aggregation" in values else {}
+        if "batch_size" in values:
+            evaluation["batch_size"] = values.pop("batch_size")
+        if values:
+            raise TypeError(f"PredictSettings.of: unknown settings {', '.join(values)}")
+        settings = cls.from_config(complete_config({"frames": frames, "evaluation": evaluation}))
+        return settings if faces is None else replace(settings, faces=faces)
 
     @property
     def selection(self) -> FrameSelection:
@@ -162,9 +182,6 @@ def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: 
 
     A clip model's slot count is its own (see the module docstring).
     """
-    faces_settings = FaceSettings.from_mapping(
-        {key: value for key, value in config["faces"].items() if key != "resources"}
-    )
     count = args.frames_count or config["frames"]["count"]
     if spec.is_clip_model:
         if args.frames_count not in (None, spec.n_slots):
@@ -179,13 +196,12 @@ def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: 
                 config["frames"]["count"],
             )
         count = spec.n_slots
-    return PredictSettings(
-        faces=faces_settings,
-        step=args.frames_step or config["frames"]["step"],
-        count=count,
-        aggregation=args.aggregate or config["evaluation"]["aggregate"],
-        batch_size=args.batch_size or config["evaluation"]["batch_size"],
-    )
+    frames = {"step": args.frames_step or config["frames"]["step"], "count": count}
+    evaluation = {
+        "aggregate": args.aggregate or config["evaluation"]["aggregate"],
+        "batch_size": args.batch_size or config["evaluation"]["batch_size"],
+    }
+    return PredictSettings.from_config(complete_config({**config, "frames": frames, "evaluation": evaluation}))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,15 +11,14 @@ results would otherwise look current.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
 from dfdetect.evaluation.metrics import mean_perturbed_auc
-from dfdetect.layout import ResultsLayout
+from dfdetect.layout import ResultFiles
 
 THRESHOLD_METRICS = ("precision", "recall", "specificity")
 COMPARISON_COLUMNS = [
@@ -99,31 +98,6 @@ def missing_reason(metrics_problem: str, train_problem: str | None) -> str:
     if train_problem is None:
         return "no metrics.json: trained, but evaluation did not finish"
     return "no metrics.json and no train.json: training or evaluation did not finish"
-
-
-@dataclass(frozen=True)
-class ResultFiles:
-    """What the comparison reads, per model: the report rule's inputs, or the same files found
-    through the layout (``model_result_files``) by ``dfdetect report``."""
-
-    metrics: Mapping[str, str | Path]  # model -> metrics.json (test split)
-    train_info: Mapping[str, str | Path]  # model -> train.json
-    set_metrics: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> metrics.json
-    robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv
-
-
-def model_result_files(
-    models: Mapping[str, Any], layout: ResultsLayout, sets: Sequence[str] = (), robustness: bool = False
-) -> ResultFiles:
-    """Each model's result files in the results layout (for runs without Snakemake)."""
-    return ResultFiles(
-        metrics={name: layout.eval_file(name, "metrics") for name in models},
-        train_info={name: layout.train_file(name, "info") for name in models},
-        set_metrics={
-            name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets} for name in models
-        },
-        robustness={name: layout.robustness_file(name, "table") for name in models} if robustness else {},
-    )
 
 
 def generalization_columns(name: str, metrics: dict[str, Any] | None, files: ResultFiles) -> dict[str, Any]:
