@@ -20,6 +20,7 @@ from PIL import Image
 
 from dfdetect.data import demo
 from dfdetect.data.demo import DemoSpec, plan_batch, write_demo_batch
+from dfdetect.data.demo import write as demo_write
 from dfdetect.data.facebatch import METADATA_MEMBER, parse_face_member, read_metadata
 from dfdetect.layout import batch_file_name, demo_batch_id, demo_batch_index
 
@@ -236,8 +237,8 @@ def test_a_failed_write_leaves_the_old_zip_and_no_partial_file(tmp_path: Path, m
             raise KeyboardInterrupt  # what a killed job looks like from inside
         return original_encode(frames)
 
-    original_encode = demo.encode_pngs
-    monkeypatch.setattr(demo, "encode_pngs", fail_on_third_video)
+    original_encode = demo_write.encode_pngs
+    monkeypatch.setattr(demo_write, "encode_pngs", fail_on_third_video)
     with pytest.raises(KeyboardInterrupt):
         write_demo_batch(target, 0, SMALL)
     assert target.read_bytes() == b"previous batch"

@@ -12,17 +12,9 @@ import pandas as pd
 import pytest
 
 from dfdetect.data.clean import clean_videos
-from dfdetect.data.demo import (
-    _MANIPULATORS,
-    MANIPULATIONS,
-    DemoSpec,
-    _feature_mask,
-    _render_original,
-    _warped_mask,
-    plan_batch,
-    planned_videos,
-    write_demo_batch,
-)
+from dfdetect.data.demo import MANIPULATIONS, DemoSpec, plan_batch, planned_videos, write_demo_batch
+from dfdetect.data.demo.manipulations import MANIPULATORS, feature_mask, warped_mask
+from dfdetect.data.demo.render import render_original
 from dfdetect.data.facebatch import METADATA_MEMBER, read_metadata
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.splits import split_videos
@@ -66,10 +58,10 @@ def tracks_and_fakes() -> list[tuple[object, dict[str, np.ndarray]]]:
     """First-face tracks of a few families, each faked by every kind with the same fake seed."""
     result = []
     for family in plan_batch(0, TRACK_SPEC).families[:5]:
-        track = _render_original(family, TRACK_SPEC, np.random.default_rng([3, 0, 1, family.number]))[0]
+        track = render_original(family.scene, TRACK_SPEC, np.random.default_rng([3, 0, 1, family.number]))[0]
         fakes = {
             kind: manipulate(track, TRACK_SPEC, np.random.default_rng([5, family.number]))
-            for kind, manipulate in _MANIPULATORS.items()
+            for kind, manipulate in MANIPULATORS.items()
         }
         result.append((track, fakes))
     return result
@@ -146,7 +138,7 @@ def test_reenact_changes_only_the_eyes_and_mouth(tracks_and_fakes):
     for track, fakes in tracks_and_fakes:
         canvas = track.canvas.shape[0]
         # the eye and mouth regions, widened well past the feather and the per-frame jitter
-        regions = _warped_mask(_feature_mask(track.person, canvas, 0.08), track.warps, size)[..., 0] > 0.004
+        regions = warped_mask(feature_mask(track.person, canvas, 0.08), track.warps, size)[..., 0] > 0.004
         difference = np.abs(fakes["reenact"].astype(np.int16) - track.pixels).max(axis=-1)
         assert not difference[~regions].any(), "identity unchanged: nothing outside the eyes and mouth moves"
         assert difference[regions].mean() > 1.5
