@@ -67,7 +67,7 @@ class ResultsLayout:
         return self.path(f"{data}faces/{batch_file_name(f'{part}-0')}")
 
     def faces_report(self, part: str, data: str = "") -> str:
-        """extract_faces' per-video table beside its zip (``dfdetect.data.faces.report_path``)."""
+        """extract_faces' per-video table beside its zip (``dfdetect.data.faces.extract.report_path``)."""
         return self.faces_zip(part, data).removesuffix(".zip") + ".report.csv"
 
     # Manifests, cleaning, reduction

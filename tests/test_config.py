@@ -22,7 +22,7 @@ from dfdetect.config import (
     result_settings,
 )
 from dfdetect.data.demo import DemoSpec
-from dfdetect.data.faces import FaceSettings
+from dfdetect.data.faces.detect import FaceSettings
 from dfdetect.layout import ResultsLayout, batch_file_name, raw_video_part_number
 from dfdetect.schema import SCHEMA_PATH, schema_default, section_schema, speed_keys
 

@@ -130,7 +130,7 @@ def test_layout_paths_are_the_rule_paths(workflow_rules):
 
 
 def test_faces_report_path_is_the_layout_one():
-    from dfdetect.data.faces import report_path
+    from dfdetect.data.faces.extract import report_path
 
     layout = ResultsLayout("res")
     assert str(report_path(layout.faces_zip("3"))) == layout.faces_report("3")

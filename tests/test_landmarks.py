@@ -36,7 +36,7 @@ def write_store(prefix, frames: np.ndarray, mask: np.ndarray) -> None:
 @pytest.mark.slow
 def test_landmarks_find_a_real_faces_eyes_and_nan_without_a_face(tmp_path):
     pytest.importorskip("skimage")
-    from dfdetect.data.faces import load_detector
+    from dfdetect.data.faces.detect import load_detector
 
     frames = np.zeros((2, 2, SIZE, SIZE, 3), dtype=np.uint8)
     frames[0, 0] = astronaut_face(SIZE)

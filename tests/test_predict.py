@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from dfdetect.data.faces import FaceSettings
+from dfdetect.data.faces.detect import FaceSettings
 from dfdetect.data.store import StorePaths
 from dfdetect.testkit import videos
 from dfdetect.testkit.batches import Video, write_face_batch
@@ -21,7 +21,7 @@ from dfdetect.training.backend import select_backend
 select_backend("tensorflow")  # before anything imports Keras
 
 from dfdetect.config import complete_config, default_config  # noqa: E402
-from dfdetect.data import faces  # noqa: E402
+from dfdetect.data.faces import detect, extract  # noqa: E402
 from dfdetect.data.ingest import ingest_batch  # noqa: E402
 from dfdetect.data.reduce import select_batch_frames  # noqa: E402
 from dfdetect.data.store import FrameStore, decode_face, pack_batch  # noqa: E402
@@ -85,8 +85,8 @@ def models(model_paths) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def detector() -> faces.FaceDetector:
-    return faces.load_detector("CPU:0")
+def detector() -> detect.FaceDetector:
+    return detect.load_detector("CPU:0")
 
 
 def scorer(model, **settings) -> Scorer:
@@ -110,7 +110,7 @@ def test_model_spec_reads_the_input_shapes(models):
 
 def test_resize_face_matches_the_store_decoding_of_the_same_crop():
     crop = np.random.default_rng(0).integers(0, 256, size=(CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
-    expected = decode_face(faces.png_bytes(crop), IMAGE_SIZE)  # what pack stores for an extracted crop
+    expected = decode_face(extract.png_bytes(crop), IMAGE_SIZE)  # what pack stores for an extracted crop
     assert np.array_equal(sources.resize_face(crop, IMAGE_SIZE), expected)
     assert np.array_equal(sources.resize_face(crop, CROP_SIZE), crop)
 
@@ -242,7 +242,7 @@ def test_mp4_scores_like_its_extracted_face_batch(models, detector, tmp_path):
         {mp4.name: mp4.read_bytes()},
         {mp4.name: {"label": "REAL", "split": "train", "original": None}},
     )
-    extracted = faces.extract_part(
+    extracted = extract.extract_part(
         raw_part, tmp_path / "deepfake-detection-faces-part-9-0.zip", face_settings, detector=detector, progress=False
     )
     settings = PredictSettings.of(faces=face_settings, step=4, count=3)

@@ -1,6 +1,6 @@
 """Snakemake adapter: facial keypoints for every packed frame of one batch."""
 
-from dfdetect.data.faces import load_detector
+from dfdetect.data.faces.detect import load_detector
 from dfdetect.data.landmarks import LandmarkPaths, LandmarkSettings, landmark_store
 from dfdetect.data.store import StorePaths
 from dfdetect.logutil import log_to

@@ -17,7 +17,7 @@ around the crop's centre, covering brows to chin, with the keypoints where a cen
 them).
 
 Importing this module is cheap: mtcnn (and TensorFlow) are imported only by the detector
-(``dfdetect.data.faces.load_detector``), inside the landmarks job. Training jobs only read the arrays.
+(``dfdetect.data.faces.detect.load_detector``), inside the landmarks job. Training jobs only read the arrays.
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, temporary_name
 from dfdetect.config import complete_config
-from dfdetect.data import faces
-from dfdetect.data.faces import FaceDetector, FaceSettings
+from dfdetect.data.faces import detect
+from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
 from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
 from dfdetect.evaluation.sources import (
@@ -114,7 +114,7 @@ class Scorer:
     """Scores inputs in order, loading the face detector only when an mp4 needs it."""
 
     def __init__(
-        self, model: Any, settings: PredictSettings, detector_factory: Callable[[], FaceDetector] = faces.load_detector
+        self, model: Any, settings: PredictSettings, detector_factory: Callable[[], FaceDetector] = detect.load_detector
     ) -> None:
         self.model = model
         self.spec = model_spec(model)

@@ -11,31 +11,27 @@ so ``{n}.png`` is the most prominent face. Crops are square: the detector box gr
 A video that cannot be decoded or shows no face keeps its ``metadata.csv`` row (no folder) and
 is listed with its reason in ``{out}.report.csv`` next to the output zip; the part goes on.
 
-Importing this module is cheap: mtcnn and TensorFlow are imported only by ``load_detector``.
+Frames come from ``decode``, faces from ``detect``; importing this module is cheap (mtcnn and
+TensorFlow are imported only by ``detect.load_detector``).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
-import re
 import shutil
 import sys
 import tempfile
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Iterable, Iterator, Protocol, TypeVar
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
-from dfdetect.config import SectionSettings
 from dfdetect.data.facebatch import (
     LABELS,
     METADATA_MEMBER,
@@ -47,12 +43,16 @@ from dfdetect.data.facebatch import (
     video_id_from_filename,
     write_member,
 )
+from dfdetect.data.faces.decode import VideoDecodeError, decoded_frames, is_sampled, read_ahead
+from dfdetect.data.faces.detect import Face, FaceDetector, FaceSettings, crop_face, detect_faces, load_detector
 from dfdetect.data.png import encode_pngs
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
+
 
 RAW_METADATA_NAME = "metadata.json"
+
+
 REPORT_COLUMNS = [
     "filename",
     "video_id",
@@ -65,84 +65,22 @@ REPORT_COLUMNS = [
     "width",
     "height",
 ]
+
+
 # Report statuses; every status but `ok` and `unlisted` leaves a metadata row without a folder.
 STATUS_OK = "ok"
+
+
 STATUS_NO_FACES = "no_faces"
+
+
 STATUS_UNDECODABLE = "undecodable"
+
+
 STATUS_MISSING = "missing"  # listed in metadata.json, no such mp4 in the zip
+
+
 STATUS_UNLISTED = "unlisted"  # mp4 in the zip without a metadata.json entry: not extracted
-
-# mtcnn 1.0.0 sizes its image pyramid as if min_face_size were 12 and fails ("convolution
-# resulted in an empty output") for min_face_size above about 22. It runs correctly at 20, so a
-# larger minimum is reached by shrinking the frame by 20/min_face_size before detection: the same
-# pyramid relative to the source frame, and much faster on 1080p video.
-_MTCNN_SAFE_MIN_FACE = 20
-_MTCNN_MIN_SIDE = 24  # below this the pyramid is empty and mtcnn fails; such frames hold no face
-# ffmpeg's stderr: a version banner, stream listings and logged messages such as
-# `[in#0 @ 0x55c6...] moov atom not found`; imageio-ffmpeg wraps it in its own headers.
-_FFMPEG_LOG_PREFIX = re.compile(r"^\[[^\]]* @ 0x[0-9a-f]+\]\s*")
-_FFMPEG_NOISE = re.compile(
-    r"^(===|ffmpeg version|built with|configuration:|lib\w+\s+\d|Could not (load meta|read frame))"
-)
-
-
-class VideoDecodeError(RuntimeError):
-    """A video that ffmpeg cannot read; the message names the video and says why."""
-
-
-class FaceDetector(Protocol):
-    """What extraction needs from a detector: mtcnn's ``MTCNN.detect_faces`` call."""
-
-    def detect_faces(self, image: Any, **kwargs: Any) -> Any: ...
-
-
-@dataclass(frozen=True)
-class FaceSettings(SectionSettings):
-    """Config section ``faces`` (its keys but ``resources``); build it with ``from_mapping``/``of``,
-    which take the schema's defaults and ranges."""
-
-    SECTION: ClassVar[str] = "faces"
-
-    margin: float  # border around the detector box, share of its size
-    every_k: int  # sample every k-th frame (the DFDC batches: every one)
-    threshold: float  # MTCNN (ONet) confidence threshold
-    min_face_size: int  # px in the source frame
-    crop_size: int
-    batch_size: int  # frames per batched detection call
-    max_faces: int | None  # faces kept per frame, largest first; None: all
-
-
-@dataclass(frozen=True)
-class Box:
-    """A detector box in source-frame pixels (x2, y2 exclusive edges) with its confidence."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    confidence: float
-
-    @property
-    def width(self) -> float:
-        return self.x2 - self.x1
-
-    @property
-    def height(self) -> float:
-        return self.y2 - self.y1
-
-    @property
-    def area(self) -> float:
-        return self.width * self.height
-
-    @property
-    def centre(self) -> tuple[float, float]:
-        return (self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2
-
-
-@dataclass(frozen=True)
-class Face:
-    box: Box
-    crop: np.ndarray  # uint8 RGB, crop_size x crop_size
 
 
 @dataclass
@@ -181,238 +119,6 @@ class PartSummary:
         return int(self.report["n_faces"].sum())
 
 
-# ---------------------------------------------------------------- detector and detection
-
-
-def load_detector(device: str | None = None) -> FaceDetector:
-    """An MTCNN detector (weights ship with the package). ``device`` None picks GPU:0 when
-    TensorFlow sees a GPU, else CPU:0. Imports TensorFlow: call once per job and reuse."""
-    import tensorflow as tf
-    from mtcnn import MTCNN
-
-    if device is None:
-        device = "GPU:0" if tf.config.list_physical_devices("GPU") else "CPU:0"
-    return MTCNN(stages="face_and_landmarks_detection", device=device)
-
-
-def detection_scale(min_face_size: int) -> float:
-    """Factor frames are shrunk by before detection (see _MTCNN_SAFE_MIN_FACE)."""
-    return min(1.0, _MTCNN_SAFE_MIN_FACE / min_face_size)
-
-
-def detect_faces(frames: list[np.ndarray], detector: FaceDetector, settings: FaceSettings) -> list[list[Box]]:
-    """Boxes per frame (source-frame pixels), largest first, at most ``max_faces``.
-
-    Frames go to the detector in batches of ``settings.batch_size``; all frames must share one
-    shape (frames of one video do): mtcnn 1.0.0 pads a batch of mixed shapes and then shifts
-    the boxes back by the wrong frame's padding when a frame has no face.
-    """
-    if not frames:
-        return []
-    shapes = {frame.shape for frame in frames}
-    if len(shapes) > 1:
-        raise ValueError(f"detect_faces: frames of one call must share a shape, got {sorted(shapes)}")
-    height, width = frames[0].shape[:2]
-    scale = detection_scale(settings.min_face_size)
-    if min(height, width) * scale < _MTCNN_MIN_SIDE:
-        return [[] for _ in frames]
-    boxes: list[list[Box]] = []
-    for start in range(0, len(frames), settings.batch_size):
-        chunk = [_detector_input(frame, scale) for frame in frames[start : start + settings.batch_size]]
-        rows = detector.detect_faces(
-            chunk,
-            min_face_size=min(settings.min_face_size, _MTCNN_SAFE_MIN_FACE),
-            threshold_onet=settings.threshold,
-            output_type="numpy",
-            box_format="xyxy",
-            fit_to_image=False,  # keep the true box; crop_face handles frame borders
-        )
-        boxes.extend(_boxes_per_frame(np.asarray(rows), len(chunk), scale, settings))
-    return boxes
-
-
-def _detector_input(frame: np.ndarray, scale: float) -> np.ndarray:
-    """float32 RGB (mtcnn is about 30% faster on float32 than on uint8 input), shrunk by scale."""
-    if scale < 1.0:
-        height, width = frame.shape[:2]
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        frame = np.asarray(Image.fromarray(frame).resize(size, Image.BILINEAR))
-    return frame.astype(np.float32)
-
-
-def _boxes_per_frame(rows: np.ndarray, n_frames: int, scale: float, settings: FaceSettings) -> list[list[Box]]:
-    # mtcnn's numpy output: one row per face, [frame_in_batch, x1, y1, x2, y2, confidence, landmarks...]
-    per_frame: list[list[Box]] = [[] for _ in range(n_frames)]
-    for row in np.atleast_2d(rows):
-        x1, y1, x2, y2 = (float(value) / scale for value in row[1:5])
-        box = Box(x1, y1, x2, y2, float(row[5]))
-        if box.confidence >= settings.threshold and max(box.width, box.height) >= settings.min_face_size:
-            per_frame[int(row[0])].append(box)
-    return [order_faces(boxes, settings.max_faces) for boxes in per_frame]
-
-
-def order_faces(boxes: Iterable[Box], max_faces: int | None) -> list[Box]:
-    """Largest box first, ties broken left to right then top to bottom; the first max_faces."""
-    ordered = sorted(boxes, key=lambda box: (-box.area, box.x1, box.y1))
-    return ordered if max_faces is None else ordered[:max_faces]
-
-
-def crop_face(frame: np.ndarray, box: Box, settings: FaceSettings) -> np.ndarray:
-    """Square crop around ``box`` grown by ``margin``, resized to ``crop_size`` (uint8 RGB).
-
-    The square keeps its size; near a border it is shifted inside the frame, and only a square
-    larger than the frame is padded with black.
-    """
-    height, width = frame.shape[:2]
-    side = max(1, round(max(box.width, box.height) * (1 + settings.margin)))
-    centre_x, centre_y = box.centre
-    left = _clamp_start(round(centre_x - side / 2), side, width)
-    top = _clamp_start(round(centre_y - side / 2), side, height)
-    square = np.zeros((side, side, 3), dtype=np.uint8)
-    src_x1, src_y1 = max(left, 0), max(top, 0)
-    src_x2, src_y2 = min(left + side, width), min(top + side, height)
-    if src_x2 > src_x1 and src_y2 > src_y1:
-        square[src_y1 - top : src_y2 - top, src_x1 - left : src_x2 - left] = frame[src_y1:src_y2, src_x1:src_x2, :3]
-    if side == settings.crop_size:
-        return square
-    resized = Image.fromarray(square).resize((settings.crop_size, settings.crop_size), Image.BILINEAR)
-    return np.asarray(resized)
-
-
-def _clamp_start(start: int, side: int, limit: int) -> int:
-    if side >= limit:
-        return (limit - side) // 2  # larger than the frame: centre it, pad both sides
-    return min(max(start, 0), limit - side)
-
-
-# ---------------------------------------------------------------- decoding
-
-
-def is_sampled(index: int, every_k: int) -> bool:
-    """Frames 0, k, 2k, ... are looked at; the others are skipped."""
-    return index % every_k == 0
-
-
-def iter_video_frames(
-    video: str | Path | bytes, every_k: int = 1, name: str | None = None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame index, uint8 RGB frame) for every k-th frame of an mp4, decoded by imageio-ffmpeg.
-
-    ``video`` is a path or the file's bytes (written to a temporary file, since ffmpeg reads
-    files; deleted afterwards). ``name`` is how errors name the video. Raises VideoDecodeError.
-    Frames are read-only views of ffmpeg's output; copy one to modify it.
-    """
-    if every_k < 1:
-        raise ValueError(f"every_k must be >= 1, got {every_k}")
-    for index, frame in decoded_frames(video, name):
-        if is_sampled(index, every_k):
-            yield index, frame
-
-
-def decoded_frames(video: str | Path | bytes, name: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Every frame of the video, numbered from 0; see iter_video_frames."""
-    if isinstance(video, (bytes, bytearray, memoryview)):
-        with tempfile.TemporaryDirectory(prefix="dfdetect-video-") as folder:
-            path = Path(folder) / "video.mp4"
-            path.write_bytes(bytes(video))
-            yield from decoded_frames(path, name or "video bytes")
-        return
-    yield from _file_frames(Path(video), name or str(video))
-
-
-def _file_frames(path: Path, name: str) -> Iterator[tuple[int, np.ndarray]]:
-    import imageio_ffmpeg  # light (no numpy-heavy deps), but only extraction needs it
-
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    try:
-        try:
-            width, height = next(reader)["size"]
-        except Exception as error:  # imageio-ffmpeg raises OSError, RuntimeError or header-parsing errors
-            raise VideoDecodeError(f"{name}: {_ffmpeg_reason(error, path, name)}") from error
-        index = 0
-        while True:
-            try:
-                raw = next(reader)
-            except StopIteration:
-                break
-            except Exception as error:
-                raise VideoDecodeError(f"{name}: frame {index}: {_ffmpeg_reason(error, path, name)}") from error
-            yield index, np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-            index += 1
-        if index == 0:
-            raise VideoDecodeError(f"{name}: no video frames decoded")
-    finally:
-        reader.close()
-
-
-def _ffmpeg_reason(error: BaseException, path: Path, name: str) -> str:
-    """Why ffmpeg failed, short: its last two logged messages (``[in#0 @ 0x...] moov atom not
-    found``) without the prefix, else the last plain line; naming the video, not a temp file."""
-    logged: list[str] = []
-    plain: list[str] = []
-    for line in str(error).replace(str(path), name).splitlines():
-        line = line.strip()
-        message = _FFMPEG_LOG_PREFIX.sub("", line)
-        if not message or _FFMPEG_NOISE.match(message):
-            continue
-        target = logged if message != line else plain
-        if message not in target:
-            target.append(message)
-    if logged:
-        return "; ".join(logged[-2:])
-    return plain[-1] if plain else type(error).__name__
-
-
-def _read_ahead(items: Iterator[T], depth: int) -> Iterator[T]:
-    """The items of ``items``, pulled up to ``depth`` ahead by a background thread.
-
-    The thread owns the source iterator (it also closes it, e.g. to stop ffmpeg); an error in
-    the source is raised here, and stopping early stops the thread.
-    """
-    buffer: queue.Queue[tuple[Any, BaseException | None]] = queue.Queue(maxsize=max(depth, 1))
-    stop = threading.Event()
-    end = object()
-
-    def put(entry: tuple[Any, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def pull() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((end, None))
-        except BaseException as error:  # handed to the consumer, which raises it
-            put((end, error))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    thread = threading.Thread(target=pull, name="dfdetect-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = buffer.get()
-            if item is end:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-# ---------------------------------------------------------------- one video
-
-
 def extract_video_faces(
     video: str | Path | bytes,
     detector: FaceDetector,
@@ -438,7 +144,7 @@ def extract_video_faces(
                 faces[index] = [Face(box, crop_face(frame, box, settings)) for box in boxes]
         pending.clear()
 
-    for index, frame in _read_ahead(decoded_frames(video, name), depth=settings.batch_size):
+    for index, frame in read_ahead(decoded_frames(video, name), depth=settings.batch_size):
         if frame_limit is not None and index >= frame_limit:
             break  # closing the read-ahead stops ffmpeg
         n_read += 1
@@ -452,9 +158,6 @@ def extract_video_faces(
     if pending:
         detect_pending()
     return VideoFaces(faces=faces, n_frames_read=n_read, n_frames_sampled=n_sampled, frame_size=frame_size)
-
-
-# ---------------------------------------------------------------- one raw part
 
 
 @dataclass(frozen=True)
