@@ -156,9 +156,10 @@ def _python_enums() -> dict[str, tuple[tuple[str, ...], str | None, str]]:
     from dfdetect.data.demo import MANIPULATIONS
     from dfdetect.evaluation.aggregate import AGGREGATIONS
     from dfdetect.training.augment import PRESETS
+    from dfdetect.training.backbones import POOLINGS
     from dfdetect.training.backend import SUPPORTED_BACKENDS
     from dfdetect.training.distribute import DISTRIBUTE_MODES
-    from dfdetect.training.models import ARCHS, POOLINGS
+    from dfdetect.training.models import ARCHS
     from dfdetect.training.recipes import FAKES
 
     return {

@@ -31,7 +31,7 @@ PREP_MODULES = [
     "dfdetect.data.faces",
     "dfdetect.training.modelinput",
     "dfdetect.evaluation.scoring",
-    "dfdetect.evaluation.sources",
+    "dfdetect.evaluation.predict_inputs",
     "dfdetect.evaluation.predict",
     "dfdetect.training.train",
     "dfdetect.evaluation.evaluate",

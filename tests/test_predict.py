@@ -25,7 +25,7 @@ from dfdetect.data.faces import detect, extract  # noqa: E402
 from dfdetect.data.ingest import ingest_batch  # noqa: E402
 from dfdetect.data.reduce import select_batch_frames  # noqa: E402
 from dfdetect.data.store import FrameStore, decode_face, pack_batch  # noqa: E402
-from dfdetect.evaluation import predict, scoring, sources  # noqa: E402
+from dfdetect.evaluation import predict, predict_inputs, scoring  # noqa: E402
 from dfdetect.evaluation.predict import PredictSettings, Scorer  # noqa: E402
 from dfdetect.evaluation.scoring import score_store_videos  # noqa: E402
 from dfdetect.schema import schema_default  # noqa: E402
@@ -111,8 +111,8 @@ def test_model_spec_reads_the_input_shapes(models):
 def test_resize_face_matches_the_store_decoding_of_the_same_crop():
     crop = np.random.default_rng(0).integers(0, 256, size=(CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
     expected = decode_face(extract.png_bytes(crop), IMAGE_SIZE)  # what pack stores for an extracted crop
-    assert np.array_equal(sources.resize_face(crop, IMAGE_SIZE), expected)
-    assert np.array_equal(sources.resize_face(crop, CROP_SIZE), crop)
+    assert np.array_equal(predict_inputs.resize_face(crop, IMAGE_SIZE), expected)
+    assert np.array_equal(predict_inputs.resize_face(crop, CROP_SIZE), crop)
 
 
 def test_settings_come_from_the_command_line_over_the_config_over_the_model(models):

@@ -346,7 +346,7 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
 
 
 def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
-    from dfdetect.training.models import ModelConfigError
+    from dfdetect.training.backbones import ModelConfigError
 
     with pytest.raises(ModelConfigError, match="effnet_typo.*EfficientNetB0"):
         run_training(

@@ -5,12 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfdetect.evaluation.report import (
-    comparison_table,
-    run_summary,
-    write_report,
-    write_run_summary,
-)
+from dfdetect.evaluation.report import comparison_table, write_report
+from dfdetect.evaluation.run_summary import run_summary, write_run_summary
 from dfdetect.layout import ResultsLayout, model_result_files
 from dfdetect.logutil import log_to
 

@@ -6,7 +6,7 @@
 
 An INPUT is an mp4 (faces are extracted with MTCNN exactly as ``extract_faces`` does), a folder
 of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), or a face-batch zip
-(every video of its ``metadata.csv``); ``dfdetect.evaluation.sources`` reads them. The scores come from the
+(every video of its ``metadata.csv``); ``dfdetect.evaluation.predict_inputs`` reads them. The scores come from the
 one scoring path that evaluation uses (``dfdetect.evaluation.scoring.score_clips``).
 
 Settings: the command line over ``--config`` (validated and completed like the workflow's, with
@@ -43,7 +43,7 @@ from dfdetect.data.faces import detect
 from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
 from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
-from dfdetect.evaluation.sources import (
+from dfdetect.evaluation.predict_inputs import (
     FAILED_SCORE,
     STATUS_OK,
     FrameSelection,
