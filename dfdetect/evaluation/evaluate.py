@@ -23,9 +23,9 @@ import pandas as pd
 from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
+from dfdetect.evaluation.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 from dfdetect.evaluation.scoring import PREDICTION_COLUMNS, check_aggregation, score_store_videos
 from dfdetect.layout import EVALUATION_FILES, SET_EVALUATION_FILES, RulePaths
-from dfdetect.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 from dfdetect.training.backend import select_backend
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,6 @@ from dfdetect.config import complete_config
 from dfdetect.data.faces import detect
 from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
-from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
 from dfdetect.evaluation.predict_inputs import (
     FAILED_SCORE,
     STATUS_OK,
@@ -59,6 +58,7 @@ from dfdetect.evaluation.predict_inputs import (
     selected_clips,
     zip_videos,
 )
+from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)

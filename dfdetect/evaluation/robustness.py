@@ -71,7 +71,7 @@ def robustness_table(
 
 
 def write_robustness(name: str, table: pd.DataFrame, paths: RobustnessPaths) -> None:
-    from dfdetect.plots import plot_robustness
+    from dfdetect.evaluation.plots import plot_robustness
 
     with atomic_path(paths.table) as temporary:
         table.to_csv(temporary, index=False)

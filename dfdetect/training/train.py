@@ -184,12 +184,11 @@ def train_model(
     import keras
 
     from dfdetect.data.store import FrameStore
-    from dfdetect.plots import plot_history
     from dfdetect.training.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping
     from dfdetect.training.distribute import choose_distribution
+    from dfdetect.training.figures import plot_history, plot_training_samples
     from dfdetect.training.loader import FrameDataset, class_weights
     from dfdetect.training.models import build_model, encoder_from_trained
-    from dfdetect.training.samples_figure import plot_training_samples
 
     set_seeds(train_settings.seed)
     policy = set_mixed_precision(train_settings.mixed_precision)
