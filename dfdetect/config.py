@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Mapping, TypeVar
 from dfdetect.layout import (
     BATCH_FILE_GLOB,
     RAW_VIDEO_GLOB,
+    TRAINING_DATA,
     ResultsLayout,
     batch_id,
     demo_batch_ids,
@@ -247,8 +248,8 @@ def data_sources(config: Mapping[str, Any]) -> dict[str, DataSource]:
     """The training data and every evaluation set, keyed by their ``data`` prefix."""
     main_demo = {key: value for key, value in config["demo"].items() if key != "enabled"}
     sources = {
-        "": DataSource(
-            "",
+        TRAINING_DATA: DataSource(
+            TRAINING_DATA,
             "raw_dir",
             main_demo if config["demo"]["enabled"] else None,
             None if config["demo"]["enabled"] else config["raw_dir"],
@@ -268,7 +269,7 @@ def evaluation_sets(config: Mapping[str, Any]) -> list[str]:
     return list(config["evaluation"].get("sets") or {})
 
 
-def demo_spec(config: Mapping[str, Any], data: str = "") -> dict[str, Any]:
+def demo_spec(config: Mapping[str, Any], data: str = TRAINING_DATA) -> dict[str, Any]:
     """The DemoSpec arguments of a generated dataset (the training demo or a demo set)."""
     demo = data_sources(config)[data].demo
     if demo is None:
@@ -276,7 +277,7 @@ def demo_spec(config: Mapping[str, Any], data: str = "") -> dict[str, Any]:
     return {key: value for key, value in demo.items() if key != "batches"}
 
 
-def discover_batches(config: Mapping[str, Any], data: str = "") -> dict[str, str]:
+def discover_batches(config: Mapping[str, Any], data: str = TRAINING_DATA) -> dict[str, str]:
     """Every batch id of one dataset (the training data by default) with the zip it is read from.
 
     Sources: the demo (when enabled), ``raw_dir``'s face batches, and the face batches that
@@ -308,7 +309,7 @@ def discover_batches(config: Mapping[str, Any], data: str = "") -> dict[str, str
     return dict(sorted(sources.items(), key=lambda item: tuple(int(part) for part in item[0].split("-"))))
 
 
-def raw_video_parts(config: Mapping[str, Any], data: str = "") -> dict[str, str]:
+def raw_video_parts(config: Mapping[str, Any], data: str = TRAINING_DATA) -> dict[str, str]:
     """Part number -> raw DFDC video zip of one dataset, for the extract_faces rule."""
     folder = data_sources(config)[data].raw_video_dir
     if not folder:

@@ -17,6 +17,9 @@ from typing import Any, ClassVar, Iterable, Mapping, Sequence, TypeVar
 T = TypeVar("T")
 B = TypeVar("B", bound="BatchPaths")
 
+# The ``data`` prefix of the training data; an evaluation set's is ``ResultsLayout.set_data(NAME)``.
+TRAINING_DATA = ""
+
 # Raw input names: the DFDC's own file names, which batch discovery, the demo and extract_faces follow.
 BATCH_FILE_GLOB = "deepfake-detection-faces-part-*-*.zip"
 BATCH_FILE_PATTERN = re.compile(r"^deepfake-detection-faces-part-(\d+)-(\d+)\.zip$")
@@ -60,49 +63,49 @@ class ResultsLayout:
     # evaluation set (``sets/NAME/``), or the rules' "{data}" wildcard. One set of rules serves all.
 
     # Raw inputs the workflow makes (demo batches, faces extracted from raw video parts)
-    def demo_zip(self, batch: str, data: str = "") -> str:
+    def demo_zip(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}demo/raw/{batch_file_name(batch)}")
 
-    def faces_zip(self, part: str, data: str = "") -> str:
+    def faces_zip(self, part: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}faces/{batch_file_name(f'{part}-0')}")
 
-    def faces_report(self, part: str, data: str = "") -> str:
+    def faces_report(self, part: str, data: str = TRAINING_DATA) -> str:
         """extract_faces' per-video table beside its zip (``dfdetect.data.faces.extract.report_path``)."""
         return self.faces_zip(part, data).removesuffix(".zip") + ".report.csv"
 
     # Manifests, cleaning, reduction
-    def frame_manifest(self, batch: str, data: str = "") -> str:
+    def frame_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/frames/{batch}.parquet")
 
-    def video_manifest(self, batch: str, data: str = "") -> str:
+    def video_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/videos/{batch}.parquet")
 
-    def skipped_manifest(self, batch: str, data: str = "") -> str:
+    def skipped_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/skipped/{batch}.parquet")
 
-    def videos(self, data: str = "") -> str:
+    def videos(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/videos.parquet")
 
-    def clean_videos(self, data: str = "") -> str:
+    def clean_videos(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}clean/videos.parquet")
 
-    def clean_summary(self, data: str = "") -> str:
+    def clean_summary(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}clean/summary.json")
 
-    def selection(self, batch: str, data: str = "") -> str:
+    def selection(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}reduced/batches/{batch}.parquet")
 
-    def reduced(self, data: str = "") -> str:
+    def reduced(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}reduced/frames.parquet")
 
     # The packed frame store: store/{batch} plus a suffix of STORE_FILES (pack) or LANDMARK_FILES (landmarks)
-    def store_dir(self, data: str = "") -> str:
+    def store_dir(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}store")
 
-    def store_prefix(self, batch: str, data: str = "") -> str:
+    def store_prefix(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}store/{batch}")
 
-    def store_file(self, batch: str, output: str, data: str = "") -> str:
+    def store_file(self, batch: str, output: str, data: str = TRAINING_DATA) -> str:
         """The pack or landmarks rule's output ``output`` (a key of STORE_FILES or LANDMARK_FILES)."""
         return self.store_prefix(batch, data) + {**STORE_FILES, **LANDMARK_FILES}[output]
 

@@ -17,17 +17,17 @@ from dfdetect.config import (
     result_settings,
     validate_config,
 )
-from dfdetect.layout import LANDMARK_FILES, STORE_FILES, ResultsLayout
+from dfdetect.layout import LANDMARK_FILES, STORE_FILES, TRAINING_DATA, ResultsLayout
 
 try:
     validate_config(config)  # dfdetect/config.schema.yaml, with its defaults filled in
     check_config(config)
-    # Each dataset's batches: "" is the training data, "sets/NAME/" an evaluation set (prepared by the
+    # Each dataset's batches: TRAINING_DATA ("") or "sets/NAME/", an evaluation set (prepared by the
     # same rules through the {data} wildcard, under results/sets/NAME/).
     DATA_BATCHES = {data: discover_batches(config, data) for data in data_sources(config)}  # batch id -> zip
 except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
-BATCHES = DATA_BATCHES[""]
+BATCHES = DATA_BATCHES[TRAINING_DATA]
 SETS = evaluation_sets(config)
 
 RESULTS = config["results_dir"].rstrip("/")
@@ -111,7 +111,7 @@ def per_batch_of(pattern):
     return lambda wildcards: of_data(wildcards.data, pattern, per_batch=True)
 
 
-def store_files(data=""):
+def store_files(data=TRAINING_DATA):
     """Every batch's packed store of a dataset: the pack rule's outputs (call after rules/prepare.smk)."""
     return of_data(data, rules.pack.output, per_batch=True)
 
@@ -128,7 +128,7 @@ def landmark_inputs(wildcards):
 
     if not Recipe.from_settings(config["models"][wildcards.model]).needs_landmarks:
         return []
-    return of_data("", rules.landmarks.output, per_batch=True)
+    return of_data(TRAINING_DATA, rules.landmarks.output, per_batch=True)
 
 
 def model_settings(wildcards):
@@ -165,7 +165,7 @@ def set_plot(output, caption):
 def all_targets():
     """What `rule all` asks for (called in the Snakefile, after every rule is defined)."""
     main = [rules.manifest.output.videos, rules.manifest.output.histogram, rules.reduce.output[0]]
-    targets = [of_data("", pattern) for pattern in main]
+    targets = [of_data(TRAINING_DATA, pattern) for pattern in main]
     targets += [rules.split.output.summary, *expand(rules.evaluate.output.metrics, model=MODELS)]
     targets += [rules.report.output.csv]
     return targets

@@ -130,16 +130,16 @@ rule robustness:
 
 rule report:
     input:
-        clean=of_data("", rules.clean.output.summary),
+        clean=of_data(TRAINING_DATA, rules.clean.output.summary),
         splits=rules.split.output.summary,
         # each model's metrics, train.json, set metrics and robustness table (paths of the evaluate,
         # train, evaluate_set and robustness rules' outputs, by the same function the script uses)
         results=REPORT_FILES.all_files(),
         # for the run summary: what was ingested, kept, dropped and skipped
-        videos=of_data("", rules.manifest.output.videos),
-        cleaned=of_data("", rules.clean.output.videos),
-        store_indexes=of_data("", rules.pack.output.index, per_batch=True),
-        skipped=of_data("", rules.ingest.output.skipped, per_batch=True),
+        videos=of_data(TRAINING_DATA, rules.manifest.output.videos),
+        cleaned=of_data(TRAINING_DATA, rules.clean.output.videos),
+        store_indexes=of_data(TRAINING_DATA, rules.pack.output.index, per_batch=True),
+        skipped=of_data(TRAINING_DATA, rules.ingest.output.skipped, per_batch=True),
     output:
         csv=report(
             LAYOUT.report_file("comparison.csv"),
@@ -160,8 +160,6 @@ rule report:
         "../envs/prep.yaml"
     params:
         models={name: result_settings(entry, "model") for name, entry in config["models"].items()},
-        sets=SETS,
-        robustness=ROBUSTNESS,
-        results_dir=RESULTS,
+        files=REPORT_FILES,
     script:
         "../workflow_scripts/report.py"

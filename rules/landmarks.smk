@@ -6,7 +6,7 @@ LANDMARK_RESOURCES = config["landmarks"]["resources"]
 
 rule landmarks:
     input:
-        store=of_data("", rules.pack.output),
+        store=of_data(TRAINING_DATA, rules.pack.output),
     # Names and suffixes are dfdetect.data.landmarks.LandmarkPaths' (dfdetect.layout.LANDMARK_FILES).
     output:
         multiext(LAYOUT.store_prefix("{batch}"), **LANDMARK_FILES),

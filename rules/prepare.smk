@@ -87,9 +87,9 @@ rule pack:
 
 rule split:
     input:
-        cleaned=of_data("", rules.clean.output.videos),
-        reduced=of_data("", rules.reduce.output[0]),
-        indexes=of_data("", rules.pack.output.index, per_batch=True),
+        cleaned=of_data(TRAINING_DATA, rules.clean.output.videos),
+        reduced=of_data(TRAINING_DATA, rules.reduce.output[0]),
+        indexes=of_data(TRAINING_DATA, rules.pack.output.index, per_batch=True),
     output:
         train=LAYOUT.split("train"),
         validation=LAYOUT.split("validation"),

@@ -4,6 +4,7 @@ package works with no checkout on the path."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,8 +20,13 @@ def installed(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """The wheel built from this checkout, installed (without its dependencies, which the test
     environment has) into a folder outside the checkout; the environment that imports it from there."""
     folder = tmp_path_factory.mktemp("wheel")
+    source = folder / "source"  # what the wheel is built from, copied so that the build leaves the checkout alone
+    for name in ("pyproject.toml", "README.md"):
+        source.mkdir(exist_ok=True)
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "dfdetect", source / "dfdetect", ignore=shutil.ignore_patterns("__pycache__"))
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(folder)]
-    subprocess.run([*build, str(ROOT)], check=True, capture_output=True, text=True, cwd=folder)
+    subprocess.run([*build, str(source)], check=True, capture_output=True, text=True, cwd=folder)
     (wheel,) = folder.glob("dfdetect-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         assert "dfdetect/config.schema.yaml" in archive.namelist()

@@ -7,13 +7,11 @@ import pandas as pd
 
 from dfdetect.evaluation.report import comparison_table, write_report
 from dfdetect.evaluation.run_summary import run_summary, write_run_summary
-from dfdetect.layout import ResultsLayout, model_result_files
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:
-    layout = ResultsLayout(snakemake.params.results_dir)
-    files = model_result_files(snakemake.params.models, layout, snakemake.params.sets, snakemake.params.robustness)
-    table, missing = comparison_table(snakemake.params.models, files)
+    # params.files: the model -> result file mapping the rule's `results` input was made from
+    table, missing = comparison_table(snakemake.params.models, snakemake.params.files)
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
     summary = run_summary(
