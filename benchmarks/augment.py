@@ -10,7 +10,7 @@ fallback keypoints, as every frame then has some), fakes sbi (half of every batc
 from the other half), and sbi with dfdc_winner. For each it prints frames/s by wall clock and
 per CPU second of this process (one core: the recipes keep OpenCV to one thread), and how many loader
 workers (``models.NAME.loader_workers``) that is for ``--target`` images/s (4,400: EfficientNetB0
-training on one H200 with JAX, env-notes). Goal (issue 12): dfdc_winner >= 700 and SBI >= 400
+training on one H200 with JAX, env-notes). Goal: dfdc_winner >= 700 and SBI >= 400
 frames/s per core, so that 12 workers or fewer feed one such GPU.
 """
 

@@ -13,7 +13,7 @@ every single-face frame into a frame store, extracts the same frames to a tempor
       batches of the same size;
   (c) a plain copy: the same bytes from an in-RAM array into a batch buffer, batch by batch;
 
-and the ratios a/b and a/c (issue 3, goal: a/b >= 50 and a/c >= 0.3 on 2 cores).
+and the ratios a/b and a/c (goal: a/b >= 50 and a/c >= 0.3 on 2 cores).
 
 Page cache: "cold" epochs start with the files dropped from the page cache (``posix_fadvise``
 DONTNEED, after a sync) and a fresh memory map, repeated until ``--seconds`` are spent; "warm"

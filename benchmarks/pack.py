@@ -12,7 +12,7 @@ be skipped), then alternates, ``--repeat`` times:
 
 and prints frames/s of the best round of each, by wall clock and per CPU second of this process
 (the machines are shared; CPU time leaves out the time others take, and pack's wait for the
-disk), and pack/decode (issue 3, goal >= 0.8: pack runs one process per batch, so its cost
+disk), and pack/decode (goal >= 0.8: pack runs one process per batch, so its cost
 beyond decoding is what one core loses per frame).
 """
 

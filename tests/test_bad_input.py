@@ -1,4 +1,4 @@
-"""Bad input that used to slip through (issue 11): each ends with a clear reason, nothing lost."""
+"""Bad input: each ends with a clear reason, and nothing is lost."""
 
 from __future__ import annotations
 

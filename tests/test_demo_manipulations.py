@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = DemoSpec.of(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=11)
 MIXED = DemoSpec.of(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=11, manipulations=MANIPULATIONS)
 TRACK_SPEC = DemoSpec.of(videos_per_batch=16, image_size=48, n_frame_slots=40, seed=3)
-# The settings reported to the workflow for issue 13 (see the report of this branch):
+# The demo's settings for the main data and the unseen set (config.yaml):
 MAIN_DEMO = DemoSpec.of(videos_per_batch=40, real_share=(0.35, 0.40), seed=7, manipulations=("swap", "reenact"))
 UNSEEN_DEMO = DemoSpec.of(
     videos_per_batch=32, real_share=(0.30, 0.35), seed=8, manipulations=("gan_upsample", "colour")
@@ -180,7 +180,7 @@ def test_colour_keeps_the_structure_and_shifts_the_colour(tracks_and_fakes):
         assert np.linalg.norm(shift) > 8, "a visible colour change of the inner face"
 
 
-# --- REAL share and the settings for issue 13 -------------------------------------------------
+# --- REAL share and the demo's settings --------------------------------------------------------
 
 
 def test_real_share_sets_the_share_of_real_videos_per_batch():
@@ -201,7 +201,7 @@ def kept_videos(spec: DemoSpec, n_batches: int) -> pd.DataFrame:
     return cleaned[cleaned["keep"]]
 
 
-def test_the_reported_settings_give_enough_real_videos_for_issue_13():
+def test_the_demo_settings_give_enough_real_videos_for_the_test_split_and_the_unseen_set():
     # main demo: 4 batches; its test split (config.yaml's split settings) holds >= 10 REAL videos
     test = split_videos(kept_videos(MAIN_DEMO, 4), test=0.2, validation=0.2, seed=2006)["test"]
     assert (test["label"] == 0).sum() >= 10 and (test["label"] == 1).sum() >= 10

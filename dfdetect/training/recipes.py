@@ -1,7 +1,7 @@
 """Training recipes: a model's ``augment`` and ``fakes`` settings, applied to the loader's samples.
 
 - ``augment`` (``dfdetect.training.augment``): none | flip | dfdc_winner, per training sample;
-- ``fakes``: ``labelled`` (the split's FAKE videos, as before), ``sbi`` (REAL videos only: every
+- ``fakes``: ``labelled`` (the split's FAKE videos), ``sbi`` (REAL videos only: every
   batch is half real frames and half self-blended fakes made from those same frames, each pair
   next to each other and post-augmented alike, ``dfdetect.training.sbi``) or ``both`` (the labelled
   samples plus one self-blended fake per REAL sample, all shuffled together). With sbi and both,

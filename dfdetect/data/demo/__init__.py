@@ -15,7 +15,7 @@ of face crops per video, shaped like the real data:
   spec's ``manipulations``, assigned evenly over a batch's fakes in a seeded order), each leaving
   a different trace; the strength varies per fake video:
 
-  - ``swap`` (the default, and the only kind before manipulations existed): a donor identity is
+  - ``swap`` (the default): a donor identity is
     rendered aligned to the target face, at reduced resolution and upsampled (resampling blur),
     only partly colour-corrected (skin tone mismatch), and blended in through a
     Gaussian-feathered elliptical mask over the inner face;
