@@ -7,13 +7,18 @@ checks relations between keys and the file system. Every error names the config 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import importlib.util
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, TypeVar
+from typing import Any, ClassVar, Iterable, Mapping, TypeVar
 
 from dfdetect.layout import (
     BATCH_FILE_GLOB,
+    BATCH_FILE_PATTERN,
     RAW_VIDEO_GLOB,
+    RAW_VIDEO_PATTERN,
     TRAINING_DATA,
     ResultsLayout,
     batch_id,
@@ -49,21 +54,119 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
     """Snakemake's schema validation (it fills in the defaults in place), with a short error.
 
     Snakemake's own error prints the whole schema (hundreds of lines) around jsonschema's one-line
-    message; this raises ConfigError with that message and the key path only.
+    message; this raises ConfigError with the key path and a message that says what would be
+    valid ("did you mean" for unknown keys and names). A number that YAML read as text (PyYAML
+    reads ``1e-3`` as a string: YAML 1.1 wants ``1.0e-3``) is converted in place and accepted.
     """
     import jsonschema
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
+    while True:
+        try:
+            validate(config, str(schema_path))
+            return
+        except WorkflowError as error:
+            causes = (*error.args, error.__cause__, error.__context__)  # Snakemake raises it inside `except`
+            cause = next((arg for arg in causes if isinstance(arg, jsonschema.ValidationError)), None)
+            if cause is None:
+                raise
+            if not _number_from_text(config, cause):  # converted: validate again (one key at a time)
+                key, message = explain_error(cause)
+                raise ConfigError(key, message) from None
+
+
+def _schema_types(schema: Mapping[str, Any]) -> set[str]:
+    types = schema.get("type", ())
+    return {types} if isinstance(types, str) else set(types)
+
+
+def _number_from_text(config: dict[str, Any], error: Any) -> bool:
+    """Replace a number written as text (``'1e-3'``) where the schema wants a number; True if done."""
+    if error.validator != "type" or "number" not in _schema_types(error.schema) or not isinstance(error.instance, str):
+        return False
     try:
-        validate(config, str(schema_path))
-    except WorkflowError as error:
-        causes = (*error.args, error.__cause__, error.__context__)  # Snakemake raises it inside `except`
-        cause = next((arg for arg in causes if isinstance(arg, jsonschema.ValidationError)), None)
-        if cause is None:
-            raise
-        key = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
-        raise ConfigError(key, cause.message) from None
+        value = float(error.instance)
+    except ValueError:
+        return False
+    *parents, last = error.absolute_path
+    container: Any = config
+    for part in parents:
+        container = container[part]
+    container[last] = value
+    return True
+
+
+# Letters typed for the digits they look like: "EfficientNetBO" means EfficientNetB0.
+_LOOKALIKES = str.maketrans("oil", "011")
+
+
+def did_you_mean(name: Any, choices: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the choices closest to ``name`` (difflib), or ``""``.
+
+    A choice that differs only in case, or in a letter typed for a look-alike digit, comes alone."""
+    choices = list(choices)
+
+    def folded(text: Any) -> str:
+        return str(text).lower().translate(_LOOKALIKES)
+
+    by_folded = {folded(choice): choice for choice in choices}
+    close = [by_folded[folded(name)]] if folded(name) in by_folded else []
+    if not close:
+        by_lower = {choice.lower(): choice for choice in choices}
+        close = [
+            by_lower[match] for match in difflib.get_close_matches(str(name).lower(), list(by_lower), n=3, cutoff=0.6)
+        ]
+    return f"; did you mean {' or '.join(repr(choice) for choice in close)}?" if close else ""
+
+
+def explain_error(error: Any) -> tuple[str, str]:
+    """(key path, message) of a jsonschema ValidationError, saying what would be valid."""
+    path = [str(part) for part in error.absolute_path]
+    key = ".".join(path) or "(top level)"
+    instance = error.instance
+    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
+        known = list(error.schema.get("properties", {}))
+        unknown = [name for name in instance if name not in known]
+        if unknown and known:
+            name = unknown[0]
+            return ".".join(
+                [*path, str(name)]
+            ), f"unknown key{did_you_mean(name, known)} (keys here: {', '.join(known)})"
+    if error.validator == "oneOf" and not isinstance(instance, str):
+        # the option whose type fits says what is wrong (a number below its minimum, ...)
+        fitting = [sub for sub in error.context if sub.validator not in ("type", "enum", "oneOf")]
+        if fitting:
+            return explain_error(fitting[0])
+    allowed = _allowed_values(error)
+    if allowed is not None and not isinstance(instance, (Mapping, list)):
+        names, kinds = allowed
+        listed = ", ".join([*names, *kinds])
+        return key, f"{instance!r} is not allowed here{did_you_mean(instance, names)} (allowed: {listed})"
+    if error.validator == "type" and isinstance(instance, str):
+        wanted = " or ".join(sorted(_schema_types(error.schema)))
+        return key, (
+            f"{instance!r} is text, but this key takes {wanted} "
+            "(write it without quotes; YAML reads 1e3 as text: write 1000)"
+        )
+    return key, error.message
+
+
+def _allowed_values(error: Any) -> tuple[list[str], list[str]] | None:
+    """(allowed strings, other allowed kinds such as "an integer") of an ``enum`` error, or of a
+    ``oneOf`` whose options include an enum; None for other errors."""
+    if error.validator == "enum":
+        return [str(value) for value in error.validator_value], []
+    if error.validator != "oneOf":
+        return None
+    names = [str(value) for option in error.validator_value for value in option.get("enum", ())]
+    kinds = [
+        f"a {kind}"
+        for option in error.validator_value
+        if "enum" not in option
+        for kind in sorted(_schema_types(option))
+    ]
+    return (names, kinds) if names else None
 
 
 def complete_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,8 +235,13 @@ def default_config() -> dict[str, Any]:
     return complete_config({})
 
 
-def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
-    """Raise ConfigError for the first setting that cannot work."""
+def check_config(config: Mapping[str, Any], check_sources: bool = True, check_backend: bool = False) -> None:
+    """Raise ConfigError for the first setting that cannot work.
+
+    ``check_sources``: also the files the config names (raw data, evaluation sets, local weights);
+    ``check_backend``: also that the Keras backend's package is installed here (the workflow's
+    main process, when its jobs run in the same environment).
+    """
     frames = config["frames"]
     if frames["min"] > frames["max"]:
         raise ConfigError(
@@ -143,13 +251,84 @@ def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
     train_share = (1 - split["test"]) * (1 - split["validation"])
     if train_share <= 0:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
-    _check_encoders(config.get("models") or {})
+    models = config.get("models") or {}
+    _check_architectures(models)
+    _check_encoders(models)
     _check_results_dir(Path(config["results_dir"]))
-    _check_recipes(config.get("models") or {})
+    _check_recipes(models)
+    if check_backend and models:
+        _check_backend_installed(config["keras_backend"])
+    if check_sources:
+        _check_weights_files(models)
     if check_sources and not config["demo"]["enabled"]:
         _check_raw_sources(config)
     if check_sources:
         _check_evaluation_sets(config)
+
+
+# The Python package each Keras backend needs, and how to install it.
+BACKEND_PACKAGES = {
+    "tensorflow": ("tensorflow", 'pip install -e ".[gpu]" (or tensorflow-cpu, the default install)'),
+    "jax": ("jax", 'pip install -e ".[jax]" (JAX with CUDA 12)'),
+    "torch": ("torch", "pip install torch"),
+}
+
+
+def _check_backend_installed(backend: str) -> None:
+    package, install = BACKEND_PACKAGES[backend]
+    if importlib.util.find_spec(package) is None:
+        raise ConfigError(
+            "keras_backend",
+            f"{backend}: the package {package} is not installed in this environment ({sys.executable}); "
+            f"install it with {install}, or choose another backend",
+        )
+
+
+def _check_architectures(models: Mapping[str, Any]) -> None:
+    """Each arch gets the keys it uses: transfer a Keras Applications backbone, td_lstm one or cnn,
+    and the fixed cnn none of the backbone keys (a set one would be ignored without a word)."""
+    for name, settings in models.items():
+        arch, backbone = settings["arch"], settings.get("backbone")
+        key = f"models.{name}"
+        if arch == "transfer" and backbone is None:
+            raise ConfigError(
+                f"{key}.backbone", "arch transfer needs a backbone: a Keras Applications name such as EfficientNetB0"
+            )
+        if arch == "transfer" and backbone == "cnn":
+            raise ConfigError(
+                f"{key}.backbone", "cnn is the td_lstm's frame encoder; for the study's CNN write arch: cnn"
+            )
+        if arch == "cnn":
+            given = [part for part in ("backbone", "pooling", "trainable_layers") if settings.get(part) is not None]
+            given += ["weights"] if settings.get("weights") is not None else []
+            if given:
+                raise ConfigError(
+                    f"{key}.{given[0]}",
+                    "arch cnn is the study's fixed CNN and takes no backbone, weights, pooling or trainable_layers "
+                    "(for a Keras Applications backbone write arch: transfer)",
+                )
+        if arch == "td_lstm" and backbone in (None, "cnn") and settings.get("weights") is not None:
+            raise ConfigError(
+                f"{key}.weights", "weights load a Keras Applications backbone; the td_lstm's cnn has none"
+            )
+
+
+def _check_weights_files(models: Mapping[str, Any]) -> None:
+    """A local ``weights`` file exists and is an .h5 file (imagenet and null need no file)."""
+    for name, settings in models.items():
+        weights = settings.get("weights")
+        if weights is None or str(weights).lower() == "imagenet":
+            continue
+        path = Path(str(weights)).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"models.{name}.weights",
+                f"file '{path}' does not exist; weights are imagenet, null, or a local Keras Applications .h5 file",
+            )
+        if not path.name.endswith((".h5", ".hdf5")):
+            raise ConfigError(
+                f"models.{name}.weights", f"'{path}' is not an .h5 file (a *_notop.h5 file, or one from save_weights)"
+            )
 
 
 def _check_results_dir(results: Path) -> None:
@@ -172,7 +351,10 @@ def _check_encoders(models: Mapping[str, Any]) -> None:
         if settings.get("arch") != "td_lstm":
             raise ConfigError(key, "only arch td_lstm takes its frame encoder from another model")
         if source not in models:
-            raise ConfigError(key, f"{source!r} is not a configured model (models: {', '.join(models)})")
+            raise ConfigError(
+                key,
+                f"{source!r} is not a configured model{did_you_mean(source, models)} (models: {', '.join(models)})",
+            )
         if models[source].get("arch") not in ("cnn", "transfer"):
             raise ConfigError(key, f"{source!r} must be a cnn or transfer model, not {models[source].get('arch')}")
 
@@ -190,14 +372,9 @@ def _check_recipes(models: Mapping[str, Any]) -> None:
 def _check_raw_sources(config: Mapping[str, Any]) -> None:
     raw_dir = Path(config["raw_dir"])
     raw_video_dir = config.get("raw_video_dir")
-    if raw_video_dir:
-        video_dir = Path(raw_video_dir)
-        if not video_dir.is_dir():
-            raise ConfigError("raw_video_dir", f"folder '{video_dir}' does not exist")
-        if not any(video_dir.glob(RAW_VIDEO_GLOB)):
-            raise ConfigError("raw_video_dir", f"folder '{video_dir}' holds no {RAW_VIDEO_GLOB}")
-        if not raw_dir.is_dir():
-            return  # raw videos alone are a valid source
+    _check_source_folders("raw_dir", raw_dir if raw_dir.is_dir() else None, raw_video_dir and Path(raw_video_dir))
+    if raw_video_dir and not raw_dir.is_dir():
+        return  # raw videos alone are a valid source
     if not raw_dir.is_dir():
         raise ConfigError(
             "raw_dir",
@@ -206,6 +383,48 @@ def _check_raw_sources(config: Mapping[str, Any]) -> None:
         )
     if not raw_video_dir and not any(raw_dir.glob(BATCH_FILE_GLOB)):
         raise ConfigError("raw_dir", f"folder '{raw_dir}' holds no {BATCH_FILE_GLOB} files")
+
+
+# What each source folder holds: key suffix -> (file name pattern, what such a file is, its name)
+SOURCE_FILES = {
+    "raw_dir": (BATCH_FILE_PATTERN, "face batch", "deepfake-detection-faces-part-I-J.zip"),
+    "raw_video_dir": (RAW_VIDEO_PATTERN, "raw DFDC video part", "dfdc_train_part_N.zip"),
+}
+
+
+def _check_source_folders(key: str, raw_dir: Path | None, raw_video_dir: Path | None) -> None:
+    """``raw_video_dir`` exists and holds parts, and every .zip in either folder has the name of
+    what that folder holds: a misnamed one would be left out of the run without a word.
+
+    ``key`` names ``raw_dir`` (``raw_dir`` or ``evaluation.sets.NAME.raw_dir``); the same folder may
+    serve both keys.
+    """
+    prefix = key.removesuffix("raw_dir")
+    if raw_video_dir is not None:
+        if not raw_video_dir.is_dir():
+            raise ConfigError(f"{prefix}raw_video_dir", f"folder '{raw_video_dir}' does not exist")
+        if not any(raw_video_dir.glob(RAW_VIDEO_GLOB)):
+            raise ConfigError(f"{prefix}raw_video_dir", f"folder '{raw_video_dir}' holds no {RAW_VIDEO_GLOB} files")
+    folders = {"raw_dir": raw_dir, "raw_video_dir": raw_video_dir}
+    for folder_key, folder in folders.items():
+        if folder is None:
+            continue
+        accepted = [
+            name for name, other in folders.items() if other is not None and other.resolve() == folder.resolve()
+        ]
+        for path in sorted(folder.glob("*.zip")):
+            if any(SOURCE_FILES[name][0].match(path.name) for name in accepted):
+                continue
+            _, what, want = SOURCE_FILES[folder_key]
+            other = next(
+                (name for name in SOURCE_FILES if name not in accepted and SOURCE_FILES[name][0].match(path.name)), None
+            )
+            hint = f"; a {SOURCE_FILES[other][1]} belongs in {prefix}{other}" if other else ""
+            raise ConfigError(
+                f"{prefix}{folder_key}",
+                f"'{path}' is not named like a {what} ({want}), so it would not be read: rename it or move it "
+                f"out of the folder{hint}",
+            )
 
 
 def _check_evaluation_sets(config: Mapping[str, Any]) -> None:
@@ -222,6 +441,8 @@ def _check_evaluation_sets(config: Mapping[str, Any]) -> None:
                 raise ConfigError(f"{key}.{folder_key}", f"folder '{folder}' does not exist")
             if not any(folder.glob(glob)):
                 raise ConfigError(f"{key}.{folder_key}", f"folder '{folder}' holds no {glob} files")
+        folders = {folder_key: Path(entry[folder_key]) if folder_key in entry else None for folder_key in SOURCE_FILES}
+        _check_source_folders(f"{key}.raw_dir", folders["raw_dir"], folders["raw_video_dir"])
 
 
 def part_number(path: str | Path) -> str:

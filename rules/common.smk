@@ -17,11 +17,16 @@ from dfdetect.config import (
     result_settings,
     validate_config,
 )
+from snakemake.settings.types import DeploymentMethod
+
 from dfdetect.layout import LANDMARK_FILES, STORE_FILES, TRAINING_DATA, ResultsLayout
+
+# Jobs in their own conda environments (--sdm conda) may have a Keras backend this process lacks.
+JOBS_SHARE_THIS_ENVIRONMENT = DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method
 
 try:
     validate_config(config)  # dfdetect/config.schema.yaml, with its defaults filled in
-    check_config(config)
+    check_config(config, check_backend=JOBS_SHARE_THIS_ENVIRONMENT)
     # Each dataset's batches: TRAINING_DATA ("") or "sets/NAME/", an evaluation set (prepared by the
     # same rules through the {data} wildcard, under results/sets/NAME/).
     DATA_BATCHES = {data: discover_batches(config, data) for data in data_sources(config)}  # batch id -> zip

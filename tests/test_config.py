@@ -90,6 +90,110 @@ def test_check_config_names_the_key(changes, key):
     assert raised.value.key == key and str(raised.value).startswith(f"config key '{key}'")
 
 
+@pytest.mark.parametrize(
+    ("model", "key", "message"),
+    [
+        ({"arch": "transfer"}, "models.m.backbone", "needs a backbone"),
+        ({"arch": "transfer", "backbone": "cnn"}, "models.m.backbone", "write arch: cnn"),
+        ({"arch": "cnn", "backbone": "Xception"}, "models.m.backbone", "write arch: transfer"),
+        ({"arch": "cnn", "weights": "imagenet"}, "models.m.weights", "takes no backbone, weights"),
+        ({"arch": "td_lstm", "weights": "imagenet"}, "models.m.weights", "cnn has none"),
+        ({"arch": "td_lstm", "fakes": "sbi"}, "models.m.fakes", "needs fakes: labelled"),
+    ],
+)
+def test_architectures_get_only_the_keys_they_use(model, key, message):
+    with pytest.raises(ConfigError, match=message) as raised:
+        check_config(complete_config({"models": {"m": model}}))
+    assert raised.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "hint"),
+    [
+        ({"arch": "transfer", "backbone": "Xceptoin"}, "models.m.backbone", "did you mean 'Xception'"),
+        ({"arch": "transfer", "backbone": "efficientnetb0"}, "models.m.backbone", "did you mean 'EfficientNetB0'"),
+        ({"arch": "cnn", "learning_rat": 0.1}, "models.m.learning_rat", "unknown key; did you mean 'learning_rate'"),
+        ({"arch": "cnn", "augment": "flips"}, "models.m.augment", "did you mean 'flip'?.*a boolean"),
+        ({"arch": "cnnn"}, "models.m.arch", "did you mean 'cnn'"),
+        ({"arch": "cnn", "frames_per_video": 0}, "models.m.frames_per_video", "less than the minimum of 1"),
+        ({"arch": "cnn", "epochs": "1e3"}, "models.m.epochs", "is text.*write 1000"),
+    ],
+)
+def test_schema_errors_say_what_would_be_valid(model, key, hint):
+    with pytest.raises(ConfigError, match=hint) as raised:
+        complete_config({"models": {"m": model}})
+    assert raised.value.key == key
+
+
+def test_an_unknown_top_level_key_and_encoder_get_a_suggestion():
+    with pytest.raises(ConfigError, match="did you mean 'evaluation'") as raised:
+        complete_config({"evalution": {}})
+    assert raised.value.key == "evalution"
+    models = {"cnn": {"arch": "cnn"}, "lstm": {"arch": "td_lstm", "encoder_from": "CNN"}}
+    with pytest.raises(ConfigError, match="did you mean 'cnn'"):
+        check_config(complete_config({"models": models}))
+
+
+def test_numbers_yaml_reads_as_text_are_accepted(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("models:\n  m: {arch: cnn, learning_rate: 1e-3}\nsplit: {test: 2e-1}\n")
+    assert yaml.safe_load(path.read_text())["models"]["m"]["learning_rate"] == "1e-3"  # PyYAML: YAML 1.1
+    config = load_config(path, check_sources=False)
+    assert config["models"]["m"]["learning_rate"] == 0.001 and config["split"]["test"] == 0.2
+    path.write_text("models:\n  m: {arch: cnn, learning_rate: fast}\n")
+    with pytest.raises(ConfigError, match="'fast' is text, but this key takes number"):
+        load_config(path, check_sources=False)
+
+
+def test_the_keras_backend_must_be_installed(monkeypatch):
+    import importlib.util
+
+    config = complete_config({"keras_backend": "jax", "models": {"m": {"arch": "cnn"}}})
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "jax" else real_find_spec(name))
+    check_config(config)  # checked only where the jobs share this environment
+    with pytest.raises(ConfigError, match=r"keras_backend.*jax is not installed.*\.\[jax\]"):
+        check_config(config, check_backend=True)
+    check_config({**config, "models": {}}, check_backend=True)  # no model: no Keras job
+
+
+def test_local_weights_files_are_checked(tmp_path):
+    def checked(weights):
+        check_config(complete_config({"models": {"t": {"arch": "transfer", "backbone": "VGG16", "weights": weights}}}))
+
+    with pytest.raises(ConfigError, match="does not exist") as raised:
+        checked(str(tmp_path / "missing.h5"))
+    assert raised.value.key == "models.t.weights"
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ConfigError, match="not an .h5 file"):
+        checked(str(tmp_path / "weights.bin"))
+    (tmp_path / "w_notop.h5").write_bytes(b"")
+    checked(str(tmp_path / "w_notop.h5"))
+    checked("imagenet")
+
+
+def test_a_misnamed_zip_in_a_source_folder_is_named(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / batch_file_name("0-0")).write_bytes(b"")
+    (raw / "notes.txt").write_text("not a zip: ignored")
+    config = complete_config({"demo": {"enabled": False}, "raw_dir": str(raw)})
+    check_config(config)
+    (raw / "deepfake-detection-faces-part-1.zip").write_bytes(b"")
+    with pytest.raises(ConfigError, match="faces-part-1.zip' is not named like a face batch") as raised:
+        check_config(config)
+    assert raised.value.key == "raw_dir"
+    (raw / "deepfake-detection-faces-part-1.zip").unlink()
+    (raw / "dfdc_train_part_3.zip").write_bytes(b"")
+    with pytest.raises(ConfigError, match="belongs in raw_video_dir"):
+        check_config(config)
+    check_config({**config, "raw_video_dir": str(raw)})  # one folder may hold both kinds
+    sets = {"evaluation": {"sets": {"s": {"raw_dir": str(raw)}}}}
+    with pytest.raises(ConfigError, match="belongs in evaluation.sets.s.raw_video_dir") as raised:
+        check_config(complete_config(sets))
+    assert raised.value.key == "evaluation.sets.s.raw_dir"
+
+
 def test_raw_sources_are_checked_only_without_the_demo(tmp_path):
     config = complete_config({"demo": {"enabled": False}, "raw_dir": str(tmp_path)})
     with pytest.raises(ConfigError, match="holds no deepfake-detection-faces-part"):

@@ -172,6 +172,14 @@ def test_backbone_names_cover_the_study() -> None:
     assert backbones.backbone_spec("efficientnetb0").name == "EfficientNetB0"
 
 
+def test_the_schema_lists_exactly_the_keras_backbones() -> None:
+    """The config check at parse time (no Keras import) allows exactly what the builders build."""
+    from dfdetect.schema import section_schema
+
+    allowed = section_schema("model")["properties"]["backbone"]["enum"]
+    assert sorted(set(allowed) - {"cnn"}) == backbones.backbone_names()
+
+
 def test_transfer_freezes_the_base_and_trains_the_head(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     model = models.build_model(

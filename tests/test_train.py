@@ -347,8 +347,9 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
 
 def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
     from dfdetect.training.backbones import ModelConfigError
+    from dfdetect.training.train import TrainingError
 
-    with pytest.raises(ModelConfigError, match="effnet_typo.*EfficientNetB0"):
+    with pytest.raises(TrainingError, match="effnet_typo.*backbone.*did you mean 'EfficientNetB0'"):
         run_training(
             prepared,
             "effnet_typo",

@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
-from dfdetect.config import complete_section, result_settings
+from dfdetect.config import ConfigError, complete_section, result_settings
 from dfdetect.data.landmarks import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
@@ -177,7 +177,10 @@ def train_model(
     ``encoder_path``: the trained frame model named by a td_lstm's ``encoder_from`` setting.
     """
     started = time.perf_counter()
-    train_settings = TrainSettings.from_config(settings)
+    try:
+        train_settings = TrainSettings.from_config(settings)
+    except ConfigError as error:
+        raise TrainingError(name, str(error)) from None
     paths.model.parent.mkdir(parents=True, exist_ok=True)
 
     select_backend(backend)  # before Keras is imported
@@ -391,7 +394,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="dfdetect train", description="Train one model of config.yaml on the prepared data."
     )
-    parser.add_argument("--config", default="config.yaml", help="the workflow's config file (default: config.yaml)")
+    parser.add_argument(
+        "--config", "--configfile", default="config.yaml", help="the workflow's config file (default: config.yaml)"
+    )
     parser.add_argument("--model", required=True, help="a model name under `models:` in the config")
     parser.add_argument("--results-dir", help="override results_dir (where splits/ and store/ are)")
     parser.add_argument("--out-dir", help="where to write the model (default: {results_dir}/models/{model})")
@@ -399,12 +404,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the model's epochs")
     args = parser.parse_args(argv)
 
-    from dfdetect.config import load_config
+    from dfdetect.config import did_you_mean, load_config
 
     config = load_config(args.config)
     models = config["models"]
     if args.model not in models:
-        parser.error(f"model {args.model!r} is not in {args.config} (models: {', '.join(models) or 'none'})")
+        parser.error(
+            f"model {args.model!r} is not in {args.config}{did_you_mean(args.model, models)} "
+            f"(models: {', '.join(models) or 'none'})"
+        )
     settings = dict(models[args.model])
     if args.epochs:
         settings["epochs"] = args.epochs
