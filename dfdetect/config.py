@@ -25,7 +25,7 @@ from dfdetect.layout import (
     demo_batch_ids,
     raw_video_part_number,
 )
-from dfdetect.schema import SCHEMA_PATH, speed_keys
+from dfdetect.schema import SCHEMA_PATH, config_schema, speed_keys
 
 
 class ConfigError(ValueError):
@@ -204,6 +204,21 @@ def result_settings(values: Mapping[str, Any], section: str) -> dict[str, Any]:
     that changing how fast a job runs reruns nothing."""
     speed = speed_keys(section)
     return {key: value for key, value in values.items() if key not in speed}
+
+
+def results_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A complete config without its speed keys, in every section and model: the settings the
+    results depend on (what the report shows as the run's configuration)."""
+    sections = config_schema()["properties"]
+    kept: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "models":
+            kept[key] = {name: result_settings(entry, "model") for name, entry in value.items()}
+        elif isinstance(value, Mapping) and "properties" in sections.get(key, {}):
+            kept[key] = result_settings(value, key)
+        else:
+            kept[key] = value
+    return kept
 
 
 S = TypeVar("S", bound="SectionSettings")

@@ -133,6 +133,10 @@ class ResultsLayout:
         """The train rule's output ``output`` (a key of TRAIN_FILES) of ``model``."""
         return f"{self.model_dir(model)}/{TRAIN_FILES[output]}"
 
+    def scoring_file(self, model: str) -> str:
+        """The scoring settings beside a model (scoring rule; ``dfdetect predict`` reads them)."""
+        return f"{self.model_dir(model)}/{SCORING_FILE}"
+
     def eval_dir(self, model: str) -> str:
         return self.path(f"eval/{model}")
 
@@ -164,6 +168,9 @@ TRAIN_FILES = {
     "info": "train.json",
     "samples": "training_samples.png",
 }
+# Beside models/{model}/model.keras: how evaluation scored it (frames, aggregation, image size), so that
+# `dfdetect predict` scores the same way without a config (dfdetect.evaluation.scoring.ScoringSettings)
+SCORING_FILE = "scoring.json"
 # Output name -> file name in eval/{model}/ (evaluate rule; dfdetect.evaluation.evaluate.EvaluationPaths)
 EVALUATION_FILES = {
     "predictions": "predictions.parquet",
@@ -182,6 +189,16 @@ SET_EVALUATION_FILES = {
 }
 # Output name -> file name in eval/{model}/ (robustness rule; dfdetect.evaluation.robustness.RobustnessPaths)
 ROBUSTNESS_FILES = {"table": "robustness.csv", "plot": "robustness.png"}
+# Output name -> file name in report/ (report rule; dfdetect.evaluation.report.ReportPaths)
+REPORT_FILES = {
+    "csv": "comparison.csv",
+    "markdown": "comparison.md",
+    "html": "comparison.html",
+    "roc": "roc_comparison.png",
+    "summary": "run_summary.md",
+    "summary_html": "run_summary.html",
+    "config": "config.html",
+}
 
 
 def demo_batch_id(batch_index: int) -> str:
@@ -275,11 +292,24 @@ class ResultFiles:
     train_info: Mapping[str, str | Path]  # model -> train.json
     set_metrics: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> metrics.json
     robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv
+    predictions: Mapping[str, str | Path] = field(default_factory=dict)  # model -> test predictions.parquet
+    set_predictions: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> ...
+    # model -> the model file to deploy: named in the report, not read (so not among all_files)
+    model_files: Mapping[str, str | Path] = field(default_factory=dict)
 
     def all_files(self) -> list[str]:
-        """Every file, for the report rule's input (the same function gives the rule and its script the mapping)."""
+        """Every file the report reads, for the report rule's input (the same function gives the
+        rule and its script the mapping)."""
         per_set = [path for by_set in self.set_metrics.values() for path in by_set.values()]
-        groups = (self.metrics.values(), self.train_info.values(), per_set, self.robustness.values())
+        set_predictions = [path for by_set in self.set_predictions.values() for path in by_set.values()]
+        groups = (
+            self.metrics.values(),
+            self.train_info.values(),
+            per_set,
+            self.robustness.values(),
+            self.predictions.values(),
+            set_predictions,
+        )
         return [str(path) for group in groups for path in group]
 
 
@@ -295,4 +325,10 @@ def model_result_files(
             name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets} for name in models
         },
         robustness={name: layout.robustness_file(name, "table") for name in models} if robustness else {},
+        predictions={name: layout.eval_file(name, "predictions") for name in models},
+        set_predictions={
+            name: {set_name: layout.set_eval_file(name, set_name, "predictions") for set_name in sets}
+            for name in models
+        },
+        model_files={name: layout.train_file(name, "model") for name in models},
     )

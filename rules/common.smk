@@ -149,6 +149,17 @@ def model_resource(name):
     return lambda wildcards: config["models"][wildcards.model]["resources"][name]
 
 
+def data_labels(item):
+    """A Data item's labels in the report: its dataset (the training data, or an evaluation set)
+    and what it is (``item``, formatted with the job's wildcards)."""
+
+    def labels(wildcards):
+        data = f"set {wildcards.data.removeprefix('sets/').rstrip('/')}" if wildcards.data else "training data"
+        return {"data": data, "item": item.format(**wildcards)}
+
+    return labels
+
+
 def evaluation_plot(output, caption):
     return report(
         LAYOUT.eval_file("{model}", output),
@@ -174,5 +185,5 @@ def all_targets():
     main = [rules.manifest.output.videos, rules.manifest.output.histogram, rules.reduce.output[0]]
     targets = [of_data(TRAINING_DATA, pattern) for pattern in main]
     targets += [rules.split.output.summary, *expand(rules.evaluate.output.metrics, model=MODELS)]
-    targets += [rules.report.output.csv]
+    targets += [*expand(rules.scoring.output[0], model=MODELS), rules.report.output.csv]
     return targets

@@ -1,3 +1,5 @@
+from dfdetect.config import results_config
+from dfdetect.evaluation.scoring import scoring_settings
 from dfdetect.layout import model_result_files
 
 # Evaluation: one job per model on the test split (threshold chosen on validation), one per model and
@@ -7,6 +9,24 @@ from dfdetect.layout import model_result_files
 SCORING = {key: config["evaluation"][key] for key in ("aggregate", "bootstrap", "seed", "batch_size")}
 ROBUSTNESS = config["evaluation"]["robustness"]
 REPORT_FILES = model_result_files(MODELS, LAYOUT, SETS, ROBUSTNESS)
+
+
+# Beside each model: how evaluation scores it (frames, aggregation, image size, backend), which
+# `dfdetect predict` applies without a config. The same config values as the evaluate rule's.
+rule scoring:
+    input:
+        model=rules.train.output.model,
+    output:
+        LAYOUT.scoring_file("{model}"),
+    log:
+        result("logs/scoring/{model}.log"),
+    localrule: True
+    conda:
+        "../envs/prep.yaml"
+    params:
+        settings=scoring_settings(config),
+    script:
+        "../workflow_scripts/scoring.py"
 
 
 rule evaluate:
@@ -140,18 +160,39 @@ rule report:
         cleaned=of_data(TRAINING_DATA, rules.clean.output.videos),
         store_indexes=of_data(TRAINING_DATA, rules.pack.output.index, per_batch=True),
         skipped=of_data(TRAINING_DATA, rules.ingest.output.skipped, per_batch=True),
+    # Names and paths are dfdetect.evaluation.report.ReportPaths' (dfdetect.layout.REPORT_FILES).
     output:
         csv=report(
             LAYOUT.report_file("comparison.csv"),
-            caption="../report/comparison.rst",
+            caption="../report/comparison_csv.rst",
             category="Comparison",
-            labels={"table": "models"},
+            labels={"item": "comparison table (CSV, every column)"},
         ),
         markdown=LAYOUT.report_file("comparison.md"),
-        summary=report(
-            LAYOUT.report_file("run_summary.md"),
+        html=report(
+            LAYOUT.report_file("comparison.html"),
+            caption="../report/comparison.rst",
+            category="Comparison",
+            labels={"item": "comparison of the models"},
+        ),
+        roc=report(
+            LAYOUT.report_file("roc_comparison.png"),
+            caption="../report/roc_comparison.rst",
+            category="Comparison",
+            labels={"item": "ROC curves of every model"},
+        ),
+        summary=LAYOUT.report_file("run_summary.md"),
+        summary_html=report(
+            LAYOUT.report_file("run_summary.html"),
             caption="../report/run_summary.rst",
             category="Data",
+            labels={"data": "training data", "item": "cleaning, splits and what the run read"},
+        ),
+        config=report(
+            LAYOUT.report_file("config.html"),
+            caption="../report/config.rst",
+            category="Configuration",
+            labels={"item": "configuration"},
         ),
     log:
         result("logs/report.log"),
@@ -161,5 +202,6 @@ rule report:
     params:
         models={name: result_settings(entry, "model") for name, entry in config["models"].items()},
         files=REPORT_FILES,
+        config=results_config(config),
     script:
         "../workflow_scripts/report.py"

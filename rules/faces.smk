@@ -18,7 +18,7 @@ rule extract_faces:
             caption="../report/faces.rst",
             category="Data",
             subcategory="Face extraction",
-            labels={"data": "{data}", "part": "{part}", "table": "extraction report"},
+            labels=data_labels("face extraction report, part {part}"),
         ),
     log:
         result("logs/{data}extract_faces/{part}.log"),

@@ -30,7 +30,7 @@ rule manifest:
             result("{data}manifests/n_frames_hist.png"),
             caption="../report/n_frames_hist.rst",
             category="Data",
-            labels={"data": "{data}", "figure": "face files per video"},
+            labels=data_labels("face files per video (histogram)"),
         ),
     log:
         result("logs/{data}manifest.log"),

@@ -10,7 +10,7 @@ rule clean:
             LAYOUT.clean_summary(data="{data}"),
             caption="../report/clean.rst",
             category="Data",
-            labels={"data": "{data}", "table": "cleaning"},
+            labels=data_labels("cleaning summary (JSON)"),
         ),
     log:
         result("logs/{data}clean.log"),
@@ -94,7 +94,12 @@ rule split:
         train=LAYOUT.split("train"),
         validation=LAYOUT.split("validation"),
         test=LAYOUT.split("test"),
-        summary=report(LAYOUT.split_summary(), caption="../report/splits.rst", category="Data"),
+        summary=report(
+            LAYOUT.split_summary(),
+            caption="../report/splits.rst",
+            category="Data",
+            labels={"data": "training data", "item": "splits summary (JSON)"},
+        ),
     log:
         result("logs/split.log"),
     localrule: True

@@ -17,6 +17,7 @@ rule train:
             caption="../report/history.rst",
             category="Training",
             subcategory="{model}",
+            labels={"model": "{model}", "figure": "training history"},
         ),
         info=LAYOUT.train_file("{model}", "info"),
         samples=report(
@@ -24,6 +25,7 @@ rule train:
             caption="../report/training_samples.rst",
             category="Training",
             subcategory="{model}",
+            labels={"model": "{model}", "figure": "training inputs (16 samples)"},
         ),
     log:
         result("logs/train/{model}.log"),

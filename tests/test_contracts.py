@@ -65,6 +65,18 @@ def test_rule_outputs_are_what_the_library_writes(workflow_rules, rule, paths_cl
     assert paths_class.from_mapping(outputs) == in_folder
 
 
+def test_report_rule_outputs_are_what_the_report_writes(workflow_rules):
+    from dfdetect.evaluation.report import ReportPaths
+    from dfdetect.layout import REPORT_FILES
+
+    outputs = declared_outputs(workflow_rules["report"])
+    assert list(outputs) == [field.name for field in dataclasses.fields(ReportPaths)] == list(REPORT_FILES)
+    in_folder = ReportPaths.in_folder(Path(ResultsLayout("res").report_file("x")).parent)
+    assert {name: str(path) for name, path in dataclasses.asdict(in_folder).items()} == outputs
+    scoring = [_strip_constraints(str(path)) for path in workflow_rules["scoring"].output]
+    assert scoring == [ResultsLayout("res").scoring_file("{model}")]  # beside the model, where predict looks
+
+
 @pytest.mark.parametrize(
     ("rule", "paths_class", "suffixes", "data"),
     [("pack", StorePaths, STORE_FILES, "{data}"), ("landmarks", LandmarkPaths, LANDMARK_FILES, "")],

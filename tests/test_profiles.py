@@ -31,7 +31,18 @@ PREP_GROUP = ("ingest", "select_frames", "pack")
 # What each environment must hold (its rules' imports, through dfdetect); tensorflow-cpu is the
 # CPU build of the same package that the GPU environments install as tensorflow[and-cuda].
 NEEDS = {
-    "prep": {"numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn", "tqdm", "pyyaml"},
+    "prep": {
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "pillow",
+        "imageio",
+        "matplotlib",
+        "scikit-learn",
+        "tqdm",
+        "pyyaml",
+        "markdown",
+    },
     "train": {
         "tensorflow",
         "keras",

@@ -109,19 +109,26 @@ def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results
     table, missing = comparison_table(MODELS, results)
     cleaned, splits = cleaning_summaries()
     csv_path, md_path = tmp_path / "report" / "comparison.csv", tmp_path / "report" / "comparison.md"
-    write_report(table, missing, cleaned, splits, csv_path, md_path)
+    write_report(table, missing, cleaned, splits, csv_path, md_path, model_files=results.model_files)
     from_csv = pd.read_csv(csv_path)
     assert list(from_csv["model"]) == list(table["model"])
     assert from_csv.loc[0, "epochs_run"] == 5
     markdown = md_path.read_text()
     assert "0.910 [0.850, 0.960]" in markdown
-    assert "Best by log loss: **xception**" in markdown
+    assert "Best by test log loss: **xception**" in markdown
+    deploy = f"The model to deploy: `{results.model_files['xception']}`"
+    assert deploy in markdown and "models/xception/model.keras" in deploy
+    assert f"dfdetect predict --model {results.model_files['xception']} INPUT..." in markdown
     for entry in missing:
         assert f"- {entry}" in markdown
     for name in MODELS:
         assert f"| {name} |" in markdown
     assert "removed_from_config" not in markdown
-    assert "| xception | transfer | Xception | middle | 5 | 0.910 [0.850, 0.960] | 0.300 |" in markdown
+    # the main table first (what a run prints at its end), then the models and their thresholds
+    assert "| xception | middle | 0.910 [0.850, 0.960] | 0.300 | – |" in markdown
+    assert "| xception | transfer | Xception | middle | 5 | – | 0.950 |" in markdown
+    assert "| xception | 0.620 (validation) | 0.900 | 0.600 | 0.700 |" in markdown
+    assert max(line.count("|") - 1 for line in markdown.splitlines()) <= 8  # no table wider than 8 columns
     assert "<NA>" not in markdown and "nan" not in markdown
     # cleaning: 8 videos before, 5 after; one drop per reason; the split table
     assert "| before | 8 | 3 | 5 | 62.5% | 5 |" in markdown
@@ -159,3 +166,52 @@ def test_report_reads_what_evaluation_metrics_writes(tmp_path):
     assert row["specificity_at_val"] == metrics["at_validation_threshold"]["specificity"]
     assert row["val_threshold"] == metrics["at_validation_threshold"]["threshold"]
     assert missing == []
+
+
+def test_report_pages_render_the_tables_roc_figure_and_configuration(results, tmp_path):
+    from dfdetect.evaluation.report import ReportPaths, write_report_pages
+    from dfdetect.evaluation.run_summary import run_summary
+
+    rng = np.random.default_rng(1)
+    for name in ("cnn", "xception"):  # the test predictions the ROC figure overlays
+        labels = np.array([0, 1] * 6)
+        scores = np.clip(0.5 * labels + rng.uniform(0, 0.6, 12), 0, 1)
+        pd.DataFrame({"label": labels, "p_fake": scores}).to_parquet(results.predictions[name])
+    table, missing = comparison_table(MODELS, results)
+    cleaned, splits = cleaning_summaries()
+    videos = pd.DataFrame({"video_id": ["a"], "has_folder": [True]})
+    kept = pd.DataFrame({"video_id": ["a"], "keep": [True], "drop_reason": [None]})
+    index = pd.DataFrame({"video_id": ["a"], "status": ["ok"]})
+    skipped = pd.DataFrame({"reason": pd.Series([], dtype=str)})
+    summary = run_summary(videos, kept, [index], [skipped])
+    paths = ReportPaths.in_folder(tmp_path / "report")
+    config = {"image_size": 64, "models": {"cnn": {"arch": "cnn"}}}
+    write_report_pages(paths, table, missing, results, cleaned, splits, summary, config)
+    page = paths.html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == 3  # main, models, thresholds
+    assert "<td>xception</td>" in page and "<strong>xception</strong>" in page and "|" not in page.split("<body>")[1]
+    assert "<td>0.910 [0.850, 0.960]</td>" in page
+    assert "Data cleaning" not in page and "Data cleaning" in paths.summary_html.read_text()
+    assert "image_size: 64" in paths.config.read_text() and "<pre>" in paths.config.read_text()
+    assert paths.roc.read_bytes().startswith(b"\x89PNG")
+    assert paths.markdown.read_text().startswith("# dfdetect model comparison")
+    assert paths.summary.read_text().startswith("# dfdetect run summary")
+
+
+def test_roc_panels_take_whatever_predictions_exist(results):
+    from dfdetect.evaluation.report import roc_panels
+
+    pd.DataFrame({"label": [0, 1], "p_fake": [0.2, 0.7]}).to_parquet(results.predictions["cnn"])
+    panels = roc_panels(results)
+    assert list(panels) == ["test split"] and list(panels["test split"]) == ["cnn"]  # the others have none
+    labels, scores = panels["test split"]["cnn"]
+    assert list(labels) == [0, 1] and list(scores) == [0.2, 0.7]
+
+
+def test_roc_comparison_draws_each_dataset_and_names_one_class_scorers(tmp_path):
+    from dfdetect.evaluation.plots import plot_roc_comparison
+
+    both, one_class = ([0, 1, 0, 1], [0.1, 0.9, 0.4, 0.6]), ([1, 1], [0.5, 0.7])
+    plot_roc_comparison({"test split": {"a": both, "b": both}, "set s": {"a": one_class}}, tmp_path / "r.png", "t")
+    plot_roc_comparison({}, tmp_path / "empty.png", "t")  # no predictions yet: a picture that says so
+    assert all((tmp_path / name).read_bytes().startswith(b"\x89PNG") for name in ("r.png", "empty.png"))

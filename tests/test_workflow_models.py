@@ -115,9 +115,13 @@ def test_html_report(trained):
         "small_cnn",
         "small_lstm",
         "comparison.csv",
+        "comparison.html",  # the comparison rendered in the page
+        "roc_comparison.png",  # every model's ROC curve on each dataset
+        "config.html",
         "n_frames_hist.png",
         "history.png",
         "training_samples.png",
+        "training history",  # items are labelled, not listed by path
     ):
         assert expected in html
 

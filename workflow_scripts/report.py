@@ -1,33 +1,33 @@
-"""Snakemake adapter: the model comparison, the data-cleaning summary and the run summary."""
+"""Snakemake adapter: the model comparison, the run summary and the pages of the HTML report."""
 
 import json
 from pathlib import Path
 
 import pandas as pd
 
-from dfdetect.evaluation.report import comparison_table, write_report
-from dfdetect.evaluation.run_summary import run_summary, write_run_summary
+from dfdetect.evaluation.report import ReportPaths, comparison_table, write_report_pages
+from dfdetect.evaluation.run_summary import run_summary
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:
     # params.files: the model -> result file mapping the rule's `results` input was made from
-    table, missing = comparison_table(snakemake.params.models, snakemake.params.files)
-    clean_summary = json.loads(Path(snakemake.input.clean).read_text())
-    split_summary = json.loads(Path(snakemake.input.splits).read_text())
+    files = snakemake.params.files
+    table, missing = comparison_table(snakemake.params.models, files)
     summary = run_summary(
         pd.read_parquet(snakemake.input.videos),
         pd.read_parquet(snakemake.input.cleaned),
         [pd.read_parquet(path) for path in snakemake.input.store_indexes],
         [pd.read_parquet(path) for path in snakemake.input.skipped],
     )
-    write_report(
+    write_report_pages(
+        ReportPaths.from_mapping(dict(snakemake.output.items())),
         table,
         missing,
-        clean_summary,
-        split_summary,
-        snakemake.output.csv,
-        snakemake.output.markdown,
-        run_summary=summary,
+        files,
+        json.loads(Path(snakemake.input.clean).read_text()),
+        json.loads(Path(snakemake.input.splits).read_text()),
+        summary,
+        snakemake.params.config,
     )
-    log.info("run summary:\n%s", write_run_summary(summary, snakemake.output.summary))
+    log.info("run summary:\n%s", Path(snakemake.output.summary).read_text())
     log.info("compared %d model(s); missing: %s", len(table), missing or "none")

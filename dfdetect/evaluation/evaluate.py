@@ -113,7 +113,7 @@ def write_plots(name: str, scored: pd.DataFrame, threshold: float, paths: Any, w
         scores,
         paths.scores,
         f"{name}: video scores ({what})",
-        thresholds={"threshold 0.5": 0.5, "validation threshold": threshold},
+        thresholds={"threshold": 0.5, "validation threshold": threshold},
     )
 
 

@@ -6,10 +6,12 @@ from ``dfdetect.figures``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
 
 from dfdetect.evaluation.metrics import CLASS_NAMES, labels_and_scores, one_class_reason
@@ -80,7 +82,8 @@ def plot_confusion_matrix(labels: Any, scores: Any, threshold: float, path: str 
 def plot_score_histograms(
     labels: Any, scores: Any, path: str | Path, title: str, thresholds: dict[str, float] | None = None
 ) -> None:
-    """Video scores per class on shared bins; ``thresholds`` ({"validation threshold": 0.6}) as lines."""
+    """Video scores per class on shared bins; ``thresholds`` ({"validation threshold": 0.6}) as lines,
+    labelled with their name and value ("validation threshold 0.6")."""
     labels, scores = labels_and_scores(labels, scores)
     figure, axes = new_figure()
     bins = np.linspace(0.0, 1.0, 21)
@@ -91,12 +94,47 @@ def plot_score_histograms(
                 class_scores, bins=bins, alpha=0.55, color=color, label=f"{CLASS_NAMES[label]} (n={len(class_scores)})"
             )
     for (name, value), style in zip((thresholds or {}).items(), ("--", ":", "-.", (0, (5, 1)))):
-        axes.axvline(value, color="black", linestyle=style, linewidth=1.2, label=f"{name} ({value:.3g})")
+        axes.axvline(value, color="black", linestyle=style, linewidth=1.2, label=f"{name} {value:.3g}")
     axes.set_xlim(0, 1)
     axes.set_xlabel("Video score p_fake")
     axes.set_ylabel("Videos")
     axes.set_title(f"{title}\n{class_counts_text(labels)}")
     axes.legend(loc="best", fontsize=9)
+    save_figure(figure, path)
+
+
+def plot_roc_comparison(panels: Mapping[str, Mapping[str, tuple[Any, Any]]], path: str | Path, title: str) -> None:
+    """ROC curves of several models overlaid, one panel per dataset (the test split, each evaluation set).
+
+    ``panels``: dataset title -> scorer name (a model, or anything else with scores) -> (labels,
+    scores). A scorer with one class in a dataset is named in that panel instead of drawn.
+    """
+    panels = {name: curves for name, curves in panels.items() if curves}
+    if not panels:
+        undefined_plot(path, title, "No model has predictions yet")
+        return
+    columns = min(len(panels), 3)
+    rows = -(-len(panels) // columns)
+    figure = Figure(figsize=(4.6 * columns, 4.4 * rows + 0.4), dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    for number, (dataset, curves) in enumerate(panels.items(), start=1):
+        axes = figure.add_subplot(rows, columns, number)
+        undefined, counts = [], ""
+        for scorer, (labels, scores) in curves.items():
+            labels, scores = labels_and_scores(labels, scores)
+            if one_class_reason(labels) is not None:
+                undefined.append(scorer)
+                continue
+            counts = class_counts_text(labels)
+            RocCurveDisplay.from_predictions(labels, scores, ax=axes, name=scorer)
+        axes.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1.0, label="chance (AUC 0.5)")
+        if undefined:
+            axes.text(0.98, 0.02, f"one class only: {', '.join(undefined)}", ha="right", va="bottom", fontsize=8)
+        axes.set_xlabel("False positive rate (REAL called FAKE)")
+        axes.set_ylabel("True positive rate (FAKE caught)")
+        axes.set_title(f"{dataset}\n{counts}" if counts else dataset, fontsize=10)
+        axes.legend(loc="lower right", fontsize=8)
+    figure.suptitle(title)
     save_figure(figure, path)
 
 

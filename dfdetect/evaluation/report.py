@@ -10,17 +10,20 @@ results would otherwise look current.
 
 from __future__ import annotations
 
+import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
-from dfdetect.evaluation.markdown import is_missing, markdown_table, number, text
+from dfdetect.evaluation.markdown import html_page, is_missing, markdown_table, number, text
 from dfdetect.evaluation.metrics import mean_perturbed_auc
-from dfdetect.evaluation.run_summary import run_summary_markdown
-from dfdetect.layout import ResultFiles
+from dfdetect.evaluation.plots import plot_roc_comparison
+from dfdetect.evaluation.run_summary import run_summary_markdown, write_run_summary
+from dfdetect.layout import REPORT_FILES, SCORING_FILE, ResultFiles, RulePaths
 
 THRESHOLD_METRICS = ("precision", "recall", "specificity")
 COMPARISON_COLUMNS = [
@@ -161,43 +164,53 @@ def auc_with_interval(row: pd.Series) -> str:
     return f"{number(row['roc_auc'])} [{number(row['roc_auc_ci_low'])}, {number(row['roc_auc_ci_high'])}]"
 
 
-def comparison_markdown(table: pd.DataFrame) -> str:
-    header = [
-        "model",
-        "arch",
-        "backbone",
-        "frames",
-        "epochs",
-        "ROC AUC [95% CI]",
-        "log loss",
-        "AP",
-        "precision@0.5",
-        "recall@0.5",
-        "specificity@0.5",
-        "val threshold",
-        "precision@val",
-        "recall@val",
-        "specificity@val",
-        "train time (s)",
-    ]
+def main_markdown(table: pd.DataFrame) -> str:
+    """The table to read first: per model its frames, test ROC AUC and log loss, each evaluation
+    set's ROC AUC, the mean perturbed ROC AUC and the training time (the end of a run prints it)."""
+    sets = set_names(table)
+    perturbed = "mean_perturbed_auc" in table.columns
+    header = ["model", "frames", "test ROC AUC [95% CI]", "test log loss"]
+    header += [f"{name} ROC AUC [95% CI]" for name in sets]
+    header += ["mean perturbed ROC AUC"] if perturbed else []
+    header += ["train time (s)"]
     rows = []
     for _, row in table.iterrows():
-        rows.append(
-            [
-                text(row["model"]),
-                text(row["arch"]),
-                text(row["backbone"]),
-                text(row["frames"]),
-                text(row["epochs_run"]),
-                auc_with_interval(row),
-                number(row["log_loss"]),
-                number(row["average_precision"]),
-                *(number(row[f"{metric}_at_0.5"]) for metric in THRESHOLD_METRICS),
-                number(row["val_threshold"]),
-                *(number(row[f"{metric}_at_val"]) for metric in THRESHOLD_METRICS),
-                number(row["train_time_s"], 0),
-            ]
-        )
+        cells = [text(row["model"]), text(row["frames"]), auc_with_interval(row), number(row["log_loss"])]
+        cells += [interval_text(row, f"{name}_") for name in sets]
+        cells += [number(row.get("mean_perturbed_auc"))] if perturbed else []
+        cells += [number(row["train_time_s"], 0)]
+        rows.append(cells)
+    return markdown_table(header, rows)
+
+
+def models_markdown(table: pd.DataFrame) -> str:
+    """What each model is and how its training went, with the threshold-free average precision."""
+    header = ["model", "arch", "backbone", "frames", "epochs run", "best epoch", "average precision"]
+    rows = [
+        [
+            text(row["model"]),
+            text(row["arch"]),
+            text(row["backbone"]),
+            text(row["frames"]),
+            text(row["epochs_run"]),
+            text(row["best_epoch"]),
+            number(row["average_precision"]),
+        ]
+        for _, row in table.iterrows()
+    ]
+    return markdown_table(header, rows)
+
+
+def thresholds_markdown(table: pd.DataFrame) -> str:
+    """Precision, recall and specificity at 0.5 and at the threshold chosen on validation: a row each."""
+    header = ["model", "threshold", "precision", "recall", "specificity"]
+    rows = []
+    for _, row in table.iterrows():
+        validation = "–" if is_missing(row["val_threshold"]) else f"{number(row['val_threshold'])} (validation)"
+        for threshold, suffix in (("0.5", "at_0.5"), (validation, "at_val")):
+            rows.append(
+                [text(row["model"]), threshold, *(number(row[f"{metric}_{suffix}"]) for metric in THRESHOLD_METRICS)]
+            )
     return markdown_table(header, rows)
 
 
@@ -261,15 +274,47 @@ GENERALIZATION_TEXT = (
 )
 
 
-def best_model_line(table: pd.DataFrame) -> str:
+def best_model(table: pd.DataFrame) -> pd.Series | None:
+    """The model with the lowest test log loss (the table is sorted by it), or None without metrics."""
     scored = table[table["log_loss"].notna()]
-    if scored.empty:
+    return None if scored.empty else scored.iloc[0]
+
+
+def best_model_line(table: pd.DataFrame, model_files: Mapping[str, str | Path] | None = None) -> str:
+    best = best_model(table)
+    if best is None:
         return "No model has metrics yet."
-    best = scored.iloc[0]
-    return (
-        f"Best by log loss: **{best['model']}** (log loss {number(best['log_loss'])}, "
+    line = (
+        f"Best by test log loss: **{best['model']}** (log loss {number(best['log_loss'])}, "
         f"ROC AUC {auc_with_interval(best)})."
     )
+    model_file = (model_files or {}).get(best["model"])
+    if model_file is not None:
+        line += (
+            f" The model to deploy: `{model_file}` (with `{SCORING_FILE}` beside it: the frames, aggregation "
+            "and image size it was evaluated with, which `dfdetect predict` applies)."
+        )
+    return line
+
+
+def next_steps_markdown(table: pd.DataFrame, model_files: Mapping[str, str | Path] | None = None) -> str:
+    best = best_model(table)
+    model_file = (model_files or {}).get(best["model"]) if best is not None else None
+    steps = []
+    if model_file is not None:
+        steps.append(
+            f"Score new videos (mp4, face folders, face-batch zips, single face crops) as evaluation scored the "
+            f"test split: `dfdetect predict --model {model_file} INPUT... --out scores.csv`."
+        )
+    steps += [
+        "Look at the HTML report (`make report`, then open `report.html`): the ROC curves of every model on "
+        "each dataset, and per model its training history, plots and robustness.",
+        "Before trusting a model on other data, read *Generalization* below: a test split holds fakes from the "
+        "same generators as the training data; evaluation sets and perturbations do not. With few REAL test "
+        "videos the intervals are wide: read them before the point values.",
+        "Real data: `snakemake --cores all --configfile config/real.yaml` (README, *Your own data*).",
+    ]
+    return "\n".join(f"- {step}" for step in steps)
 
 
 def balance_cells(balance: dict[str, Any]) -> list[str]:
@@ -314,6 +359,49 @@ def cleaning_markdown(clean_summary: dict[str, Any], split_summary: dict[str, An
     )
 
 
+INTRO_TEXT = (
+    "Video-level metrics on the test split. ROC AUC, average precision and log loss come from "
+    "probabilities; the 95% interval resamples families. Sorted by test log loss, the competition's metric."
+)
+THRESHOLDS_TEXT = (
+    "At 0.5, and at the threshold chosen on the validation split (maximum "
+    "balanced accuracy), which evaluation sets also use."
+)
+
+
+def comparison_sections(
+    table: pd.DataFrame, missing: list[str], model_files: Mapping[str, str | Path] | None = None
+) -> list[str]:
+    """The comparison's markdown sections, for comparison.md and the HTML page."""
+    missing_section = "\n".join(f"- {entry}" for entry in missing) if missing else "All configured models have metrics."
+    generalization = generalization_markdown(table)
+    return [
+        "# dfdetect model comparison",
+        INTRO_TEXT,
+        main_markdown(table),
+        best_model_line(table, model_files),
+        "## Next steps",
+        next_steps_markdown(table, model_files),
+        *(["## Generalization", GENERALIZATION_TEXT, generalization] if generalization else []),
+        "## Models",
+        models_markdown(table),
+        "## Decisions at a threshold",
+        THRESHOLDS_TEXT,
+        thresholds_markdown(table),
+        "## Missing models",
+        missing_section,
+    ]
+
+
+def data_sections(
+    clean_summary: dict[str, Any], split_summary: dict[str, Any], run_summary: dict[str, Any] | None
+) -> list[str]:
+    sections = ["## Data cleaning", cleaning_markdown(clean_summary, split_summary)]
+    if run_summary is not None:
+        sections += ["## What this run ingested, kept and dropped", run_summary_markdown(run_summary)]
+    return sections
+
+
 def write_report(
     table: pd.DataFrame,
     missing: list[str],
@@ -322,30 +410,81 @@ def write_report(
     csv_path: str | Path,
     md_path: str | Path,
     run_summary: dict[str, Any] | None = None,
+    model_files: Mapping[str, str | Path] | None = None,
 ) -> None:
     """``comparison.csv`` (the table as is) and ``comparison.md`` (formatted, with the data summary
     and, when given, the run summary: what was ingested, kept and dropped)."""
     with atomic_path(csv_path, suffix=".csv") as temporary:
         table.to_csv(temporary, index=False)
-    missing_section = "\n".join(f"- {entry}" for entry in missing) if missing else "All configured models have metrics."
-    sections = [
-        "# dfdetect model comparison",
-        "Video-level metrics on the test split. ROC AUC, average precision (AP) and log loss come "
-        "from probabilities; the 95% interval resamples families. Precision, recall and "
-        "specificity are given at 0.5 and at the threshold chosen on the validation split "
-        "(maximum balanced accuracy). Sorted by log loss, the competition's metric.",
-        comparison_markdown(table),
-        best_model_line(table),
-        *(
-            ["## Generalization", GENERALIZATION_TEXT, generalization]
-            if (generalization := generalization_markdown(table))
-            else []
-        ),
-        "## Missing models",
-        missing_section,
-        "## Data cleaning",
-        cleaning_markdown(clean_summary, split_summary),
-    ]
-    if run_summary is not None:
-        sections += ["## What this run ingested, kept and dropped", run_summary_markdown(run_summary)]
+    sections = comparison_sections(table, missing, model_files) + data_sections(
+        clean_summary, split_summary, run_summary
+    )
     atomic_write_text(md_path, "\n\n".join(sections) + "\n")
+
+
+@dataclass(frozen=True)
+class ReportPaths(RulePaths):
+    """Every file the report rule writes; the field names are its output names."""
+
+    csv: Path
+    markdown: Path
+    html: Path  # the comparison, rendered (shown in the page of `snakemake --report`)
+    roc: Path  # every model's ROC curve on the test split and on each evaluation set
+    summary: Path
+    summary_html: Path
+    config: Path  # the settings the results depend on
+
+    FILES: ClassVar[Mapping[str, str]] = REPORT_FILES
+
+
+def write_report_pages(
+    paths: ReportPaths,
+    table: pd.DataFrame,
+    missing: list[str],
+    files: ResultFiles,
+    clean_summary: dict[str, Any],
+    split_summary: dict[str, Any],
+    run_summary: dict[str, Any],
+    config: Mapping[str, Any],
+) -> None:
+    """Everything the report rule writes: comparison.csv/.md, the run summary, and the pages and
+    figure of the HTML report (comparison, data, configuration, every model's ROC curves)."""
+    write_report(
+        table, missing, clean_summary, split_summary, paths.csv, paths.markdown, run_summary, files.model_files
+    )
+    write_run_summary(run_summary, paths.summary)
+    atomic_write_text(paths.html, html_page("Model comparison", comparison_sections(table, missing, files.model_files)))
+    data = ["# Data", *data_sections(clean_summary, split_summary, run_summary)]
+    atomic_write_text(paths.summary_html, html_page("Data", data))
+    atomic_write_text(paths.config, config_page(config))
+    plot_roc_comparison(roc_panels(files), paths.roc, "ROC curves of every model")
+
+
+def roc_panels(files: ResultFiles) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """Dataset -> model -> (labels, scores) from the predictions that exist (a failed model has none)."""
+    panels: dict[str, dict[str, tuple[Any, Any]]] = {"test split": {}}
+    for name, path in files.predictions.items():
+        if Path(path).is_file():
+            scored = pd.read_parquet(path, columns=["label", "p_fake"])
+            panels["test split"][name] = (scored["label"], scored["p_fake"])
+    for name, by_set in files.set_predictions.items():
+        for set_name, path in by_set.items():
+            if Path(path).is_file():
+                scored = pd.read_parquet(path, columns=["label", "p_fake"])
+                panels.setdefault(f"evaluation set {set_name}", {})[name] = (scored["label"], scored["p_fake"])
+    return panels
+
+
+CONFIG_TEXT = (
+    "The settings this run's results were computed with (`config.yaml`, or the file given with "
+    "`--configfile`, completed with the schema's defaults). Keys that change only speed (`resources`, "
+    "`loader_workers`) are left out: they change no result. Every key is described in "
+    "`dfdetect/config.schema.yaml`."
+)
+
+
+def config_page(config: Mapping[str, Any]) -> str:
+    import yaml
+
+    listing = html.escape(yaml.safe_dump(dict(config), sort_keys=False, default_flow_style=False))
+    return html_page("Configuration", ["# Configuration", CONFIG_TEXT], after=f"<pre>{listing}</pre>")

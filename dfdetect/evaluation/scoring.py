@@ -13,17 +13,27 @@ Nothing here imports Keras: the model object is passed in, and only its ``input`
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from dfdetect.atomic import atomic_write_text
+from dfdetect.config import result_settings
 from dfdetect.data.facebatch import MANIPULATION_COLUMN
 from dfdetect.evaluation.aggregate import AGGREGATIONS, aggregate_frame_scores
+from dfdetect.layout import SCORING_FILE
 from dfdetect.training.modelinput import FRAMES_INPUT, MASK_INPUT, left_pack_clips, nearest_filled_slot
 
 PREDICTION_COLUMNS = ["video_id", "family", "label", "p_fake", "p_fake_middle", "n_frames_scored"]
+SCORING_NOTE = (
+    "How evaluation scored this model, as config sections: dfdetect predict applies them unless its "
+    "command line says otherwise (frames: one single-face frame per `step` frame indices, `count` slots; "
+    "evaluation.aggregate: frame scores -> video score)."
+)
 VIDEO_CHUNK = 32  # videos gathered per model call: fewer calls, bounded memory
 
 
@@ -177,3 +187,38 @@ def score_store_videos(
     for column in extra:  # which manipulation made each fake (demo data), for per-manipulation metrics
         table[column] = videos[column].to_numpy()
     return table[PREDICTION_COLUMNS + extra]
+
+
+# ---------------------------------------------------------------- the settings a model was scored with
+
+
+def scoring_settings(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a complete config that decide how a video is scored, as config sections:
+    written beside a model (``scoring.json``, the scoring rule) and read by ``dfdetect predict``."""
+    return {
+        "image_size": config["image_size"],
+        "keras_backend": config["keras_backend"],
+        "frames": {"step": config["frames"]["step"], "count": config["frames"]["count"]},
+        "evaluation": {key: config["evaluation"][key] for key in ("aggregate", "batch_size")},
+        "faces": result_settings(config["faces"], "faces"),  # mp4 inputs: how faces are found
+    }
+
+
+def write_scoring_settings(path: str | Path, settings: Mapping[str, Any]) -> None:
+    atomic_write_text(path, json.dumps({"note": SCORING_NOTE, **settings}, indent=2) + "\n")
+
+
+def read_scoring_settings(model_path: str | Path) -> tuple[dict[str, Any] | None, Path]:
+    """(the scoring settings beside a model file, or None when it has none; their path).
+    ValueError names the file when it cannot be read."""
+    path = Path(model_path).parent / SCORING_FILE
+    if not path.is_file():
+        return None, path
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} cannot be read: {error}") from error
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    settings.pop("note", None)
+    return settings, path
