@@ -30,35 +30,11 @@ PREP_GROUP = ("ingest", "select_frames", "pack")
 
 # What each environment must hold (its rules' imports, through dfdetect); tensorflow-cpu is the
 # CPU build of the same package that the GPU environments install as tensorflow[and-cuda].
+# The data stack every job that reads tables or images imports.
+DATA_STACK = {"numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "scikit-learn", "tqdm", "pyyaml"}
 NEEDS = {
-    "prep": {
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "pillow",
-        "imageio",
-        "matplotlib",
-        "scikit-learn",
-        "tqdm",
-        "pyyaml",
-        "markdown",
-    },
-    "train": {
-        "tensorflow",
-        "keras",
-        "numpy",
-        "pandas",
-        "pyarrow",
-        "pillow",
-        "imageio",
-        "matplotlib",
-        "scikit-learn",
-        "scipy",
-        "tqdm",
-        "pyyaml",
-        "albumentations",
-        "opencv-python-headless",
-    },
+    "prep": DATA_STACK | {"markdown"},
+    "train": DATA_STACK | {"tensorflow", "keras", "scipy", "albumentations", "opencv-python-headless"},
     "faces": {"mtcnn", "tensorflow", "keras", "imageio-ffmpeg", "numpy", "pandas", "pyarrow", "pillow", "tqdm"},
 }
 # Runtime dependencies that no job environment needs, and why.
