@@ -260,6 +260,7 @@ def test_mp4_without_faces_or_undecodable_gets_half_and_a_reason(models, detecto
     scored = Scorer(models["cnn"], PredictSettings.of(step=2, count=3), detector_factory=lambda: detector)
     statuses = by_filename(scored.score([noise, garbage]))
     assert statuses["noise.mp4"][0] == 0.5 and statuses["noise.mp4"][1].startswith("no_faces: no face with confidence")
+    assert statuses["noise.mp4"][1].endswith("in the 6 frame(s) searched (frames 0-5)")  # what was actually read
     assert statuses["garbage.mp4"] == (
         0.5,
         "unreadable: garbage.mp4: moov atom not found; Error opening input: Invalid data found when processing input",
@@ -295,7 +296,7 @@ def test_cli_writes_the_competition_csv_and_scores_the_good_inputs(model_paths, 
         str(COUNT),
     ]
     assert predict.main(argv) == 0
-    assert out.read_text().splitlines()[0] == "filename,label,status"
+    assert out.read_text().splitlines()[0] == "filename,label,status,n_frames_scored,n_faces_found"
     table = read_csv(out)
     assert list(table["filename"]) == [
         "aaaaaaaaaa.mp4",
@@ -312,6 +313,9 @@ def test_cli_writes_the_competition_csv_and_scores_the_good_inputs(model_paths, 
     assert ((table["label"] > 0) & (table["label"] < 1)).all()
     assert (table.loc[table["status"] != "ok", "label"] == 0.5).all()
     assert table["label"].iloc[0] == table["label"].iloc[4]  # the folder and its video in the zip
+    # frames the score comes from, and face images in frames 0-39 (c: two faces in each of its 40 frames)
+    assert list(table["n_frames_scored"]) == [COUNT, 0, 0, 0, COUNT, COUNT, 0, 0]
+    assert list(table["n_faces_found"]) == [40, 0, 0, 0, 40, 37 + 3, 80, 0]
 
 
 def test_cli_exits_non_zero_when_nothing_is_scored_and_writes_to_stdout(model_paths, tmp_path, capsys):
@@ -321,7 +325,7 @@ def test_cli_exits_non_zero_when_nothing_is_scored_and_writes_to_stdout(model_pa
     empty.mkdir()
     assert predict.main([str(garbage), str(empty), "--model", str(model_paths["cnn"])]) == 1
     table = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
-    assert list(table.columns) == ["filename", "label", "status"]
+    assert list(table.columns) == ["filename", "label", "status", "n_frames_scored", "n_faces_found"]
     assert list(table["filename"]) == ["broken.mp4", "zzzzzzzzzz.mp4"]
     assert list(table["label"]) == [0.5, 0.5]
     assert table["status"].iloc[1].startswith("no_faces: ")
@@ -394,3 +398,62 @@ def test_an_unwritable_output_fails_before_any_scoring(model_paths, face_zip, tm
     assert stopped.value.code == 2
     assert "cannot be written" in capsys.readouterr().err and scored == []
     assert list(tmp_path.iterdir()) == [blocker]  # and nothing was left behind
+
+
+# ---------------------------------------------------------------- the model's own scoring settings
+
+
+def model_with_scoring(model_paths, folder: Path, scoring_settings: dict | None) -> Path:
+    """A copy of the cnn model in ``folder``, with ``scoring.json`` beside it (as the workflow writes it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.keras"
+    path.write_bytes(model_paths["cnn"].read_bytes())
+    if scoring_settings is not None:
+        config = complete_config(scoring_settings)
+        scoring.write_scoring_settings(folder / "scoring.json", scoring.scoring_settings(config))
+    return path
+
+
+def test_a_model_scores_with_its_own_scoring_settings_without_a_config(model_paths, face_zip, tmp_path, caplog):
+    caplog.set_level("INFO")
+    evaluated_with = {"frames": {"step": STEP, "count": COUNT}, "evaluation": {"aggregate": "median"}}
+    model = model_with_scoring(model_paths, tmp_path / "cnn", evaluated_with)
+    out = tmp_path / "scores.csv"
+    assert predict.main([str(face_zip), "--model", str(model), "--out", str(out)]) == 0
+    expected = scorer(load_model(model), aggregation="median").score([face_zip])
+    assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
+    assert "frames step 10, count 4, aggregate median (as evaluated" in caplog.text
+    # a config that says otherwise does not change how the model scores; the command line does
+    config = tmp_path / "other.yaml"
+    config.write_text(yaml.safe_dump({"frames": {"step": 3}, "evaluation": {"aggregate": "mean"}}))
+    assert predict.main([str(face_zip), "--model", str(model), "--config", str(config), "--out", str(out)]) == 0
+    assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
+    assert "says frames.step 3, the model was evaluated with 10: the model's applies" in caplog.text
+    assert predict.main([str(face_zip), "--model", str(model), "--aggregate", "mean", "--out", str(out)]) == 0
+    mean = scorer(load_model(model), aggregation="mean").score([face_zip])
+    assert read_csv(out)["label"].tolist() == pytest.approx(mean["label"].tolist(), abs=1e-9)
+
+
+def test_without_scoring_settings_the_defaults_apply_with_a_warning(model_paths, face_zip, tmp_path, caplog):
+    model = model_with_scoring(model_paths, tmp_path / "bare", None)
+    assert predict.main([str(face_zip), "--model", str(model), "--out", str(tmp_path / "s.csv")]) == 0
+    assert "has no scoring.json beside it: the schema's defaults apply" in caplog.text
+    (model.parent / "scoring.json").write_text("{broken")
+    with pytest.raises(SystemExit) as stopped:
+        predict.main([str(face_zip), "--model", str(model)])
+    assert stopped.value.code == 2
+
+
+def test_a_single_face_crop_is_scored_as_a_video_of_one_frame(models, face_zip, tmp_path):
+    with zipfile.ZipFile(face_zip) as archive:
+        crop = archive.read("aaaaaaaaaa/12.png")
+    image = tmp_path / "face.png"
+    image.write_bytes(crop)
+    table = scorer(models["cnn"]).score([image])
+    expected = models["cnn"].predict({"frames": decode_face(crop, IMAGE_SIZE)[None]}, verbose=0).reshape(-1)[0]
+    row = table.iloc[0]
+    assert (row["filename"], row["status"], row["n_frames_scored"], row["n_faces_found"]) == ("face.png", "ok", 1, 1)
+    assert row["label"] == pytest.approx(float(expected), abs=2e-6)
+    not_an_image = tmp_path / "text.png"
+    not_an_image.write_text("no picture")
+    assert scorer(models["cnn"]).score([not_an_image])["status"].iloc[0].startswith("unreadable: face image")

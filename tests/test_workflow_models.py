@@ -83,7 +83,36 @@ def test_nothing_to_do_then_rerun_one_rule(trained):
     workdir, config = trained
     assert planned_jobs(snakemake(workdir, config, "-n").stdout) == {}
     output = snakemake(workdir, config, "-n", "-R", "train").stdout
-    assert planned_jobs(output) == {"train": 2, "evaluate": 2, "report": 1, "all": 1}
+    assert planned_jobs(output) == {"train": 2, "evaluate": 2, "scoring": 2, "report": 1, "all": 1}
+
+
+def test_retraining_one_model_by_its_file_updates_its_evaluation_and_the_comparison(trained):
+    workdir, config = trained
+    output = snakemake(workdir, config, "-n", "--forcerun", "results/models/small_cnn/model.keras").stdout
+    assert planned_jobs(output) == {"train": 1, "evaluate": 1, "scoring": 1, "report": 1, "all": 1}
+    assert (
+        planned_wildcards(output, "train", "model") == planned_wildcards(output, "evaluate", "model") == {"small_cnn"}
+    )
+
+
+def test_predict_without_a_config_scores_the_test_split_as_evaluation_did(trained, tmp_path):
+    """The frames (step 10, count 4), the image size and the aggregation differ from the schema's
+    defaults: the model's scoring.json carries them."""
+    workdir, _ = trained
+    test_videos = set(pd.read_parquet(workdir / "results/splits/test.parquet")["video_id"])
+    for model in TINY_MODELS:
+        scoring = json.loads((workdir / f"results/models/{model}/scoring.json").read_text())
+        assert scoring["frames"] == {"step": 10, "count": 4} and scoring["image_size"] == 16
+        out = tmp_path / f"{model}.csv"
+        command = [sys.executable, "-m", "dfdetect.cli", "predict", "--model", f"results/models/{model}/model.keras"]
+        command += [*map(str, sorted((workdir / "raw").glob("*.zip"))), "--out", str(out)]
+        subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=True)
+        scored = pd.read_csv(out).assign(video_id=lambda table: table["filename"].str.removesuffix(".mp4"))
+        scored = scored[scored["video_id"].isin(test_videos)].set_index("video_id")
+        evaluated = pd.read_parquet(workdir / f"results/eval/{model}/predictions.parquet").set_index("video_id")
+        assert sorted(scored.index) == sorted(evaluated.index) and (scored["status"] == "ok").all()
+        assert scored["label"].to_dict() == pytest.approx(evaluated["p_fake"].round(6).to_dict(), abs=2e-6)
+        assert scored["n_frames_scored"].to_dict() == evaluated["n_frames_scored"].to_dict()
 
 
 def test_changed_model_setting_retrains_only_that_model(trained):
@@ -92,7 +121,7 @@ def test_changed_model_setting_retrains_only_that_model(trained):
     output = snakemake(workdir, models_config(workdir, changed, "changed-lr.yaml"), "-n").stdout
     assert planned_wildcards(output, "train", "model") == {"small_cnn"}
     assert planned_wildcards(output, "evaluate", "model") == {"small_cnn"}
-    assert set(planned_jobs(output)) == {"train", "evaluate", "report", "all"}
+    assert set(planned_jobs(output)) == {"train", "evaluate", "scoring", "report", "all"}
 
 
 @pytest.mark.parametrize(

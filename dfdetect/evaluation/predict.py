@@ -5,18 +5,24 @@
                      [--frames-step 10 --frames-count 30] [--backend tensorflow|jax|torch]
 
 An INPUT is an mp4 (faces are extracted with MTCNN exactly as ``extract_faces`` does), a folder
-of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), or a face-batch zip
-(every video of its ``metadata.csv``); ``dfdetect.evaluation.predict_inputs`` reads them. The scores come from the
-one scoring path that evaluation uses (``dfdetect.evaluation.scoring.score_clips``).
+of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), a face-batch zip
+(every video of its ``metadata.csv``), or one face crop image (a video of one frame);
+``dfdetect.evaluation.predict_inputs`` reads them. The scores come from the one scoring path that
+evaluation uses (``dfdetect.evaluation.scoring.score_clips``).
 
-Settings: the command line over ``--config`` (validated and completed like the workflow's, with
-``dfdetect.config.load_config``) over the schema's defaults. A clip model (``td_lstm``) always
-scores clips of the length it was built for: that length comes from the model itself, a config's
-``frames.count`` does not apply to it, and a ``--frames-count`` that differs is an error.
+Settings: the command line over the model's own ``scoring.json`` (written beside ``model.keras``
+by the workflow: the frames, aggregation, batch size, face settings and backend its evaluation
+used) over ``--config`` (validated and completed like the workflow's, with
+``dfdetect.config.load_config``) over the schema's defaults. So a model scores exactly as it was
+evaluated with no option given. A clip model (``td_lstm``) always scores clips of the length it
+was built for: that length comes from the model itself, and a ``--frames-count`` that differs is
+an error.
 
-Output: CSV ``filename,label,status`` (label = probability of FAKE, the DFDC submission format;
-status ``ok`` or ``code: reason``). A video that cannot be scored gets 0.5 and its reason; the
-exit code is 1 only when no video could be scored. The output path is checked before scoring.
+Output: CSV ``filename,label,status,n_frames_scored,n_faces_found`` (label = probability of FAKE,
+the DFDC submission format's two columns first; status ``ok`` or ``code: reason``; the frames the
+score comes from, and the face images found in the frames searched). A video that cannot be
+scored gets 0.5 and its reason; the exit code is 1 only when no video could be scored. The output
+path is checked before scoring.
 
 Keras is imported after ``dfdetect.training.backend.select_backend``; MTCNN (TensorFlow) is loaded only
 when an mp4 is scored.
@@ -52,18 +58,20 @@ from dfdetect.evaluation.predict_inputs import (
     VideoResult,
     failed,
     folder_face_source,
+    image_face_source,
     input_filename,
     input_kind,
     mp4_face_source,
     selected_clips,
     zip_videos,
 )
-from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
+from dfdetect.evaluation.scoring import ModelSpec, model_spec, read_scoring_settings, score_clips
+from dfdetect.layout import SCORING_FILE
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = ["filename", "label", "status"]
+OUTPUT_COLUMNS = ["filename", "label", "status", "n_frames_scored", "n_faces_found"]
 VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
 
 
@@ -111,10 +119,17 @@ class PredictSettings:
 
 
 class Scorer:
-    """Scores inputs in order, loading the face detector only when an mp4 needs it."""
+    """Scores inputs in order, loading the face detector only when an mp4 needs it.
+
+    ``score_transform`` maps the video scores of a model call to the scores written (None: as the
+    model gives them); a model's calibration plugs in here."""
 
     def __init__(
-        self, model: Any, settings: PredictSettings, detector_factory: Callable[[], FaceDetector] = detect.load_detector
+        self,
+        model: Any,
+        settings: PredictSettings,
+        detector_factory: Callable[[], FaceDetector] = detect.load_detector,
+        score_transform: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.model = model
         self.spec = model_spec(model)
@@ -125,9 +140,10 @@ class Scorer:
                 f"{settings.count}: use --frames-count {self.spec.n_slots} (or leave it out)"
             )
         self.detector = LazyDetector(detector_factory)
+        self.score_transform = score_transform
 
     def score(self, inputs: Sequence[str | Path], progress: bool = False) -> pd.DataFrame:
-        """``filename,label,status`` for every video of ``inputs``, in input order."""
+        """``OUTPUT_COLUMNS`` for every video of ``inputs``, in input order."""
         results: list[VideoResult] = []
         pending: list[tuple[int, VideoClip]] = []
         # No total: a zip's video count is known only once it is opened.
@@ -136,7 +152,7 @@ class Scorer:
                 bar.set_postfix_str(path.name)
                 for item in self.videos(path):
                     if isinstance(item, VideoClip):
-                        results.append(VideoResult(item.filename))
+                        results.append(VideoResult(item.filename, faces_found=item.faces_found))
                         pending.append((len(results) - 1, item))
                     else:
                         results.append(item)
@@ -144,22 +160,26 @@ class Scorer:
                         self._flush(pending, results)
                     bar.update(1)
             self._flush(pending, results)
-        return pd.DataFrame([(r.filename, r.label, r.status) for r in results], columns=OUTPUT_COLUMNS)
+        rows = [(r.filename, r.label, r.status, r.frames_scored, r.faces_found) for r in results]
+        return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
     def videos(self, path: Path) -> Iterator[VideoClip | VideoResult]:
         """The clips of one input, or failed results with their reasons."""
         try:
             kind = input_kind(path)
             selection, image_size = self.settings.selection, self.spec.image_size
+            searched = None
             if kind == "zip":
                 yield from zip_videos(path, selection, image_size)
                 return
             if kind == "mp4":
-                source = mp4_face_source(path, self.detector, self.settings.faces, selection)
+                source, searched = mp4_face_source(path, self.detector, self.settings.faces, selection)
                 video_id, filename = path.stem, path.name
+            elif kind == "image":
+                source, video_id, filename = image_face_source(path), path.stem, path.name
             else:
                 source, video_id, filename = folder_face_source(path), path.name, f"{path.name}.mp4"
-            yield from selected_clips(source, [(video_id, filename)], selection, image_size)
+            yield from selected_clips(source, [(video_id, filename)], selection, image_size, searched)
         except VideoFailure as error:
             yield failed(input_filename(path), error)
 
@@ -169,12 +189,49 @@ class Scorer:
         frames = np.stack([clip.frames for _, clip in pending])
         masks = np.stack([clip.mask for _, clip in pending])
         scores = score_clips(self.model, self.spec, frames, masks, self.settings.aggregation, self.settings.batch_size)
-        for (position, _), score in zip(pending, scores.p_fake):
+        p_fake = scores.p_fake if self.score_transform is None else self.score_transform(scores.p_fake)
+        for (position, _), score, n_frames in zip(pending, p_fake, scores.n_frames_scored):
             results[position].label = round(float(score), 6)
+            results[position].frames_scored = int(n_frames)
         pending.clear()
 
 
 # ---------------------------------------------------------------- command line
+
+
+def with_model_scoring(
+    config: Mapping[str, Any], scoring: Mapping[str, Any] | None, config_source: str | None = None
+) -> dict[str, Any]:
+    """A complete config with the settings the model was evaluated with (its ``scoring.json``,
+    ``dfdetect.evaluation.scoring.scoring_settings``) over it. Where a config given on the command
+    line (``config_source``) says otherwise, the model's setting wins and a warning says so."""
+    if not scoring:
+        return dict(config)
+    merged: dict[str, Any] = dict(config)
+    for key, value in scoring.items():
+        if key not in config:
+            continue  # a key this version does not know (or the model's own image_size): nothing to apply
+        if isinstance(value, Mapping):
+            for name, setting in value.items():
+                if config_source and name in config[key] and config[key][name] != setting:
+                    log.warning(
+                        "%s says %s.%s %r, the model was evaluated with %r: the model's applies",
+                        config_source,
+                        key,
+                        name,
+                        config[key][name],
+                        setting,
+                    )
+            merged[key] = {**config[key], **value}
+        else:
+            merged[key] = value
+    return complete_config(merged)
+
+
+def describe_settings(settings: PredictSettings, source: str) -> str:
+    return (
+        f"scoring with frames step {settings.step}, count {settings.count}, aggregate {settings.aggregation} ({source})"
+    )
 
 
 def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: ModelSpec) -> PredictSettings:
@@ -207,30 +264,39 @@ def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: 
 def parser() -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(
         prog="dfdetect predict",
-        description="Score videos (mp4, a folder of face crops, or a face-batch zip) with a saved model; "
-        "writes filename,label,status (label = probability of FAKE).",
+        description="Score videos (mp4, a folder of face crops, a face-batch zip, or one face crop) with a saved "
+        "model, as its evaluation scored them (scoring.json beside the model); writes "
+        "filename,label,status,n_frames_scored,n_faces_found (label = probability of FAKE).",
     )
     command.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="an .mp4, a folder of {n}.png face crops, or a face-batch .zip"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="an .mp4, a folder of {n}.png face crops, a face-batch .zip, or one face crop (.png, .jpg)",
     )
     command.add_argument("--model", required=True, help="a saved model, e.g. results/models/cnn/model.keras")
     command.add_argument("--out", help="CSV to write (default: stdout)")
-    command.add_argument("--config", help="a workflow config: its faces, frames and evaluation settings apply")
+    command.add_argument(
+        "--config",
+        help="a workflow config: its faces, frames and evaluation settings apply where the model has no "
+        "scoring.json beside it",
+    )
     command.add_argument(
         "--aggregate",
         choices=AGGREGATIONS,
-        help="frame scores -> video score (default: the config's evaluation.aggregate)",
+        help="frame scores -> video score (default: the model's, else the config's evaluation.aggregate)",
     )
     command.add_argument(
         "--frames-step",
         type=int,
-        help=f"one frame per STEP frame indices (default: the config's, {schema_default('frames', 'step')})",
+        help=f"one frame per STEP frame indices (default: the model's, else the config's, "
+        f"{schema_default('frames', 'step')})",
     )
     command.add_argument(
         "--frames-count",
         type=int,
-        help=f"frames (slots) per video (default: the config's, {schema_default('frames', 'count')}; "
-        "a td_lstm model's own clip length)",
+        help=f"frames (slots) per video (default: the model's, else the config's, "
+        f"{schema_default('frames', 'count')}; a td_lstm model's own clip length)",
     )
     command.add_argument(
         "--batch-size", type=int, help="frames per model batch (default: the config's evaluation.batch_size)"
@@ -238,7 +304,8 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument(
         "--backend",
         choices=("tensorflow", "jax", "torch"),
-        help="Keras backend (default: KERAS_BACKEND, else the config's keras_backend)",
+        help="Keras backend (default: KERAS_BACKEND, else the one the model was evaluated with, else the "
+        "config's keras_backend)",
     )
     return command
 
@@ -296,6 +363,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         command.error(f"cannot load model: {problem}")
     logging.basicConfig(level=logging.INFO, format="dfdetect predict: %(message)s", stream=sys.stderr)
+    try:
+        scoring, scoring_path = read_scoring_settings(args.model)
+        config = with_model_scoring(config, scoring, f"--config {args.config}" if args.config else None)
+    except (ValueError, ConfigError) as error:
+        command.error(f"the model's scoring settings: {error}")
+    if scoring is None:
+        source = f"--config {args.config}" if args.config else "the schema's defaults"
+        log.warning(
+            "%s has no %s beside it: %s apply, which may not be what evaluation used", args.model, SCORING_FILE, source
+        )
+    else:
+        source = f"as evaluated, {scoring_path}"
 
     from dfdetect.training.backend import select_backend
 
@@ -310,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scorer = Scorer(model, resolve_settings(args, config, model_spec(model)))
     except (ValueError, ConfigError) as error:
         command.error(str(error))
+    log.info(describe_settings(scorer.settings, source))
     table = scorer.score(args.inputs, progress=sys.stderr.isatty())
     write_scores(table, args.out, sys.stdout)
     n_ok = int((table["status"] == STATUS_OK).sum())

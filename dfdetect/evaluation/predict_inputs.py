@@ -1,4 +1,5 @@
-"""Where ``dfdetect predict`` gets faces from: an mp4, a folder of face crops, or a face-batch zip.
+"""Where ``dfdetect predict`` gets faces from: an mp4, a folder of face crops, a face-batch zip, or
+one face crop (a PNG or JPEG image, scored as a video of one frame).
 
 Each input becomes clips (``VideoClip``: per video the selected single-face frames, one per slot,
 resized to the model's input size as packing resizes them) or, for what cannot be scored, a
@@ -67,6 +68,7 @@ class VideoClip:
     filename: str
     frames: np.ndarray  # (count, size, size, 3) uint8; zeros where the mask is False
     mask: np.ndarray  # (count,) bool, True where a slot holds a frame
+    faces_found: int = 0  # face images in the frames that can fall into a slot
 
 
 @dataclass
@@ -74,6 +76,8 @@ class VideoResult:
     filename: str
     label: float = FAILED_SCORE
     status: str = STATUS_OK
+    frames_scored: int = 0  # the selected single-face frames the score comes from
+    faces_found: int = 0  # face images in the frames searched (mp4: faces MTCNN found)
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,9 @@ def resize_face(face: np.ndarray, image_size: int) -> np.ndarray:
     return fit_face(Image.fromarray(np.ascontiguousarray(face)), image_size)
 
 
-def build_clip(filename: str, selection: pd.DataFrame, source: FaceSource, image_size: int, count: int) -> VideoClip:
+def build_clip(
+    filename: str, selection: pd.DataFrame, source: FaceSource, image_size: int, count: int, faces_found: int = 0
+) -> VideoClip:
     """The selected frames of one video (``select_frames`` rows: slot, member) as a clip."""
     frames = np.zeros((count, image_size, image_size, 3), dtype=np.uint8)
     mask = np.zeros(count, dtype=bool)
@@ -100,41 +106,60 @@ def build_clip(filename: str, selection: pd.DataFrame, source: FaceSource, image
         except DECODE_ERRORS as error:
             raise VideoFailure(UNREADABLE, f"face image {member} cannot be decoded ({error})") from error
         mask[slot] = True
-    return VideoClip(filename, frames, mask)
+    return VideoClip(filename, frames, mask, faces_found)
 
 
 def selected_clips(
-    source: FaceSource, videos: Sequence[tuple[str, str]], selection: FrameSelection, image_size: int
+    source: FaceSource,
+    videos: Sequence[tuple[str, str]],
+    selection: FrameSelection,
+    image_size: int,
+    searched: str | None = None,
 ) -> Iterator[VideoClip | VideoResult]:
-    """A clip, or a failed result, per (video_id, filename), in the given order."""
+    """A clip, or a failed result, per (video_id, filename), in the given order.
+
+    ``searched`` says which frames were looked at, for the messages (default: the frame indices
+    that can fall into a slot)."""
     chosen = select_frames(source.frames, [video_id for video_id, _ in videos], selection.step, selection.count)
     per_video = dict(tuple(chosen.groupby("video_id", sort=False)))
+    in_range = source.frames[source.frames["frame_index"] < selection.frame_limit]
+    faces_found = in_range["video_id"].value_counts()
+    face_frames = in_range.drop_duplicates(["video_id", "frame_index"])["video_id"].value_counts()
     has_faces = set(source.frames["video_id"])
+    searched = searched or f"frames 0-{selection.frame_limit - 1}"
     for video_id, filename in videos:
+        found = int(faces_found.get(video_id, 0))
         if video_id not in has_faces:
             yield failed(filename, VideoFailure(NO_FACES, "no face images"))
         elif video_id not in per_video:
+            with_face = int(face_frames.get(video_id, 0))
             reason = (
-                f"no frame with exactly one face among frames 0-{selection.frame_limit - 1} "
-                f"({selection.count} slots of {selection.step})"
+                f"no frame with exactly one face among the {with_face} frame(s) with a face in {searched} "
+                f"({selection.count} slots of {selection.step} frames)"
+                if with_face
+                else f"no face image in {searched} (its first face is at frame "
+                f"{int(source.frames.loc[source.frames['video_id'] == video_id, 'frame_index'].min())})"
             )
-            yield failed(filename, VideoFailure(NO_USABLE_FRAMES, reason))
+            yield failed(filename, VideoFailure(NO_USABLE_FRAMES, reason), found)
         else:
             try:
-                yield build_clip(filename, per_video[video_id], source, image_size, selection.count)
+                yield build_clip(filename, per_video[video_id], source, image_size, selection.count, found)
             except VideoFailure as error:
-                yield failed(filename, error)
+                yield failed(filename, error, found)
 
 
-def failed(filename: str, error: VideoFailure) -> VideoResult:
-    return VideoResult(filename, FAILED_SCORE, error.status)
+def failed(filename: str, error: VideoFailure, faces_found: int = 0) -> VideoResult:
+    return VideoResult(filename, FAILED_SCORE, error.status, faces_found=faces_found)
 
 
 # ---------------------------------------------------------------- input kinds
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
 def input_kind(path: Path) -> str:
-    """mp4 | folder | zip; raises VideoFailure for what predict cannot read."""
+    """mp4 | folder | zip | image; raises VideoFailure for what predict cannot read."""
     if not path.exists():
         raise VideoFailure(NOT_FOUND, f"{path} does not exist")
     if path.is_dir():
@@ -144,7 +169,13 @@ def input_kind(path: Path) -> str:
         return "mp4"
     if suffix == ".zip":
         return "zip"
-    raise VideoFailure(UNSUPPORTED, f"{path}: want an .mp4, a folder of face crops or a face-batch .zip")
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    raise VideoFailure(
+        UNSUPPORTED,
+        f"{path}: want an .mp4, a folder of face crops, a face-batch .zip or one face crop "
+        f"({', '.join(IMAGE_SUFFIXES)})",
+    )
 
 
 def input_filename(path: Path) -> str:
@@ -154,8 +185,9 @@ def input_filename(path: Path) -> str:
 
 def mp4_face_source(
     path: Path, detector: FaceDetector, faces_settings: FaceSettings, selection: FrameSelection
-) -> FaceSource:
-    """MTCNN faces of the frames that can fall into a slot, found by ``extract.extract_video_faces``.
+) -> tuple[FaceSource, str]:
+    """MTCNN faces of the frames that can fall into a slot, found by ``extract.extract_video_faces``,
+    and which frames were searched (for the messages).
 
     Decoding stops at ``selection.frame_limit``: later frames are never selected.
     """
@@ -166,11 +198,17 @@ def mp4_face_source(
         )
     except decode.VideoDecodeError as error:
         raise VideoFailure(UNREADABLE, str(error)) from error
+    every = f", every {faces_settings.every_k}th" if faces_settings.every_k > 1 else ""
+    searched = (
+        f"the {found.n_frames_sampled} frame(s) searched (frames 0-{found.n_frames_read - 1}{every})"
+        if found.n_frames_read
+        else "the video (no frame could be read)"
+    )
     if found.n_faces == 0:
         raise VideoFailure(
             NO_FACES,
             f"no face with confidence >= {faces_settings.threshold} and size >= "
-            f"{faces_settings.min_face_size} px in frames 0-{selection.frame_limit - 1}",
+            f"{faces_settings.min_face_size} px in {searched}",
         )
     rows = [
         (video_id, index, number, face_member_name(video_id, index, number))
@@ -179,7 +217,13 @@ def mp4_face_source(
     ]
     # Only a single-face frame is ever selected, so only `{n}.png` is ever read.
     crops = {face_member_name(video_id, index): frame_faces[0].crop for index, frame_faces in found.faces.items()}
-    return FaceSource(_frame_table(rows), lambda member, size: resize_face(crops[member], size))
+    return FaceSource(_frame_table(rows), lambda member, size: resize_face(crops[member], size)), searched
+
+
+def image_face_source(path: Path) -> FaceSource:
+    """One face crop (a PNG or JPEG, like one ``{n}.png`` of a face batch) as a video of one frame."""
+    rows = [(path.stem, 0, 1, path.name)]
+    return FaceSource(_frame_table(rows), lambda member, size: decode_face(path.read_bytes(), size))
 
 
 def folder_face_source(folder: Path) -> FaceSource:
