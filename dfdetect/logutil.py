@@ -8,18 +8,22 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Iterator, Sequence, TextIO
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+CONSOLE_FORMAT = "dfdetect %(message)s"
+
+
 @contextlib.contextmanager
-def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
+def log_to(path: str | Path | None, console: Sequence[str] = ()) -> Iterator[logging.Logger]:
     """Route logging, warnings and stdout/stderr into ``path`` for the duration of a job.
 
     An exception is written to the log with its traceback and re-raised, so Snakemake marks the
     job failed and the log says why. With ``path`` None the job logs to stderr (scripts run by
-    hand).
+    hand). The records of the loggers named in ``console`` (and their children) also go to the
+    stderr the job started with: the console of a local run (a cluster job's own log).
     """
     handle: TextIO | None = None
     saved = sys.stdout, sys.stderr
@@ -34,6 +38,15 @@ def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
     handler = logging.StreamHandler(handle if handle is not None else sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root.handlers = [handler]
+    echo: TextIO | None = None
+    if console and saved_fds:
+        echo = os.fdopen(os.dup(saved_fds[1]), "w", buffering=1, encoding="utf-8", errors="replace")
+        echoed = logging.StreamHandler(echo)
+        echoed.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        echoed.addFilter(
+            lambda record: any(record.name == name or record.name.startswith(f"{name}.") for name in console)
+        )
+        root.handlers.append(echoed)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)
     try:
@@ -46,8 +59,9 @@ def log_to(path: str | Path | None) -> Iterator[logging.Logger]:
         root.handlers, root.level = old_handlers, old_level
         sys.stdout, sys.stderr = saved
         _restore_fds(saved_fds)
-        if handle is not None:
-            handle.close()
+        for stream in (echo, handle):
+            if stream is not None:
+                stream.close()
 
 
 def _redirect_fds(target: int) -> list[int]:

@@ -31,3 +31,16 @@ def test_failure_is_logged_with_traceback_and_reraised(tmp_path):
     text = path.read_text()
     assert "job failed" in text and "Traceback" in text and "broken input" in text
     logging.getLogger("after").warning("outside")  # handlers were restored: no write to a closed file
+
+
+def test_named_loggers_also_reach_the_console_the_job_started_with(tmp_path, capfd):
+    path = tmp_path / "job.log"
+    with log_to(path, console=["dfdetect.training.train"]):
+        logging.getLogger("dfdetect.training.train").info("cnn epoch 1/6: loss=0.5")
+        logging.getLogger("dfdetect.training.progress").info("cnn epoch 1: step 3/9")
+        logging.getLogger("dfdetect.training.trainer_like").info("a name that only starts alike")
+    console = capfd.readouterr().err
+    assert "dfdetect cnn epoch 1/6: loss=0.5" in console
+    assert "step 3/9" not in console and "starts alike" not in console
+    text = path.read_text()
+    assert "cnn epoch 1/6" in text and "step 3/9" in text  # the job's log has every line

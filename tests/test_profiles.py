@@ -41,6 +41,7 @@ NEEDS = {
 MAIN_PROCESS_ONLY = {
     "snakemake": "runs the workflow; a job's script imports it from the host through Snakemake's preamble",
     "jsonschema": "only the Snakefile validates the config, in the main process",
+    "tensorboard": "the viewer of the train jobs' event files, which Keras writes with TensorFlow's tf.summary",
 }
 ALIASES = {"tensorflow-cpu": "tensorflow"}
 

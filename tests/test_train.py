@@ -111,6 +111,8 @@ def test_each_arch_trains_and_writes_its_outputs(prepared, name, settings):
     for file in ("model.keras", "history.csv", "history.png", "train.json", "training_samples.png"):
         assert (out / file).stat().st_size > 0
     assert not (out / ".resume").exists()
+    for run in ("train", "validation"):  # TensorBoard's event files, one run per split
+        assert list((out / "tensorboard" / run).glob("events.out.tfevents.*")), run
     history = pd.read_csv(out / "history.csv")
     assert {"loss", "val_loss", "accuracy", "val_accuracy", "auc", "val_auc"} <= set(history.columns)
     assert len(history) == settings["epochs"] == info["epochs_run"]

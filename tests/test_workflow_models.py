@@ -51,7 +51,8 @@ def trained(tmp_path_factory):
             workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip", batch_videos(f"b{number}"), size=16
         )
     config = models_config(workdir, TINY_MODELS)
-    snakemake(workdir, config)
+    done = snakemake(workdir, config)
+    (workdir / "console.txt").write_text(done.stdout + done.stderr)  # what a local run shows
     return workdir, config
 
 
@@ -73,6 +74,9 @@ def test_whole_pipeline_outputs(trained):
         for plot in ("roc.png", "precision_recall.png", "confusion_matrix.png", "score_histograms.png"):
             assert (results / f"eval/{model}/{plot}").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "epoch 1/1" in (results / f"logs/train/{model}.log").read_text()
+        assert f"dfdetect {model} epoch 1/1: " in (workdir / "console.txt").read_text()  # training is visible
+        assert list((results / f"models/{model}/tensorboard/train").glob("events.out.tfevents.*"))
+    assert "Shell command: None" not in (workdir / "console.txt").read_text()
     comparison = pd.read_csv(results / "report/comparison.csv")
     assert sorted(comparison["model"]) == sorted(TINY_MODELS)
     markdown = (results / "report/comparison.md").read_text()

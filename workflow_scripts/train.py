@@ -5,7 +5,9 @@ from dfdetect.data.store import StorePaths
 from dfdetect.logutil import log_to
 from dfdetect.training.train import TrainPaths, train_model
 
-with log_to(snakemake.log[0]):
+# The trainer's lines (one per epoch) also reach the console of a local run; progress within an
+# epoch (dfdetect.training.progress) and Keras's own output stay in the job's log.
+with log_to(snakemake.log[0], console=["dfdetect.training.train"]):
     train_model(
         snakemake.wildcards.model,
         # params.settings (what changes results) decides reruns; the entry adds its speed keys (loader_workers)

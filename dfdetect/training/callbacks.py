@@ -47,6 +47,64 @@ class EpochLog(keras.callbacks.Callback):
         )
 
 
+# Lines within an epoch go to the job's log only; the epoch lines also reach the console (logutil.log_to).
+progress_log = logging.getLogger("dfdetect.training.progress")
+
+
+class StepProgress(keras.callbacks.Callback):
+    """A line in the job's log at most every ``every_s`` seconds within an epoch (step, share done,
+    loss so far, speed, time left), so that a long epoch shows it is moving."""
+
+    def __init__(
+        self,
+        model_name: str,
+        steps: int,
+        batch_size: int,
+        every_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        super().__init__()
+        self.model_name, self.steps, self.batch_size, self.every_s, self.clock = (
+            model_name,
+            steps,
+            batch_size,
+            every_s,
+            clock,
+        )
+        self.epoch, self.started, self.last = 0, 0.0, 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.started = epoch, self.clock()
+        self.last = self.started
+
+    def on_train_batch_end(self, batch, logs=None):
+        now, done = self.clock(), batch + 1
+        if now - self.last < self.every_s or done >= self.steps:
+            return
+        self.last = now
+        seconds = max(now - self.started, 1e-9)
+        loss = (logs or {}).get("loss")
+        progress_log.info(
+            "%s epoch %d: step %d/%d (%.0f%%)%s, %.0f samples/s, about %.0f s left in the epoch",
+            self.model_name,
+            self.epoch + 1,
+            done,
+            self.steps,
+            100 * done / self.steps,
+            f", loss {float(loss):.4f}" if loss is not None else "",
+            done * self.batch_size / seconds,
+            seconds / done * (self.steps - done),
+        )
+
+
+def tensorboard(log_dir: str | Path) -> keras.callbacks.TensorBoard:
+    """Loss and metrics per epoch as TensorBoard event files (``tensorboard --logdir results/models``).
+
+    Keras writes them with TensorFlow's ``tf.summary`` on every backend (TensorFlow is installed
+    with dfdetect); no graph or profile, which need the TensorFlow backend."""
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, update_freq="epoch", profile_batch=0)
+
+
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
     """EarlyStopping that remembers the best epoch and the patience spent before an interruption."""
 

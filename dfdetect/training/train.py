@@ -36,6 +36,7 @@ from dfdetect.training.resume import ResumeState, latest_state
 log = logging.getLogger(__name__)
 
 WORK_DIR_NAME = ".resume"  # inside models/{model}/: checkpoints that survive a killed job
+TENSORBOARD_DIR_NAME = "tensorboard"  # inside models/{model}/: event files, a run of train/ and validation/
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"]
 
 
@@ -110,6 +111,11 @@ class TrainPaths(RulePaths):
     def work(self) -> Path:
         """Checkpoints that survive a killed job, next to the model."""
         return self.model.parent / WORK_DIR_NAME
+
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard event files of the training, next to the model (not an output: a live view)."""
+        return self.model.parent / TENSORBOARD_DIR_NAME
 
 
 def read_split(path: str | Path, model: str, name: str, real_only: bool = False) -> pd.DataFrame:
@@ -187,7 +193,7 @@ def train_model(
     import keras
 
     from dfdetect.data.store import FrameStore
-    from dfdetect.training.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping
+    from dfdetect.training.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping, StepProgress, tensorboard
     from dfdetect.training.distribute import choose_distribution
     from dfdetect.training.figures import plot_history, plot_training_samples
     from dfdetect.training.loader import FrameDataset, class_weights
@@ -266,12 +272,22 @@ def train_model(
     finished_before = state.epochs if state else 0
     if finished_before:
         log.info("resuming %s after %d finished epoch(s)", name, finished_before)
+    else:
+        shutil.rmtree(paths.tensorboard, ignore_errors=True)  # an earlier training's curves would mix in
     checkpoint = EpochCheckpoint(paths.work, state, monitor="val_loss")
     callbacks = [
         ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience),
         checkpoint,  # after early stopping: its manifest records a stop
         EpochLog(name, train_settings.epochs, train_data.n_items),
+        StepProgress(name, len(train_data), global_batch),
+        tensorboard(paths.tensorboard),
     ]
+    log.info(
+        "%s: TensorBoard event files in %s (tensorboard --logdir %s)",
+        name,
+        paths.tensorboard,
+        paths.model.parent.parent,
+    )
     fit_started = time.perf_counter()
     if state is not None and (state.stopped or state.epochs >= train_settings.epochs):
         log.info("%s: the interrupted run had finished training; writing its outputs", name)
