@@ -23,17 +23,34 @@ from dfdetect.layout import ResultsLayout, model_result_files
 
 
 def where(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dfdetect where", description="Print where the results and the report are.")
+    """Print where the results are, how the models did (the comparison's main table), the model
+    to deploy and the commands for the HTML report and for scoring new videos (the end of ``make run``)."""
+    parser = argparse.ArgumentParser(prog="dfdetect where", description=where.__doc__.splitlines()[0])
     parser.add_argument("--configfile", "--config", default="config.yaml")
     args = parser.parse_args(argv)
-    layout = ResultsLayout(load_config(args.configfile)["results_dir"])
+    config = load_config(args.configfile)
+    layout = ResultsLayout(config["results_dir"])
     comparison = Path(layout.report_file("comparison.md"))
     print(f"results:     {layout.root.resolve()}/")
-    if comparison.exists():
-        print(f"comparison:  {comparison.resolve()}")
-        print("HTML report: snakemake --report report.html   (then open report.html)")
-    else:
+    if not comparison.exists():
         print("comparison:  not built yet (run `make run` or `snakemake --cores all`)")
+        return 0
+    print(f"comparison:  {comparison.resolve()}")
+    table_path = Path(layout.report_file("comparison.csv"))
+    if table_path.exists():
+        import pandas as pd
+
+        from dfdetect.evaluation.report import best_model, main_markdown
+
+        table = pd.read_csv(table_path)
+        print(f"\n{main_markdown(table)}\n")
+        best = best_model(table)
+        if best is not None:
+            model_file = layout.train_file(best["model"], "model")
+            print(f"best by test log loss: {best['model']}; the model to deploy: {model_file}")
+            print(f"score new videos:  .venv/bin/dfdetect predict --model {model_file} VIDEO... --out scores.csv")
+    config_arg = "" if args.configfile == "config.yaml" else f" CONFIG={args.configfile}"
+    print(f"HTML report:       make report{config_arg}   (then open report.html)")
     return 0
 
 

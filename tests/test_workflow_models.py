@@ -12,7 +12,7 @@ import pytest
 
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
-from tests.helpers.workflow import snakemake, workflow_config
+from tests.helpers.workflow import ROOT, snakemake, workflow_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -157,6 +157,27 @@ def test_html_report(trained):
         "training history",  # items are labelled, not listed by path
     ):
         assert expected in html
+
+
+def test_the_end_of_a_run_shows_how_the_models_did_and_what_to_do_next(trained):
+    workdir, config = trained
+    command = [sys.executable, "-m", "dfdetect.cli", "where", "--configfile", str(config)]
+    printed = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=True).stdout
+    assert "| model | frames | test ROC AUC [95% CI] | test log loss |" in printed
+    assert "| small_cnn | all |" in printed and "| small_lstm | clip |" in printed
+    assert "the model to deploy: results/models/small_" in printed
+    assert f"make report CONFIG={config}" in printed and "dfdetect predict --model results/models/" in printed
+
+
+def test_make_report_works_from_a_fresh_shell(trained):
+    """No activated environment: the Makefile calls the venv's own snakemake."""
+    workdir, config = trained
+    fresh_shell = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir)}
+    report = workdir / "fresh-report.html"
+    make = ["make", "-C", str(ROOT), "report", f"CONFIG={config}", f"REPORT={report}", f"SNAKEMAKE_ARGS=-d {workdir}"]
+    done = subprocess.run(make, capture_output=True, text=True, env=fresh_shell)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert f"wrote {report}" in done.stdout and "comparison.html" in report.read_text(errors="replace")
 
 
 def test_failed_and_removed_models_are_reported_not_crashing(trained):
