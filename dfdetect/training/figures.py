@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from dfdetect.figures import save_figure
 
@@ -74,6 +75,7 @@ def plot_history(history: pd.DataFrame, fake_share: float, path: str | Path, tit
     accuracy_axes.axhline(fake_share, color="grey", linestyle="--", label=f"always FAKE ({fake_share:.2f})")
     accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     for axes in (loss_axes, accuracy_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no 1.5 on short histories
         axes.legend()
         axes.grid(alpha=0.3)
     figure.suptitle(title)
