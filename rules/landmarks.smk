@@ -1,4 +1,4 @@
-# Landmarks: MTCNN's five keypoints for every packed frame of a batch, next to its frame store.
+# Landmarks (landmarks.model: dlib68 | mtcnn5) for every packed frame of a batch, next to its frame store.
 # Only train jobs whose recipe needs them (augment: dfdc_winner, fakes: sbi | both) depend on it.
 LANDMARK_SETTINGS = {key: value for key, value in config["landmarks"].items() if key != "resources"}
 LANDMARK_RESOURCES = config["landmarks"]["resources"]

@@ -1,16 +1,21 @@
-"""Snakemake adapter: MTCNN keypoints for every packed frame of one batch."""
+"""Snakemake adapter: face landmarks for every packed frame of one batch."""
 
-from dfdetect.data.faces import load_detector
-from dfdetect.data.landmarks import LandmarkSettings, landmark_store
+from dfdetect.data.landmarks import LandmarkSettings, landmark_store, load_landmark_model
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:
+    settings = LandmarkSettings.from_mapping(snakemake.params.settings)
     prefix = snakemake.input.index[: -len(".index.parquet")]
-    counts = landmark_store(prefix, load_detector(), LandmarkSettings.from_mapping(snakemake.params.settings))
+    counts = landmark_store(prefix, load_landmark_model(settings))
     log.info(
-        "batch %s: face found in %d of %d packed frames (%.1f%%); the others use the fallback geometry",
+        "batch %s (%s, %d points): face found in %d of %d packed frames (%.1f%%); "
+        "%d frames (%.1f%%) need the fallback ellipse",
         snakemake.wildcards.batch,
+        settings.model,
+        counts["points"],
         counts["found"],
         counts["frames"],
         100 * counts["share"],
+        counts["fallback"],
+        100 * counts["fallback_share"],
     )
