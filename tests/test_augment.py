@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.landmarks import jaw_and_brows
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import FrameStore, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
-from dfdetect.data.landmarks import jaw_and_brows
 from dfdetect.training.augment import (
     Augmenter,
     black_out_part,
