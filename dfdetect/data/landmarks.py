@@ -120,7 +120,7 @@ def five_points(keypoints: np.ndarray) -> np.ndarray:
 
 
 def _mirror_order_68() -> np.ndarray:
-    """Index of each point's mirror image among the 68 (SBI's hflip, src/utils/sbi.py:207-226)."""
+    """Index of each point's mirror image among the 68 (SBI's hflip, src/utils/sbi.py:201-228)."""
     order = np.arange(68)
     for first, last in ((0, 16), (17, 26), (31, 35), (48, 54), (55, 59), (60, 64), (65, 67)):
         order[first : last + 1] = order[first : last + 1][::-1]  # each run reverses in place

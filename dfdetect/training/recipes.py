@@ -41,8 +41,11 @@ from dfdetect.training.augment import Augmenter, preset_name, sample_rng
 
 FAKES = ("labelled", "sbi", "both")
 # How the saved epoch is chosen: the validation loss on the validation split's labelled videos, or
-# on its REAL videos each with a self-blended fake (SBI's validation, src/train_sbi.py), or the
-# last epoch (what SBI's paper reports). auto: self_blended for fakes: sbi, labelled otherwise.
+# on its REAL videos each with a self-blended fake, or the last epoch (what SBI's paper reports).
+# auto: self_blended for fakes: sbi, labelled otherwise. SBI validates on self-blended fakes of its
+# validation reals (src/train_sbi.py:42,121-143) and keeps the five checkpoints of best validation
+# AUC (151-174); here, as for every selection, the one of lowest validation loss, which early
+# stopping watches too.
 SELECTIONS = ("auto", "labelled", "self_blended", "last_epoch")
 
 

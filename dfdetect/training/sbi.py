@@ -20,8 +20,9 @@ for the store's square crops, 68 (or 5) landmarks and albumentations 2.x:
 
 After blending, the fake and its real frame get the same post-augmentation (``SelfBlender.post``):
 SBI's colour jitter and JPEG quality 40-100 (utils/sbi.py:126-136), a horizontal flip (p 0.5,
-utils/sbi.py:77-79) and the crop-margin jitter (``crop_jitter``, utils/funcs.py:49-96), so the pair
-differs only by the blend. Numpy, OpenCV and albumentations only: this runs in the loader's workers.
+utils/sbi.py:77-79) and the crop-margin jitter (``crop_jitter``, utils/funcs.py:49-89 and
+utils/sbi.py:91-96), so the pair differs only by the blend. Numpy, OpenCV and albumentations
+only: this runs in the loader's workers.
 
 Departures from the reference, and why:
 - The reference cuts a wide crop around the landmarks (utils/sbi.py:81), blends on it, then crops
