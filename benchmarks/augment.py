@@ -7,10 +7,10 @@ Packs one demo face batch at ``--size`` (realistic noisy crops), then reads shuf
 batches through ``FrameDataset`` (mode "all", one thread, ``dataset[i]`` as a Keras worker
 calls it) for each recipe: augment none, flip and dfdc_winner (with its cutouts on the 68-point
 landmarks the landmarks job finds, dlib68, timed once before), fakes sbi (half of every batch
-self-blended from the other half), and sbi with dfdc_winner. For each it prints frames/s by wall clock and
-per CPU second of this process (one core: the recipes keep OpenCV to one thread), and how many loader
+self-blended from the other half), and sbi with dfdc_winner. For each it prints frames/s by wall
+clock and per CPU second of this process (one core: the recipes keep OpenCV to one thread), and how many loader
 workers (``models.NAME.loader_workers``) that is for ``--target`` images/s (4,400: EfficientNetB0
-training on one H200 with JAX, env-notes). Goal (issue 12): dfdc_winner >= 700 and SBI >= 400
+training on one H200 with JAX, env-notes). Goal: dfdc_winner >= 700 and SBI >= 400
 frames/s per core, so that 12 workers or fewer feed one such GPU.
 """
 
@@ -36,12 +36,12 @@ import numpy as np  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
 from dfdetect.data.landmarks import (  # noqa: E402
+    LandmarkPaths,
     LandmarkSettings,
     landmark_store,
-    landmarks_path,
     load_landmark_model,
 )
-from dfdetect.data.store import FrameStore, pack_batch  # noqa: E402
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
 
 RECIPES = {
@@ -87,13 +87,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-augment-") as folder:
         zip_path, videos, selection = make_batch(Path(folder), args.videos, args.size, args.slots)
-        pack_batch(zip_path, selection, BATCH, Path(folder) / "store" / BATCH, args.size, args.slots, progress=False)
+        pack_batch(
+            zip_path,
+            selection,
+            BATCH,
+            StorePaths.for_prefix(Path(folder) / "store" / BATCH),
+            args.size,
+            args.slots,
+            progress=False,
+        )
         store = FrameStore.from_folder(Path(folder) / "store")
         mask = store.masks[BATCH]
         started = time.perf_counter()
-        found = landmark_store(Path(folder) / "store" / BATCH, load_landmark_model(LandmarkSettings()), progress=False)
+        prefix = Path(folder) / "store" / BATCH
+        out = LandmarkPaths.for_prefix(prefix)
+        model = load_landmark_model(LandmarkSettings.from_mapping())
+        found = landmark_store(StorePaths.for_prefix(prefix), out, model, progress=False)
         landmark_seconds = time.perf_counter() - started
-        landmarks = {BATCH: np.load(landmarks_path(Path(folder) / "store" / BATCH))}
+        landmarks = {BATCH: np.load(out.landmarks)}
         packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
         table = videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]]
         print(

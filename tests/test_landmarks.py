@@ -11,15 +11,14 @@ from dfdetect.data.landmarks import (
     BROWS,
     CHIN_68,
     HULL_VARIANTS,
+    LandmarkPaths,
     LandmarkSettings,
     LandmarksMissing,
-    boxes_path,
     face_hull,
     five_points,
     forehead_points,
     hull_variant,
     landmark_store,
-    landmarks_path,
     load_landmark_model,
     load_landmarks,
     mirror_keypoints,
@@ -60,10 +59,12 @@ def test_landmarks_find_a_real_faces_eyes_and_nan_without_a_face(tmp_path, model
     frames[1, 0] = 128  # a grey frame: no face
     mask = np.array([[True, False], [True, False]])  # slot 1 of each video is empty
     write_store(tmp_path / "0-0", frames, mask)
-    counts = landmark_store(tmp_path / "0-0", load_landmark_model(LandmarkSettings(model=model)), progress=False)
+    out = LandmarkPaths.for_prefix(tmp_path / "0-0")
+    model_ = load_landmark_model(LandmarkSettings.of(model=model))
+    counts = landmark_store(StorePaths.for_prefix(tmp_path / "0-0"), out, model_, progress=False)
     points = 68 if model == "dlib68" else 5
     assert counts == {"points": points, "frames": 2, "found": 1, "fallback": 1, "share": 0.5, "fallback_share": 0.5}
-    keypoints, boxes = np.load(landmarks_path(tmp_path / "0-0")), np.load(boxes_path(tmp_path / "0-0"))
+    keypoints, boxes = np.load(out.landmarks), np.load(out.boxes)
     assert keypoints.shape == (2, 2, points, 2) and keypoints.dtype == np.float32 and boxes.shape == (2, 2, 5)
     for found, expected in zip(five_points(keypoints[0, 0])[:2], EYES_IN_CROP):
         assert np.abs(found / SIZE - np.array(expected)).max() < 0.05  # within 3 px at 64 px
@@ -75,7 +76,7 @@ def test_landmarks_find_a_real_faces_eyes_and_nan_without_a_face(tmp_path, model
 def test_mirrored_points_are_the_mirrored_faces_points():
     """dlib68 on the flipped face finds the flipped points, each under its mirrored name."""
     pytest.importorskip("skimage")
-    model = load_landmark_model(LandmarkSettings())
+    model = load_landmark_model(LandmarkSettings.from_mapping())
     face = astronaut_face(SIZE)
     points, _ = model.detect(np.stack([face, face[:, ::-1]]))
     assert not np.isnan(points).any()
@@ -118,17 +119,18 @@ def test_hull_variants_cover_the_face_and_sbi_draws_them_all():
 
 def test_missing_or_stale_landmarks_name_the_batch(tmp_path):
     masks = {"0-0": np.ones((2, 3), bool), "0-1": np.ones((1, 3), bool)}
-    np.save(landmarks_path(tmp_path / "0-0"), np.full((2, 3, 5, 2), np.nan, np.float32))
+    batches = [LandmarkPaths.for_prefix(tmp_path / batch) for batch in ("0-0", "0-1")]
+    np.save(batches[0].landmarks, np.full((2, 3, 5, 2), np.nan, np.float32))
     with pytest.raises(LandmarksMissing, match="batch 0-1: landmarks .*0-1.landmarks.npy is missing"):
-        load_landmarks([tmp_path / "0-0", tmp_path / "0-1"], masks)
-    np.save(landmarks_path(tmp_path / "0-1"), np.full((4, 3, 5, 2), np.nan, np.float32))
+        load_landmarks(batches, masks)
+    np.save(batches[1].landmarks, np.full((4, 3, 5, 2), np.nan, np.float32))
     with pytest.raises(LandmarksMissing, match="batch 0-1: .*shape"):
-        load_landmarks([tmp_path / "0-0", tmp_path / "0-1"], masks)
-    np.save(landmarks_path(tmp_path / "0-1"), np.full((1, 3, 68, 2), np.nan, np.float32))
+        load_landmarks(batches, masks)
+    np.save(batches[1].landmarks, np.full((1, 3, 68, 2), np.nan, np.float32))
     with pytest.raises(LandmarksMissing, match="batch 0-1: .*holds 68 points per face, the other batches 5"):
-        load_landmarks([tmp_path / "0-0", tmp_path / "0-1"], masks)
-    np.save(landmarks_path(tmp_path / "0-0"), np.full((2, 3, 68, 2), np.nan, np.float32))
-    assert load_landmarks([tmp_path / "0-0", tmp_path / "0-1"], masks)["0-1"].shape == (1, 3, 68, 2)
+        load_landmarks(batches, masks)
+    np.save(batches[0].landmarks, np.full((2, 3, 68, 2), np.nan, np.float32))
+    assert load_landmarks(batches, masks)["0-1"].shape == (1, 3, 68, 2)
 
 
 @pytest.mark.workflow

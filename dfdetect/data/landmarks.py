@@ -34,18 +34,20 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, ClassVar, Iterable, Mapping, Protocol
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
-from dfdetect.schema import schema_default
+from dfdetect.config import SectionSettings
+from dfdetect.data.store import StorePaths
+from dfdetect.layout import LANDMARK_FILES, BatchPaths
 
 log = logging.getLogger(__name__)
 
-MODELS = {"mtcnn5": 5, "dlib68": 68}  # landmarks.model -> points per face
+MODELS = {"dlib68": 68, "mtcnn5": 5}  # landmarks.model -> points per face
 KEYPOINTS = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")  # MTCNN's order
 LEFT_EYE, RIGHT_EYE, NOSE, MOUTH_LEFT, MOUTH_RIGHT = range(5)
 
@@ -80,12 +82,14 @@ class LandmarksMissing(FileNotFoundError):
         self.batch = batch
 
 
-def landmarks_path(prefix: str | Path) -> Path:
-    return Path(f"{prefix}.landmarks.npy")
+@dataclass(frozen=True)
+class LandmarkPaths(BatchPaths):
+    """One batch's landmarks next to its store; the field names are the landmarks rule's output names."""
 
+    landmarks: Path
+    boxes: Path
 
-def boxes_path(prefix: str | Path) -> Path:
-    return Path(f"{prefix}.landmark_boxes.npy")
+    FILES: ClassVar[Mapping[str, str]] = LANDMARK_FILES
 
 
 # ------------------------------------------------------------------------------------------------
@@ -340,20 +344,17 @@ def jaw_and_brows(points68: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class LandmarkSettings:
-    """Config section ``landmarks`` (its keys but ``resources``); the defaults are the schema's."""
+class LandmarkSettings(SectionSettings):
+    """Config section ``landmarks`` (its keys but ``resources``); build it with ``from_mapping``/``of``."""
 
-    model: str = schema_default("landmarks", "model")  # dlib68 | mtcnn5
-    threshold: float = schema_default("landmarks", "threshold")  # mtcnn5: MTCNN (ONet) confidence a face needs
-    hog_threshold: float = schema_default("landmarks", "hog_threshold")  # dlib68: HOG detector score a box needs
-    predictor: str | None = schema_default("landmarks", "predictor")  # dlib68: a .dat file; None: the packaged one
-    batch_size: int = schema_default("landmarks", "batch_size")  # crops per detector call
-    min_face_share: float = schema_default("landmarks", "min_face_share")  # smallest box side, share of the crop
+    SECTION: ClassVar[str] = "landmarks"
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "LandmarkSettings":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{key: value for key, value in values.items() if key in known})
+    model: str  # dlib68 | mtcnn5
+    threshold: float  # mtcnn5: MTCNN (ONet) confidence a face needs
+    hog_threshold: float  # dlib68: the HOG detector's score a box needs
+    predictor: str | None  # dlib68: a shape predictor .dat file; None: the one face-recognition-models ships
+    batch_size: int  # mtcnn5: crops per detector call
+    min_face_share: float  # smallest box side, share of the crop
 
     @property
     def n_points(self) -> int:
@@ -392,7 +393,7 @@ def detector_input(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
 def detect_landmarks(
     crops: np.ndarray,
     detector: Any,
-    settings: LandmarkSettings = LandmarkSettings(model="mtcnn5"),
+    settings: LandmarkSettings | None = None,
     progress: bool = False,
     desc: str = "landmarks",
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -402,6 +403,7 @@ def detect_landmarks(
     its ``detect_faces``). The main face is the largest box with the threshold's confidence whose
     side is at least ``min_face_share`` of the crop; NaN rows where there is none.
     """
+    settings = settings or LandmarkSettings.of(model="mtcnn5")
     crops = np.asarray(crops)
     n, size = len(crops), (crops.shape[1] if crops.ndim == 4 else 0)
     keypoints = np.full((n, 5, 2), np.nan, dtype=np.float32)
@@ -523,20 +525,19 @@ def load_landmark_model(settings: LandmarkSettings) -> LandmarkModel:
     """The model ``settings.model`` names (imports dlib, or mtcnn and TensorFlow: once per job)."""
     if settings.n_points == 68:
         return Dlib68Landmarks(settings)
-    from dfdetect.data.faces import load_detector
+    from dfdetect.data.faces.detect import load_detector
 
     return Mtcnn5Landmarks(load_detector(), settings)
 
 
-def landmark_store(prefix: str | Path, model: LandmarkModel, progress: bool = True) -> dict[str, Any]:
-    """Find the landmarks of every filled slot of one packed batch and write both arrays.
+def landmark_store(
+    paths: StorePaths, out: LandmarkPaths, model: LandmarkModel, progress: bool = True
+) -> dict[str, Any]:
+    """Find the landmarks of every filled slot of one packed batch and write both arrays to ``out``.
 
     Returns counts for the log: points per face, frames, frames with a face, frames that need the
     fallback, and the shares.
     """
-    from dfdetect.data.store import StorePaths
-
-    paths = StorePaths.for_prefix(prefix)
     frames = np.load(paths.frames, mmap_mode="r") if paths.frames.stat().st_size > 128 else np.load(paths.frames)
     mask = np.load(paths.mask)
     keypoints = np.full(mask.shape + (model.n_points, 2), np.nan, dtype=np.float32)
@@ -544,7 +545,7 @@ def landmark_store(prefix: str | Path, model: LandmarkModel, progress: bool = Tr
     rows, slots = np.nonzero(mask)
     chunk = 512  # read the memory map in pieces
     with tqdm(
-        total=len(rows), desc=f"landmarks {Path(prefix).name}", unit="frame", mininterval=2.0, disable=not progress
+        total=len(rows), desc=f"landmarks {paths.batch}", unit="frame", mininterval=2.0, disable=not progress
     ) as bar:
         for start in range(0, len(rows), chunk):
             part_rows, part_slots = rows[start : start + chunk], slots[start : start + chunk]
@@ -553,7 +554,7 @@ def landmark_store(prefix: str | Path, model: LandmarkModel, progress: bool = Tr
             keypoints[part_rows, part_slots] = found_points
             boxes[part_rows, part_slots] = found_boxes
             bar.update(len(part_rows))
-    for path, array in ((boxes_path(prefix), boxes), (landmarks_path(prefix), keypoints)):
+    for path, array in ((out.boxes, boxes), (out.landmarks, keypoints)):
         with atomic_path(path, suffix=".npy") as temporary:
             np.save(temporary, array)
     n_frames = int(mask.sum())
@@ -573,14 +574,13 @@ def landmark_store(prefix: str | Path, model: LandmarkModel, progress: bool = Tr
 # Reading (the train job)
 
 
-def load_landmarks(prefixes: Iterable[str | Path], masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def load_landmarks(batches: Iterable[LandmarkPaths], masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each batch's keypoints, keyed like ``FrameStore.masks``; LandmarksMissing names a batch
     whose file is missing, does not match its store (a stale file) or holds another number of
     points per face than the others."""
     loaded: dict[str, np.ndarray] = {}
-    for prefix in prefixes:
-        batch = Path(prefix).name
-        path = landmarks_path(prefix)
+    for paths in batches:
+        batch, path = paths.batch, paths.landmarks
         if not path.exists():
             raise LandmarksMissing(batch, path, "is missing")
         keypoints = np.load(path)

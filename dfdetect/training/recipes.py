@@ -29,14 +29,13 @@ the face parts it names. Nothing here imports Keras.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
+from dfdetect.config import complete_section
 from dfdetect.data.landmarks import has_face
-from dfdetect.schema import section_schema
 from dfdetect.training.augment import Augmenter, preset_name, sample_rng
 
 FAKES = ("labelled", "sbi", "both")
@@ -47,13 +46,6 @@ FAKES = ("labelled", "sbi", "both")
 # AUC (151-174); here, as for every selection, the one of lowest validation loss, which early
 # stopping watches too.
 SELECTIONS = ("auto", "labelled", "self_blended", "last_epoch")
-
-
-@lru_cache(maxsize=1)
-def model_defaults() -> dict[str, Any]:
-    """The defaults of a model entry's keys, from the config schema (their only source)."""
-    properties = section_schema("model")["properties"]
-    return {key: spec["default"] for key, spec in properties.items() if isinstance(spec, dict) and "default" in spec}
 
 
 @dataclass(frozen=True)
@@ -78,9 +70,8 @@ class Recipe:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "Recipe":
         """From a model's config entry; keys it lacks take the schema's defaults."""
-        defaults = model_defaults()
-        keys = ("augment", "fakes", "selection")
-        return cls(**{key: settings[key] if settings.get(key) is not None else defaults[key] for key in keys})
+        completed = complete_section("model", settings)
+        return cls(augment=completed["augment"], fakes=completed["fakes"], selection=completed["selection"])
 
     @property
     def validation(self) -> str:
