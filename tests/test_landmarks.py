@@ -133,13 +133,15 @@ def test_missing_or_stale_landmarks_name_the_batch(tmp_path):
     assert load_landmarks(batches, masks)["0-1"].shape == (1, 3, 68, 2)
 
 
-@pytest.mark.workflow
-def test_only_recipes_that_need_landmarks_wait_for_them(tmp_path):
+def two_batches_and_recipe_models(tmp_path):
     for number, batch in enumerate(("0-0", "0-1")):
-        videos = [
-            Video(f"b{number}r", "REAL", None, range(0, 40)),
-            Video(f"b{number}f", "FAKE", f"b{number}r", range(0, 40)),
-        ]
+        videos = []
+        for family in range(3):  # three families a batch: enough to split
+            real = f"b{number}r{family}"
+            videos += [
+                Video(real, "REAL", None, range(0, 40)),
+                Video(f"b{number}f{family}", "FAKE", real, range(0, 40)),
+            ]
         write_face_batch(tmp_path / "raw" / f"deepfake-detection-faces-part-{batch}.zip", videos, size=16)
     config = workflow_config(
         tmp_path,
@@ -148,11 +150,30 @@ def test_only_recipes_that_need_landmarks_wait_for_them(tmp_path):
         models={
             "plain": {"arch": "cnn", "augment": True},
             "winner": {"arch": "cnn", "augment": "dfdc_winner"},
-            "blended": {"arch": "cnn", "fakes": "sbi", "augment": False},
+            "blended": {"arch": "cnn", "fakes": "sbi", "augment": False, "epochs": 1, "batch_size": 4},
         },
     )
+    return config
+
+
+@pytest.mark.workflow
+def test_only_recipes_that_need_landmarks_wait_for_them(tmp_path):
+    config = two_batches_and_recipe_models(tmp_path)
     assert "landmarks" not in dry_run(tmp_path, config, "results/models/plain/model.keras")
     for model in ("winner", "blended"):
         done = snakemake(tmp_path, config, f"results/models/{model}/model.keras", "-n")
         jobs = planned_jobs_detail(done.stdout)
         assert {job["wildcards"]["batch"] for job in jobs if job["rule"] == "landmarks"} == {"0-0", "0-1"}
+
+
+@pytest.mark.workflow
+@pytest.mark.slow
+def test_a_recipe_model_trains_through_the_landmarks_rule(tmp_path):
+    """The landmarks jobs open the store files their rule declares, and train opens theirs."""
+    config = two_batches_and_recipe_models(tmp_path)
+    snakemake(tmp_path, config, "results/models/blended/model.keras", "--cores", "2")
+    for batch in ("0-0", "0-1"):
+        landmarks = LandmarkPaths.for_prefix(tmp_path / "results/store" / batch)
+        mask = np.load(StorePaths.for_prefix(tmp_path / "results/store" / batch).mask)
+        assert np.load(landmarks.landmarks).shape[:2] == mask.shape
+    assert (tmp_path / "results/models/blended/train.json").exists()
