@@ -35,7 +35,19 @@ DATA_STACK = {"numpy", "pandas", "pyarrow", "pillow", "imageio", "matplotlib", "
 NEEDS = {
     "prep": DATA_STACK | {"markdown"},
     "train": DATA_STACK | {"tensorflow", "keras", "scipy", "albumentations", "opencv-python-headless"},
-    "faces": {"mtcnn", "tensorflow", "keras", "imageio-ffmpeg", "numpy", "pandas", "pyarrow", "pillow", "tqdm"},
+    "faces": {
+        "mtcnn",
+        "tensorflow",
+        "keras",
+        "imageio-ffmpeg",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "pillow",
+        "tqdm",
+        "dlib-bin",
+        "face-recognition-models",
+    },
 }
 # Runtime dependencies that no job environment needs, and why.
 MAIN_PROCESS_ONLY = {

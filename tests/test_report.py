@@ -51,7 +51,13 @@ def results(tmp_path):
     write_json(eval_dir / "cnn" / "metrics.json", metrics_for(0.45, 0.81))
     write_json(
         models_dir / "cnn" / "train.json",
-        {"epochs_run": 8, "best_epoch": 6, "wall_time_s": 120.4, "backend": "tensorflow"},
+        {
+            "epochs_run": 8,
+            "best_epoch": 6,
+            "wall_time_s": 120.4,
+            "backend": "tensorflow",
+            "selection": {"mode": "self_blended", "validation": "self_blended"},
+        },
     )
     write_json(eval_dir / "xception" / "metrics.json", metrics_for(0.30, 0.91))
     write_json(models_dir / "xception" / "train.json", {"epochs_run": 5})  # older train.json: keys missing
@@ -127,6 +133,7 @@ def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results
     # the main table first (what a run prints at its end), then the models and their thresholds
     assert "| xception | middle | 0.910 [0.850, 0.960] | 0.300 | – |" in markdown
     assert "| xception | transfer | Xception | middle | 5 | – | 0.950 |" in markdown
+    assert "| cnn | cnn | – | all | 8 | self-blended val. loss, epoch 6 | 0.950 |" in markdown  # how it was chosen
     assert "| xception | 0.620 (validation) | 0.900 | 0.600 | 0.700 |" in markdown
     assert max(line.count("|") - 1 for line in markdown.splitlines()) <= 8  # no table wider than 8 columns
     assert "<NA>" not in markdown and "nan" not in markdown

@@ -33,6 +33,7 @@ COMPARISON_COLUMNS = [
     "frames",
     "epochs_run",
     "best_epoch",
+    "selection",
     "n_test",
     "roc_auc",
     "roc_auc_ci_low",
@@ -69,6 +70,7 @@ def model_row(
         "frames": frames_label(model_settings, train_info),
         "epochs_run": train_info.get("epochs_run"),
         "best_epoch": train_info.get("best_epoch"),
+        "selection": (train_info.get("selection") or {}).get("mode"),
         "n_test": metrics.get("n"),
         "roc_auc": metrics.get("roc_auc"),
         "roc_auc_ci_low": interval[0],
@@ -185,7 +187,7 @@ def main_markdown(table: pd.DataFrame) -> str:
 
 def models_markdown(table: pd.DataFrame) -> str:
     """What each model is and how its training went, with the threshold-free average precision."""
-    header = ["model", "arch", "backbone", "frames", "epochs run", "best epoch", "average precision"]
+    header = ["model", "arch", "backbone", "frames", "epochs run", "selected by", "average precision"]
     rows = [
         [
             text(row["model"]),
@@ -193,7 +195,7 @@ def models_markdown(table: pd.DataFrame) -> str:
             text(row["backbone"]),
             text(row["frames"]),
             text(row["epochs_run"]),
-            text(row["best_epoch"]),
+            selection_text(row),
             number(row["average_precision"]),
         ]
         for _, row in table.iterrows()
@@ -212,6 +214,22 @@ def thresholds_markdown(table: pd.DataFrame) -> str:
                 [text(row["model"]), threshold, *(number(row[f"{metric}_{suffix}"]) for metric in THRESHOLD_METRICS)]
             )
     return markdown_table(header, rows)
+
+
+SELECTION_TEXT = {
+    "labelled": "labelled val. loss",
+    "self_blended": "self-blended val. loss",
+    "last_epoch": "last epoch",
+}
+
+
+def selection_text(row: pd.Series) -> str:
+    """How the model's saved epoch was chosen (train.json ``selection``) and which epoch it is."""
+    mode = row.get("selection")
+    if is_missing(mode):
+        return "–"
+    epoch = row.get("best_epoch")
+    return SELECTION_TEXT.get(str(mode), str(mode)) + ("" if is_missing(epoch) else f", epoch {int(epoch)}")
 
 
 def set_names(table: pd.DataFrame) -> list[str]:
@@ -244,7 +262,7 @@ def generalization_markdown(table: pd.DataFrame) -> str | None:
     perturbed = "mean_perturbed_auc" in table.columns
     if not (sets or manipulations or perturbed):
         return None
-    header = ["model", "test ROC AUC [95% CI]"]
+    header = ["model", "selected by", "test ROC AUC [95% CI]"]
     for name in sets:
         header += [f"{name} ROC AUC [95% CI]", f"{name} log loss", f"{name} gap to test"]
     header += [f"test {column.removeprefix('auc_')}" for column in manipulations]
@@ -252,7 +270,7 @@ def generalization_markdown(table: pd.DataFrame) -> str | None:
     header += ["mean perturbed ROC AUC"] if perturbed else []
     rows = []
     for _, row in table.iterrows():
-        cells = [text(row["model"]), auc_with_interval(row)]
+        cells = [text(row["model"]), selection_text(row), auc_with_interval(row)]
         for name in sets:
             gap = row.get(f"{name}_auc_gap")
             cells += [
