@@ -74,7 +74,8 @@ def report(argv: Sequence[str]) -> int:
     for path in map(Path, (layout.clean_summary(), layout.split_summary())):
         summaries.append(json.loads(path.read_text()) if path.exists() else {})
     markdown = layout.report_file("comparison.md")
-    write_report(table, missing, summaries[0], summaries[1], layout.report_file("comparison.csv"), markdown)
+    csv = layout.report_file("comparison.csv")
+    write_report(table, missing, summaries[0], summaries[1], csv, markdown, model_files=files.model_files)
     print(f"wrote {markdown} ({len(table) - len(missing)} model(s) with metrics)")
     for entry in missing:
         print(f"missing: {entry}")

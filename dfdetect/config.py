@@ -267,7 +267,7 @@ def check_config(config: Mapping[str, Any], check_sources: bool = True, check_ba
     if train_share <= 0:
         raise ConfigError("split", f"test={split['test']} and validation={split['validation']} leave no training data")
     models = config.get("models") or {}
-    _check_architectures(models)
+    _check_architectures(models, config["image_size"])
     _check_encoders(models)
     _check_results_dir(Path(config["results_dir"]))
     _check_recipes(models)
@@ -299,12 +299,29 @@ def _check_backend_installed(backend: str) -> None:
         )
 
 
-def _check_architectures(models: Mapping[str, Any]) -> None:
+# The smallest image_size each Keras Applications backbone builds at: 32 unless listed (Keras's
+# `min_size` of each builder; tests/test_models.py reads them from Keras).
+BACKBONE_MIN_IMAGE_SIZE = {"Xception": 71, "InceptionV3": 75, "InceptionResNetV2": 75}
+
+
+def backbone_min_image_size(backbone: str) -> int:
+    return BACKBONE_MIN_IMAGE_SIZE.get(backbone, 32)
+
+
+def _check_architectures(models: Mapping[str, Any], image_size: int) -> None:
     """Each arch gets the keys it uses: transfer a Keras Applications backbone, td_lstm one or cnn,
-    and the fixed cnn none of the backbone keys (a set one would be ignored without a word)."""
+    and the fixed cnn none of the backbone keys (a set one would be ignored without a word); a
+    backbone builds at ``image_size``."""
     for name, settings in models.items():
         arch, backbone = settings["arch"], settings.get("backbone")
         key = f"models.{name}"
+        smallest = backbone_min_image_size(backbone) if backbone and backbone != "cnn" else None
+        if arch != "cnn" and smallest and image_size < smallest:
+            raise ConfigError(
+                "image_size",
+                f"{image_size} px is below {smallest} px, the smallest input {backbone} (models.{name}.backbone) "
+                "builds at: raise image_size or choose another backbone",
+            )
         if arch == "transfer" and backbone is None:
             raise ConfigError(
                 f"{key}.backbone", "arch transfer needs a backbone: a Keras Applications name such as EfficientNetB0"

@@ -157,6 +157,23 @@ def test_the_keras_backend_must_be_installed(monkeypatch):
     check_config({**config, "models": {}}, check_backend=True)  # no model: no Keras job
 
 
+def test_a_backbone_must_build_at_the_image_size():
+    def checked(image_size, backbone):
+        check_config(
+            complete_config({"image_size": image_size, "models": {"t": {"arch": "transfer", "backbone": backbone}}})
+        )
+
+    checked(75, "InceptionV3")
+    checked(32, "MobileNet")
+    with pytest.raises(
+        ConfigError, match=r"74 px is below 75 px, the smallest input InceptionV3 \(models.t.backbone\)"
+    ):
+        checked(74, "InceptionV3")
+    with pytest.raises(ConfigError, match="below 32 px") as raised:
+        checked(16, "EfficientNetB0")
+    assert raised.value.key == "image_size"
+
+
 def test_local_weights_files_are_checked(tmp_path):
     def checked(weights):
         check_config(complete_config({"models": {"t": {"arch": "transfer", "backbone": "VGG16", "weights": weights}}}))

@@ -180,6 +180,32 @@ def test_the_schema_lists_exactly_the_keras_backbones() -> None:
     assert sorted(set(allowed) - {"cnn"}) == backbones.backbone_names()
 
 
+def test_the_config_check_knows_each_backbones_smallest_input(monkeypatch) -> None:
+    """config.backbone_min_image_size (checked at parse time) is the smallest size each Keras
+    Applications builder accepts: the `min_size` it declares (the builder is stopped there, before
+    any layer is built), or, for the builders with a check of their own, the size below which
+    they refuse to build."""
+    from keras.src.applications import imagenet_utils
+
+    from dfdetect.config import backbone_min_image_size
+
+    class Declared(Exception):
+        pass
+
+    def declared(*args, min_size=None, **kwargs):
+        raise Declared(min_size)
+
+    monkeypatch.setattr(imagenet_utils, "obtain_input_shape", declared)
+    for name in backbones.backbone_names():
+        smallest = backbone_min_image_size(name)
+        builder = backbones.backbone_spec(name).builder
+        try:
+            with pytest.raises(ValueError, match=f"at least {smallest}"):
+                builder(include_top=False, weights=None, input_shape=(smallest - 1, smallest - 1, 3))
+        except Declared as declaration:
+            assert declaration.args[0] == smallest, name
+
+
 def test_transfer_freezes_the_base_and_trains_the_head(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     model = models.build_model(

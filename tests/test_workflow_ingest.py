@@ -118,10 +118,14 @@ def test_duplicate_video_across_batches_fails_naming_both(tmp_path):
         ({"frames": {"min": 300, "max": 200}}, "config key 'frames.min'"),
         ({"split": {"test": 1.0}}, "config key 'split.test'"),
         ({"split": {"validation": 0}}, "config key 'split.validation'"),
-        ({"models": {"m": {"arch": "rnn"}}}, "config key 'models.m.arch': 'rnn' is not one of"),
+        ({"models": {"m": {"arch": "rnn"}}}, "config key 'models.m.arch': 'rnn' is not allowed here"),
+        (
+            {"models": {"x": {"arch": "transfer", "backbone": "Xceptoin"}}},
+            "config key 'models.x.backbone': 'Xceptoin' is not allowed here; did you mean 'Xception'",
+        ),
         ({"raw_dir": "/nonexistent/raw"}, "config key 'raw_dir': folder '/nonexistent/raw' does not exist"),
         ({"raw_dir": "."}, "config key 'raw_dir': folder '.' holds no deepfake-detection-faces-part"),
-        ({"keras_backend": "theano"}, "'theano' is not one of"),
+        ({"keras_backend": "theano"}, "'theano' is not allowed here"),
         (
             {"models": {"seq": {"arch": "td_lstm", "encoder_from": "nosuch"}}},
             "config key 'models.seq.encoder_from': 'nosuch' is not a configured model",
