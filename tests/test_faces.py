@@ -74,7 +74,7 @@ def test_settings_reject_values_that_cannot_work():
         FaceSettings.of(threshold=1.5)
     with pytest.raises(ValueError, match="min_face_size"):
         FaceSettings.of(min_face_size=8)
-    with pytest.raises(ValueError, match="every_n. was unexpected"):
+    with pytest.raises(ValueError, match="faces.every_n': unknown key; did you mean 'every_k'"):
         FaceSettings.from_mapping({"every_n": 2})
     assert FaceSettings.from_mapping({"every_k": 5, "max_faces": None}) == FaceSettings.of(every_k=5, max_faces=None)
 
