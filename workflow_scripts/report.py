@@ -3,12 +3,12 @@
 import json
 from pathlib import Path
 
-import pandas as pd
-
+from dfdetect.corrupt import read_parquet
 from dfdetect.evaluation.report import ResultFiles, comparison_table, run_summary, write_report, write_run_summary
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0]) as log, job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     models, sets = list(snakemake.params.models), snakemake.params.sets
     # The report rule's inputs list the models' files in config order (set metrics model-major).
     set_metrics = iter(snakemake.input.set_metrics)
@@ -22,10 +22,10 @@ with log_to(snakemake.log[0]) as log:
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
     summary = run_summary(
-        pd.read_parquet(snakemake.input.videos),
-        pd.read_parquet(snakemake.input.cleaned),
-        [pd.read_parquet(path) for path in snakemake.input.store_indexes],
-        [pd.read_parquet(path) for path in snakemake.input.skipped],
+        read_parquet(snakemake.input.videos),
+        read_parquet(snakemake.input.cleaned),
+        [read_parquet(path) for path in snakemake.input.store_indexes],
+        [read_parquet(path) for path in snakemake.input.skipped],
     )
     write_report(
         table,

@@ -1,9 +1,10 @@
 """Snakemake adapter: train one model."""
 
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 from dfdetect.training.train import TrainPaths, train_model
 
-with log_to(snakemake.log[0]):
+with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     train_model(
         snakemake.wildcards.model,
         snakemake.params.settings,

@@ -46,6 +46,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from dfdetect.corrupt import REBUILD_MODEL, CorruptFileError, check_model_archive
 from dfdetect.schema import schema_default
 from dfdetect.training.modelinput import FRAMES_INPUT, MASK_INPUT
 
@@ -545,5 +546,15 @@ def build_model(
 
 
 def load_model(path: str | Path) -> keras.Model:
-    """Load a saved dfdetect model; importing this module has registered its custom layers."""
-    return keras.models.load_model(path)
+    """Load a saved dfdetect model; importing this module has registered its custom layers.
+
+    A file that is missing raises FileNotFoundError; one that exists but cannot be loaded raises
+    CorruptFileError naming it and the next step.
+    """
+    import zipfile
+
+    check_model_archive(path)
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise CorruptFileError(path, f"Keras cannot load it: {error}", REBUILD_MODEL) from error
