@@ -58,7 +58,7 @@ def _data(data: str) -> str:
     name = data.removeprefix("sets/").removesuffix("/")
     if not (data.startswith("sets/") and data.endswith("/")):
         raise LayoutError(f"dataset prefix {data!r}: want '' or 'sets/NAME/'")
-    check_name("evaluation set", name)
+    _part("evaluation set", name)
     return data
 
 
