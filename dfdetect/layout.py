@@ -153,6 +153,10 @@ class ResultsLayout:
         """The train rule's output ``output`` (a key of TRAIN_FILES) of ``model``."""
         return f"{self.model_dir(model)}/{TRAIN_FILES[output]}"
 
+    def train_log(self, model: str) -> str:
+        """The train job's log (its job lock is named after it: ``dfdetect.lock.job_lock``)."""
+        return self.path(f"logs/train/{_part('model', model)}.log")
+
     def eval_dir(self, model: str) -> str:
         return self.path(f"eval/{_part('model', model)}")
 

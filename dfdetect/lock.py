@@ -101,13 +101,20 @@ def job_lock_path(results_dir: str | Path, log_path: str | Path) -> Path:
     return results_dir / JOBS_DIR / f"{relative}.lock"
 
 
-def _try_flock(descriptor: int, mode: int) -> bool:
-    """True when the lock was taken; False when another process holds it."""
+# flock on a file system that has no locks (NFS mounted with nolock, Lustre without flock)
+_NO_LOCKS = (errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
+
+
+def _try_flock(descriptor: int) -> bool | None:
+    """True when the exclusive lock was taken, False when another process holds it, None when the
+    file system has no locks (then a job's PID on this host is all that can be checked)."""
     try:
-        fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
         if error.errno in (errno.EWOULDBLOCK, errno.EACCES):
             return False
+        if error.errno in _NO_LOCKS:
+            return None
         raise
     return True
 
@@ -131,7 +138,14 @@ def job_lock(results_dir: str | Path, log_path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(10):
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_flock(descriptor, fcntl.LOCK_EX):
+        taken = _try_flock(descriptor)
+        if taken is None:
+            holder = _read_job(path)
+            if holder and _job_alive_without_locks(holder):
+                taken = False
+            else:
+                log.warning("%s: the file system has no locks; only job PIDs on this host are checked", path)
+        if taken is False:
             os.close(descriptor)
             holder = _read_job(path) or {"job": str(log_path)}
             raise ResultsLockError(
@@ -158,6 +172,12 @@ def job_lock(results_dir: str | Path, log_path: str | Path) -> Iterator[Path]:
         os.close(descriptor)
 
 
+def _job_alive_without_locks(holder: dict[str, Any]) -> bool:
+    """Where flock is missing: a job on this host is alive while its PID is; one elsewhere counts as
+    alive (it cannot be checked from here: its file must be removed by hand once it is gone)."""
+    return holder.get("host") != socket.gethostname() or not is_stale(holder)
+
+
 def _read_job(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text())
@@ -175,11 +195,15 @@ def live_jobs(results_dir: str | Path) -> list[dict[str, Any]]:
         except FileNotFoundError:
             continue  # finished meanwhile
         try:
-            if _try_flock(descriptor, fcntl.LOCK_EX):
+            taken = _try_flock(descriptor)
+            holder = _read_job(path) or {"job": str(path), "pid": None, "host": None}
+            if taken is None:
+                taken = not _job_alive_without_locks(holder)
+            if taken:
                 if _same_file(descriptor, path):
                     path.unlink(missing_ok=True)  # left by a job that died: nobody holds it
             else:
-                live.append(_read_job(path) or {"job": str(path), "pid": None, "host": None})
+                live.append(holder)
         finally:
             os.close(descriptor)
     return live

@@ -98,3 +98,24 @@ def test_unlock_refuses_a_live_local_holder_or_live_jobs_unless_forced(tmp_path,
         assert "removed the lock" in forced.stdout and read_holder(results) is None
     finally:
         release(results)
+
+
+def test_without_file_locks_a_jobs_pid_on_this_host_is_checked(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(descriptor, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)  # NFS mounted with nolock
+    results, log = tmp_path / "results", tmp_path / "results/logs/train/m.log"
+    with job_lock(results, log) as path:
+        assert [holder["pid"] for holder in live_jobs(results)] == [os.getpid()]
+        with pytest.raises(ResultsLockError, match="another process is running this job"):
+            with job_lock(results, log):
+                pass
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"job": str(log), "pid": gone.pid, "host": socket.gethostname()}))
+    assert live_jobs(results) == [] and not path.exists()  # a dead job's record is cleared

@@ -13,6 +13,7 @@ The Keras backend is chosen before Keras is imported, so this module imports Ker
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ import pandas as pd
 from dfdetect.atomic import atomic_link, atomic_path, atomic_write_text
 from dfdetect.corrupt import read_parquet
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
+from dfdetect.lock import ResultsLockError, job_lock
 from dfdetect.training.backend import select_backend, set_mixed_precision, set_seeds
 from dfdetect.training.resume import ResumeState, latest_state
 
@@ -425,17 +427,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not prefixes:
         parser.error(f"no frame store under {layout.store_dir()}: run `snakemake --until split` first")
     encoder_from = settings.get("encoder_from")
-    train_model(
-        args.model,
-        settings,
-        store_prefixes=prefixes,
-        train_path=layout.split("train"),
-        validation_path=layout.split("validation"),
-        paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model)),
-        image_size=config["image_size"],
-        backend=args.backend or config["keras_backend"],
-        encoder_path=layout.train_file(encoder_from, "model") if encoder_from else None,
-    )
+    # In the workflow's model folder, hold the workflow's train job lock: never two trainers on one folder.
+    lock = job_lock(layout.root, layout.train_log(args.model)) if not args.out_dir else contextlib.nullcontext()
+    try:
+        with lock:
+            train_model(
+                args.model,
+                settings,
+                store_prefixes=prefixes,
+                train_path=layout.split("train"),
+                validation_path=layout.split("validation"),
+                paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model)),
+                image_size=config["image_size"],
+                backend=args.backend or config["keras_backend"],
+                encoder_path=layout.train_file(encoder_from, "model") if encoder_from else None,
+            )
+    except ResultsLockError as error:
+        parser.error(str(error))
     return 0
 
 
