@@ -13,7 +13,7 @@ from dfdetect.corrupt import CorruptFileError
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch
-from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.testkit.batches import family_batch, write_face_batch
 from dfdetect.training.backend import select_backend
 
 select_backend("tensorflow")  # before anything imports Keras
@@ -33,10 +33,7 @@ REBUILD = "remove it and rerun `snakemake`"
 def prepared(tmp_path_factory) -> Path:
     """A packed batch, train/validation/test splits and an (untrained) saved model, as the workflow leaves them."""
     results = tmp_path_factory.mktemp("corrupt") / "results"
-    videos = []
-    for family in range(3):
-        videos.append(Video(f"r{family}", "REAL", None, range(0, 40)))
-        videos += [Video(f"f{family}{k}", "FAKE", f"r{family}", range(0, 40)) for k in range(2)]
+    videos = family_batch("", 3, 2, range(0, 40))
     zip_path = write_face_batch(results.parent / "deepfake-detection-faces-part-0-0.zip", videos, size=IMAGE_SIZE)
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, N_SLOTS)
@@ -44,7 +41,7 @@ def prepared(tmp_path_factory) -> Path:
     table = manifest.videos[["video_id", "label", "family"]]
     (results / "splits").mkdir()
     for number, split in enumerate(("train", "validation", "test")):
-        table[table["family"] == f"r{number}"].to_parquet(results / f"splits/{split}.parquet")
+        table[table["family"] == f"real{number}"].to_parquet(results / f"splits/{split}.parquet")
     (results / "models/m").mkdir(parents=True)
     build_model("m", SETTINGS, IMAGE_SIZE, N_SLOTS).save(results / "models/m/model.keras")
     return results
@@ -79,35 +76,27 @@ def train(results: Path):
     )
 
 
-def evaluate(results: Path):
-    return evaluate_model(
-        "m",
-        SETTINGS,
+def scoring(results: Path) -> dict:
+    """What evaluate and robustness both take: the model, the store, the test split, the scoring settings."""
+    return dict(
         model_path=results / "models/m/model.keras",
         store_prefixes=[results / "store/0-0"],
         test_path=results / "splits/test.parquet",
-        validation_path=results / "splits/validation.parquet",
-        paths=EvaluationPaths.in_folder(results / "eval/m"),
         backend="tensorflow",
         aggregation="mean",
-        n_resamples=10,
-        seed=0,
         batch_size=16,
+        seed=0,
     )
+
+
+def evaluate(results: Path):
+    paths = EvaluationPaths.in_folder(results / "eval/m")
+    validation = results / "splits/validation.parquet"
+    return evaluate_model("m", SETTINGS, **scoring(results), validation_path=validation, paths=paths, n_resamples=10)
 
 
 def robustness(results: Path):
-    return evaluate_robustness(
-        "m",
-        model_path=results / "models/m/model.keras",
-        store_prefixes=[results / "store/0-0"],
-        test_path=results / "splits/test.parquet",
-        paths=RobustnessPaths.in_folder(results / "eval/m"),
-        backend="tensorflow",
-        aggregation="mean",
-        batch_size=16,
-        seed=0,
-    )
+    return evaluate_robustness("m", **scoring(results), paths=RobustnessPaths.in_folder(results / "eval/m"))
 
 
 STAGES = {"train": train, "evaluate": evaluate, "robustness": robustness}

@@ -21,9 +21,9 @@ import pytest
 from dfdetect.atomic import is_temporary
 from dfdetect.faults import FAULT_ENV, HOLD_ENV
 from dfdetect.lock import JOBS_DIR, LOCK_NAME, read_holder
-from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.testkit.batches import family_batch, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs
-from tests.helpers.workflow import snakemake, snakemake_command, workflow_config
+from tests.helpers.workflow import snakemake, snakemake_command, tiny_models_config, workflow_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -32,24 +32,13 @@ TRAIN_FILES = ("model.keras", "history.csv", "history.png", "train.json", "train
 
 
 def one_batch(raw: Path) -> None:
-    videos = []
-    for family in range(4):
-        videos.append(Video(f"r{family}", "REAL", None, range(0, 40)))
-        videos += [Video(f"f{family}{k}", "FAKE", f"r{family}", range(0, 40)) for k in range(2)]
-    write_face_batch(raw / "deepfake-detection-faces-part-0-0.zip", videos, size=16)
+    """4 families of a REAL video and 2 fakes, 40 face files each: enough for a test and validation family."""
+    write_face_batch(raw / "deepfake-detection-faces-part-0-0.zip", family_batch("", 4, 2, range(0, 40)), size=16)
 
 
 def small_config(workdir: Path, name: str = "test-config.yaml", **model_settings) -> Path:
     model = {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 16, **model_settings}
-    return workflow_config(
-        workdir,
-        name,
-        image_size=16,
-        frames={"min": 20, "max": 100, "step": 10, "count": 4},
-        split={"test": 0.25, "validation": 0.25, "seed": 5},
-        evaluation={"bootstrap": 20, "robustness": False},
-        models={MODEL: model},
-    )
+    return tiny_models_config(workdir, {MODEL: model}, name)
 
 
 @pytest.fixture(scope="module")
