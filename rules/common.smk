@@ -178,16 +178,16 @@ def all_targets():
     Every finished product a user relies on, not only the comparison at the end: Snakemake rebuilds
     a missing file only when something asks for it, so a deleted model, evaluation or store file
     (or a damaged one, once removed) is rebuilt by the next plain `snakemake`, and with it whatever
-    depends on it. Per dataset: manifests, cleaning, frame selection and the frame store; then the
-    splits, each model's training outputs (and the landmarks its recipe reads), evaluation,
-    robustness and evaluation-set scores, and the comparison.
+    depends on it. Per dataset: manifests, cleaning and the frame store; then the training data's
+    frame selection and splits, each model's training outputs (and the landmarks its recipe
+    reads), evaluation, robustness and evaluation-set scores, and the comparison.
     """
     targets = []
     for data in DATA_BATCHES:
         targets += expand([*rules.ingest.output, *rules.pack.output], data=data, batch=dataset_batches(data))
-        targets += expand([*rules.manifest.output, *rules.clean.output, *rules.reduce.output], data=data)
+        targets += expand([*rules.manifest.output, *rules.clean.output], data=data)
     targets += expand(rules.set_videos.output, set=SETS)
-    targets += [*rules.split.output]
+    targets += [of_data("", rules.reduce.output[0]), *rules.split.output]  # a set is never reduced or split
     for model in MODELS:
         targets += expand([*rules.train.output, *rules.evaluate.output], model=model)
         targets += model_landmarks(model)
