@@ -10,7 +10,7 @@ fallback keypoints, as every frame then has some), fakes sbi (half of every batc
 from the other half), and sbi with dfdc_winner. For each it prints frames/s by wall clock and
 per CPU second of this process (one core: the recipes keep OpenCV to one thread), and how many loader
 workers (``models.NAME.loader_workers``) that is for ``--target`` images/s (4,400: EfficientNetB0
-training on one H200 with JAX, env-notes). Goal (issue 12): dfdc_winner >= 700 and SBI >= 400
+training on one H200 with JAX, env-notes). Goal: dfdc_winner >= 700 and SBI >= 400
 frames/s per core, so that 12 workers or fewer feed one such GPU.
 """
 
@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
 from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
-from dfdetect.data.store import FrameStore, pack_batch  # noqa: E402
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
 
 RECIPES = {
@@ -82,7 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-augment-") as folder:
         zip_path, videos, selection = make_batch(Path(folder), args.videos, args.size, args.slots)
-        pack_batch(zip_path, selection, BATCH, Path(folder) / "store" / BATCH, args.size, args.slots, progress=False)
+        pack_batch(
+            zip_path,
+            selection,
+            BATCH,
+            StorePaths.for_prefix(Path(folder) / "store" / BATCH),
+            args.size,
+            args.slots,
+            progress=False,
+        )
         store = FrameStore.from_folder(Path(folder) / "store")
         mask = store.masks[BATCH]
         landmarks = {BATCH: np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)).copy()}

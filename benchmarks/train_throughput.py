@@ -71,14 +71,14 @@ def main() -> None:
     select_backend(args.backend)
     import keras
 
-    from dfdetect.data.store import FrameStore
+    from dfdetect.data.store import FrameStore, StorePaths
     from dfdetect.training.loader import FrameDataset
     from dfdetect.training.models import build_model
 
     policy = set_mixed_precision(args.mixed_precision)
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-train-") as folder:
         prefix = build_store(Path(folder), args.videos, args.slots, args.size, seed=0)
-        store = FrameStore([prefix])
+        store = FrameStore([StorePaths.for_prefix(prefix)])
         videos = pd.DataFrame({"video_id": store.index["video_id"], "label": np.arange(len(store.index)) % 2})
         loader = FrameDataset(
             store,

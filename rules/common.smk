@@ -8,18 +8,26 @@ sys.path.insert(0, workflow.basedir)
 # Set through update(): `snakemake --lint` reads an indexed os.environ as a variable the user must set.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
-from dfdetect.config import ConfigError, check_config, data_sources, discover_batches, evaluation_sets, validate_config
-from dfdetect.layout import ResultsLayout
+from dfdetect.config import (
+    ConfigError,
+    check_config,
+    data_sources,
+    discover_batches,
+    evaluation_sets,
+    result_settings,
+    validate_config,
+)
+from dfdetect.layout import LANDMARK_FILES, STORE_FILES, TRAINING_DATA, ResultsLayout
 
 try:
-    validate_config(config)  # schemas/config.schema.yaml, with its defaults filled in
+    validate_config(config)  # dfdetect/config.schema.yaml, with its defaults filled in
     check_config(config)
-    # Each dataset's batches: "" is the training data, "sets/NAME/" an evaluation set (prepared by the
+    # Each dataset's batches: TRAINING_DATA ("") or "sets/NAME/", an evaluation set (prepared by the
     # same rules through the {data} wildcard, under results/sets/NAME/).
     DATA_BATCHES = {data: discover_batches(config, data) for data in data_sources(config)}  # batch id -> zip
 except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
-BATCHES = DATA_BATCHES[""]
+BATCHES = DATA_BATCHES[TRAINING_DATA]
 SETS = evaluation_sets(config)
 
 RESULTS = config["results_dir"].rstrip("/")
@@ -115,17 +123,9 @@ def per_batch_of(pattern):
     return lambda wildcards: of_data(wildcards.data, pattern, per_batch=True)
 
 
-def store_prefixes(data):
-    """The packed frame store of a dataset, as dfdetect.data.store.FrameStore takes it."""
-    return [LAYOUT.store_prefix(batch, data) for batch in dataset_batches(data)]
-
-
-def store_files(data=""):
+def store_files(data=TRAINING_DATA):
     """Every batch's packed store of a dataset: the pack rule's outputs (call after rules/prepare.smk)."""
     return of_data(data, rules.pack.output, per_batch=True)
-
-
-STORE_PREFIXES = store_prefixes("")  # the training data's store, read by train and evaluate
 
 
 def encoder_model(wildcards):
@@ -135,15 +135,21 @@ def encoder_model(wildcards):
 
 
 def model_landmarks(model):
-    """The batches' landmarks, for a model whose recipe needs them (dfdetect.training.recipes)."""
+    """Every batch's landmarks files, for a model whose recipe needs them (dfdetect.training.recipes)."""
     from dfdetect.training.recipes import Recipe
 
     if not Recipe.from_settings(config["models"][model]).needs_landmarks:
         return []
-    return of_data("", rules.landmarks.output.landmarks, per_batch=True)
+    return of_data(TRAINING_DATA, rules.landmarks.output, per_batch=True)
 
 
-def recipe_landmarks(wildcards):
+def model_settings(wildcards):
+    """A model's settings that change results: its jobs' params (speed keys, such as resources and
+    loader_workers, change no output and rerun nothing; the train job reads them from the config)."""
+    return result_settings(config["models"][wildcards.model], "model")
+
+
+def landmark_inputs(wildcards):
     return model_landmarks(wildcards.model)
 
 
@@ -187,7 +193,7 @@ def all_targets():
         targets += expand([*rules.ingest.output, *rules.pack.output], data=data, batch=dataset_batches(data))
         targets += expand([*rules.manifest.output, *rules.clean.output], data=data)
     targets += expand(rules.set_videos.output, set=SETS)
-    targets += [of_data("", rules.reduce.output[0]), *rules.split.output]  # a set is never reduced or split
+    targets += [of_data(TRAINING_DATA, rules.reduce.output[0]), *rules.split.output]  # a set is never reduced or split
     for model in MODELS:
         targets += expand([*rules.train.output, *rules.evaluate.output], model=model)
         targets += model_landmarks(model)

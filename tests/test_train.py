@@ -16,8 +16,9 @@ import yaml
 
 import dfdetect.training.loader
 from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.landmarks import LandmarkPaths
 from dfdetect.data.reduce import select_frames
-from dfdetect.data.store import pack_batch
+from dfdetect.data.store import StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.training.resume import FAULT_ENV, FAULT_POINTS, latest_state
 from dfdetect.training.train import TrainingError, TrainPaths, train_model
@@ -44,7 +45,15 @@ def prepared(tmp_path_factory) -> Path:
     zip_path = write_face_batch(results.parent / "deepfake-detection-faces-part-0-0.zip", videos, size=IMAGE_SIZE)
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, N_SLOTS)
-    pack_batch(zip_path, selection, "0-0", results / "store" / "0-0", IMAGE_SIZE, N_SLOTS, progress=False)
+    pack_batch(
+        zip_path,
+        selection,
+        "0-0",
+        StorePaths.for_prefix(results / "store" / "0-0"),
+        IMAGE_SIZE,
+        N_SLOTS,
+        progress=False,
+    )
     table = manifest.videos[["video_id", "label", "family"]]
     families = sorted(table["family"].unique())
     (results / "splits").mkdir(parents=True)
@@ -66,7 +75,8 @@ def run_training(
     return train_model(
         name,
         settings,
-        store_prefixes=[store_prefix or results / "store" / "0-0"],
+        store_paths=[StorePaths.for_prefix(store_prefix or results / "store" / "0-0")],
+        landmark_paths=[LandmarkPaths.for_prefix(store_prefix or results / "store" / "0-0")],
         train_path=train_path or results / "splits/train.parquet",
         validation_path=results / "splits/validation.parquet",
         paths=TrainPaths.in_folder(out_dir or results / "models" / name),
@@ -219,7 +229,7 @@ def test_training_killed_at_each_checkpoint_point_resumes(prepared, tmp_path):
     spec = {
         "name": "tiny",
         "settings": KILL_SETTINGS,
-        "store_prefixes": [str(prepared / "store/0-0")],
+        "store_prefix": str(prepared / "store/0-0"),
         "train_path": str(prepared / "splits/train.parquet"),
         "validation_path": str(prepared / "splits/validation.parquet"),
         "image_size": IMAGE_SIZE,
@@ -361,7 +371,7 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
 
 
 def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
-    from dfdetect.training.models import ModelConfigError
+    from dfdetect.training.backbones import ModelConfigError
 
     with pytest.raises(ModelConfigError, match="effnet_typo.*EfficientNetB0"):
         run_training(

@@ -1,5 +1,6 @@
 """Snakemake adapter: score one model on one evaluation set."""
 
+from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import SetEvaluationPaths, evaluate_set
 from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
@@ -11,7 +12,7 @@ with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakema
         snakemake.params.settings,
         snakemake.wildcards.set,
         model_path=snakemake.input.model,
-        store_prefixes=snakemake.params.store_prefixes,
+        store_paths=StorePaths.group(snakemake.input.store),
         videos_path=snakemake.input.videos,
         validation_predictions_path=snakemake.input.validation_predictions,
         paths=SetEvaluationPaths.from_mapping(dict(snakemake.output.items())),
