@@ -29,6 +29,10 @@ SETTINGS = {"arch": "cnn", "epochs": 1, "batch_size": 8}
 REBUILD = "remove it and rerun `snakemake`"
 
 
+def store(results: Path) -> StorePaths:
+    return StorePaths.for_prefix(results / "store/0-0")
+
+
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory) -> Path:
     """A packed batch, train/validation/test splits and an (untrained) saved model, as the workflow leaves them."""
@@ -37,7 +41,7 @@ def prepared(tmp_path_factory) -> Path:
     zip_path = write_face_batch(results.parent / "deepfake-detection-faces-part-0-0.zip", videos, size=IMAGE_SIZE)
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, N_SLOTS)
-    pack_batch(zip_path, selection, "0-0", results / "store/0-0", IMAGE_SIZE, N_SLOTS, progress=False)
+    pack_batch(zip_path, selection, "0-0", store(results), IMAGE_SIZE, N_SLOTS, progress=False)
     table = manifest.videos[["video_id", "label", "family"]]
     (results / "splits").mkdir()
     for number, split in enumerate(("train", "validation", "test")):
@@ -67,7 +71,7 @@ def train(results: Path):
     return train_model(
         "m",
         SETTINGS,
-        store_prefixes=[results / "store/0-0"],
+        store_paths=[store(results)],
         train_path=results / "splits/train.parquet",
         validation_path=results / "splits/validation.parquet",
         paths=TrainPaths.in_folder(results / "models/new"),
@@ -80,7 +84,7 @@ def scoring(results: Path) -> dict:
     """What evaluate and robustness both take: the model, the store, the test split, the scoring settings."""
     return dict(
         model_path=results / "models/m/model.keras",
-        store_prefixes=[results / "store/0-0"],
+        store_paths=[store(results)],
         test_path=results / "splits/test.parquet",
         backend="tensorflow",
         aggregation="mean",
@@ -146,10 +150,10 @@ def test_a_damaged_split_table_is_named_with_the_fix(damaged, stage, split):
 
 def test_store_files_of_different_packs_are_named(damaged):
     results, _ = damaged
-    paths = StorePaths.for_prefix(results / "store/0-0")
+    paths = store(results)
     np.save(paths.mask, np.zeros((2, N_SLOTS), dtype=bool))  # replaced by hand with another batch's
     with pytest.raises(CorruptFileError, match=f"^{paths.frames} cannot be read .* disagree.*remove the three files"):
-        FrameStore([results / "store/0-0"])
+        FrameStore([store(results)])
 
 
 def test_predict_names_a_damaged_model_with_the_fix(damaged, capsys):

@@ -249,13 +249,13 @@ def test_a_video_cut_short_is_extracted_from_its_frames_with_a_note(detector, tm
     frames, _ = videos.face_frames(["astronaut"], 40)
     whole = videos.write_mp4(tmp_path / "whole.mp4", frames)
     cut = videos.cut_short_mp4(whole, tmp_path / "cut.mp4", 0.7)
-    settings = FaceSettings(every_k=8)
-    assert faces.extract_video_faces(whole, detector, settings).partial_decode == ""
-    found = faces.extract_video_faces(cut, detector, settings)
+    settings = FaceSettings.of(every_k=8)
+    assert extract.extract_video_faces(whole, detector, settings).partial_decode == ""
+    found = extract.extract_video_faces(cut, detector, settings)
     assert 0 < found.n_frames_read < 30 and found.n_faces > 0
     assert found.partial_decode == f"decoded {found.n_frames_read} of 40 frames: the file ends early (cut short?)"
     # predict stops decoding at the last frame a slot can take: no note for the frames after it
-    assert faces.extract_video_faces(cut, detector, settings, frame_limit=found.n_frames_read).partial_decode == ""
+    assert extract.extract_video_faces(cut, detector, settings, frame_limit=found.n_frames_read).partial_decode == ""
 
 
 def test_faceless_video_yields_no_faces(detector, noise_video):

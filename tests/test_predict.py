@@ -259,7 +259,7 @@ def test_an_mp4_cut_short_is_scored_from_its_frames_with_a_note(models, detector
     frames, _ = videos.face_frames(["astronaut"], 40)
     whole = videos.write_mp4(tmp_path / "whole.mp4", frames)
     cut = videos.cut_short_mp4(whole, tmp_path / "cut.mp4", 0.7)  # the first key frame is a third of the file
-    settings = PredictSettings(faces=FaceSettings(crop_size=CROP_SIZE), step=2, count=30)  # frames 0-59
+    settings = PredictSettings.of(faces=FaceSettings.of(crop_size=CROP_SIZE), step=2, count=30)  # frames 0-59
     table = Scorer(models["cnn"], settings, detector_factory=lambda: detector).score([whole, cut])
     assert list(table["status"]) == ["ok", "ok"] and table["note"].iloc[0] == ""
     assert table["n_frames_scored"].iloc[0] == 20  # every 2nd of 40 frames

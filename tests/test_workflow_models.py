@@ -90,7 +90,7 @@ def test_changed_model_setting_retrains_only_that_model(trained):
 def test_changed_speed_setting_reruns_nothing(trained, speed):
     workdir, _ = trained
     changed = dict(TINY_MODELS, small_cnn=dict(TINY_MODELS["small_cnn"], **speed))
-    output = snakemake(workdir, models_config(workdir, changed, "changed-speed.yaml"), "-n").stdout
+    output = snakemake(workdir, tiny_models_config(workdir, changed, "changed-speed.yaml"), "-n").stdout
     assert planned_jobs(output) == {}, output[-2000:]
 
 
