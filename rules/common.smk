@@ -112,10 +112,12 @@ def batch_zip(wildcards):
 
 
 def of_data(data, pattern, per_batch=False):
-    """A rule's output pattern for dataset ``data`` (every batch of it with ``per_batch``)."""
+    """A rule's output pattern(s) for dataset ``data`` (every batch of it with ``per_batch``); a
+    list of patterns (``rules.pack.output``) gives a list."""
     if per_batch:
         return expand(pattern, data=data, batch=dataset_batches(data))
-    return expand(pattern, data=data, allow_missing=True)[0]
+    expanded = expand(pattern, data=data, allow_missing=True)
+    return expanded if isinstance(pattern, list) else expanded[0]
 
 
 def per_batch_of(pattern):
