@@ -85,9 +85,14 @@ def log_skipped(zip_path: str | Path, skipped: pd.DataFrame, shown: int = 3) -> 
     says so in a line, and the skipped manifest lists every one."""
     for reason, group in skipped.groupby("reason", sort=True):
         first = group[["member", "detail"]].head(shown).itertuples(index=False)
-        examples = ", ".join(f"{member!r} ({detail})" for member, detail in first)
+        what = reason
+        if group["detail"].nunique() == 1:  # one detail for all: say it once
+            what = f"{reason} ({group['detail'].iloc[0]})"
+            examples = ", ".join(repr(member) for member, _ in first)
+        else:
+            examples = ", ".join(f"{member!r} ({detail})" for member, detail in first)
         more = f" and {len(group) - shown} more" if len(group) > shown else ""
-        log.warning("%s: ignoring %d member(s), %s: %s%s", zip_path, len(group), reason, examples, more)
+        log.warning("%s: ignoring %d member(s), %s: %s%s", zip_path, len(group), what, examples, more)
 
 
 def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -98,7 +103,7 @@ def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.Da
         if name == METADATA_MEMBER or info.is_dir():
             continue
         if is_unsafe_member(name):
-            skipped.append((name, "unsafe_path", "absolute path or '..' (never followed)"))
+            skipped.append((name, "unsafe_path", "absolute path or '..'"))
             continue
         face = parse_face_member(name)
         if face is None:
