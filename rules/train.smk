@@ -28,7 +28,7 @@ rule train:
             labels={"model": "{model}", "figure": "training inputs (16 samples)"},
         ),
     log:
-        result("logs/train/{model}.log"),
+        LAYOUT.train_log("{model}"),
     benchmark:
         result("benchmarks/train/{model}.tsv")
     conda:

@@ -69,6 +69,7 @@ class VideoClip:
     frames: np.ndarray  # (count, size, size, 3) uint8; zeros where the mask is False
     mask: np.ndarray  # (count,) bool, True where a slot holds a frame
     faces_found: int = 0  # face images in the frames that can fall into a slot
+    note: str = ""  # e.g. an mp4 that decoded only partly (scored from the frames it has)
 
 
 @dataclass
@@ -76,8 +77,9 @@ class VideoResult:
     filename: str
     label: float = FAILED_SCORE
     status: str = STATUS_OK
-    frames_scored: int = 0  # the selected single-face frames the score comes from
-    faces_found: int = 0  # face images in the frames searched (mp4: faces MTCNN found)
+    n_frames_scored: int = 0  # the selected single-face frames the score comes from
+    n_faces_found: int = 0  # face images in the frames searched (mp4: faces MTCNN found)
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,7 @@ class FaceSource:
 
     frames: pd.DataFrame
     read_face: Callable[[str, int], np.ndarray]  # (member, image_size) -> face
+    note: str = ""  # what the scores should carry about the source (an mp4 that decoded only partly)
 
 
 def resize_face(face: np.ndarray, image_size: int) -> np.ndarray:
@@ -106,7 +109,7 @@ def build_clip(
         except DECODE_ERRORS as error:
             raise VideoFailure(UNREADABLE, f"face image {member} cannot be decoded ({error})") from error
         mask[slot] = True
-    return VideoClip(filename, frames, mask, faces_found)
+    return VideoClip(filename, frames, mask, faces_found, source.note)
 
 
 def selected_clips(
@@ -149,7 +152,7 @@ def selected_clips(
 
 
 def failed(filename: str, error: VideoFailure, faces_found: int = 0) -> VideoResult:
-    return VideoResult(filename, FAILED_SCORE, error.status, faces_found=faces_found)
+    return VideoResult(filename, FAILED_SCORE, error.status, n_faces_found=faces_found)
 
 
 # ---------------------------------------------------------------- input kinds
@@ -217,7 +220,10 @@ def mp4_face_source(
     ]
     # Only a single-face frame is ever selected, so only `{n}.png` is ever read.
     crops = {face_member_name(video_id, index): frame_faces[0].crop for index, frame_faces in found.faces.items()}
-    return FaceSource(_frame_table(rows), lambda member, size: resize_face(crops[member], size)), searched
+    face_source = FaceSource(
+        _frame_table(rows), lambda member, size: resize_face(crops[member], size), found.partial_decode
+    )
+    return face_source, searched
 
 
 def image_face_source(path: Path) -> FaceSource:
