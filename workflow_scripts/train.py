@@ -14,4 +14,5 @@ with log_to(snakemake.log[0]):
         image_size=snakemake.params.image_size,
         backend=snakemake.params.backend,
         encoder_path=snakemake.input.encoder[0] if snakemake.input.encoder else None,
+        job_threads=snakemake.threads,
     )

@@ -196,7 +196,7 @@ def face_part_cutout(image: np.ndarray, keypoints: np.ndarray, rng: np.random.Ge
 
 
 class Augmenter:
-    """Apply one preset to single frames; safe to share between the loader's worker threads.
+    """Apply one preset to single frames; safe to share between the loader's worker threads, and picklable.
 
     ``cutout``: with ``dfdc_winner``, add the face-part cutout before the pipeline (the winner
     cut out parts of the stored crop, then augmented).
@@ -209,9 +209,21 @@ class Augmenter:
         self._local = threading.local()  # one albumentations pipeline (and random state) per thread
         self._factory: Callable[[int], Any] | None = dfdc_winner_pipeline if self.preset == "dfdc_winner" else None
 
+    def __getstate__(self) -> dict:  # pickled into the loader's worker processes: pipelines are rebuilt there
+        return {key: value for key, value in self.__dict__.items() if key != "_local"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     @property
     def active(self) -> bool:
         return self.preset != "none"
+
+    def warm_up(self) -> None:
+        """Build this thread's pipeline now (importing albumentations) rather than on the first frame."""
+        if self._factory is not None:
+            self._pipeline()
 
     def _pipeline(self) -> Any:
         pipeline = getattr(self._local, "pipeline", None)

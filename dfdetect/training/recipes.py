@@ -24,14 +24,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
 
 from dfdetect.data.landmarks import fallback_keypoints, has_face
 from dfdetect.schema import section_schema
 from dfdetect.training.augment import Augmenter, preset_name, sample_rng
+
+if TYPE_CHECKING:  # pandas stays out of the loader's worker processes (their start-up)
+    import pandas as pd
 
 FAKES = ("labelled", "sbi", "both")
 
@@ -165,7 +167,7 @@ class RecipePlan:
         else:
             slots = clip_slots
         out = np.full(slots.shape + (5, 2), np.nan, dtype=np.float32)
-        for batch in pd.unique(batches):
+        for batch in np.unique(batches):
             where = np.flatnonzero(batches == batch)
             batch_slots = slots[where]
             filled = batch_slots >= 0
@@ -176,6 +178,12 @@ class RecipePlan:
         return out if clip_slots is not None else out[:, 0]
 
     # -- augmentation -----------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Build the calling thread's augmentation pipelines (a worker does it before its first batch)."""
+        self.augmenter.warm_up()
+        if self._blender is not None:
+            self._blender.warm_up()
 
     def keypoints_of(self, sample: int, position: int | None = None) -> np.ndarray | None:
         """A sample's keypoints, or the fallback's when its frame has none (None: not needed)."""

@@ -145,11 +145,22 @@ class SelfBlend:
 
 
 class SelfBlender:
-    """Make SBI fakes from single uint8 frames; safe to share between worker threads."""
+    """Make SBI fakes from single uint8 frames; safe to share between worker threads, and picklable."""
 
     def __init__(self, image_size: int) -> None:
         self.image_size = int(image_size)
         self._local = threading.local()
+
+    def __getstate__(self) -> dict:  # pickled into the loader's worker processes: pipelines are rebuilt there
+        return {key: value for key, value in self.__dict__.items() if key != "_local"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def warm_up(self) -> None:
+        """Build this thread's pipelines now (importing albumentations) rather than on the first frame."""
+        self._pipelines()
 
     def _pipelines(self) -> dict[str, Any]:
         pipelines = getattr(self._local, "pipelines", None)

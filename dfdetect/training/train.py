@@ -60,7 +60,8 @@ class TrainSettings:
     augment: bool | str  # a preset of dfdetect.training.augment (true = flip); see dfdetect.training.recipes
     mixed_precision: bool
     seed: int
-    loader_workers: int
+    loader_workers: int | None  # None: the job's threads (dfdetect.training.workers.default_worker_count)
+    loader_threads: bool  # workers as threads of the training process (debugging) instead of processes
     distribute: str
     model: dict[str, Any]  # the whole entry, for the builders and train.json
 
@@ -161,10 +162,13 @@ def train_model(
     image_size: int,
     backend: str,
     encoder_path: str | Path | None = None,
+    job_threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``name`` and write its model, history, history plot and train.json to ``paths``.
 
     ``encoder_path``: the trained frame model named by a td_lstm's ``encoder_from`` setting.
+    ``job_threads``: the threads the job was given (Snakemake's ``threads``); the loader's workers
+    default to them, or, without them, to the cores this process may use.
     """
     started = time.perf_counter()
     train_settings = TrainSettings.from_config(settings)
@@ -177,7 +181,6 @@ def train_model(
     from dfdetect.plots import plot_history
     from dfdetect.training.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping
     from dfdetect.training.distribute import choose_distribution
-    from dfdetect.training.loader import FrameDataset, class_weights
     from dfdetect.training.models import build_model, encoder_from_trained
     from dfdetect.training.samples_figure import plot_training_samples
 
@@ -194,27 +197,17 @@ def train_model(
     try:
         store = FrameStore(store_prefixes)
         landmarks = recipe_landmarks(name, recipe, store_prefixes, store)
-        # class weights follow the composition of the epoch: with SBI, its self-blended fakes count
-        weights = None if recipe.uses_sbi else class_weights(train_videos["label"])
-        loader_options = dict(
-            mode=train_settings.loader_mode,
-            batch_size=global_batch,
-            workers=train_settings.loader_workers,
-            use_multiprocessing=False,
-        )
-        train_data = FrameDataset(
+        train_data, validation_data = make_loaders(
+            train_settings,
+            recipe,
             store,
             train_videos,
-            shuffle=True,
-            recipe=recipe,
+            validation_videos,
             landmarks=landmarks,
-            class_weight=weights,
-            seed=train_settings.seed,
-            **loader_options,
+            batch_size=global_batch,
+            job_threads=job_threads,
         )
-        if recipe.uses_sbi:
-            weights = train_data.class_weight = class_weights(train_data.labels)
-        validation_data = FrameDataset(store, validation_videos, **loader_options)
+        weights = train_data.class_weight
     except (KeyError, FileNotFoundError, ValueError) as error:
         raise TrainingError(name, f"cannot load its training data: {error}") from error
     plot_training_samples(train_data.preview(16), paths.samples, f"{name}: training inputs ({recipe.describe()})")
@@ -255,23 +248,28 @@ def train_model(
     if finished_before:
         log.info("resuming %s after %d finished epoch(s)", name, finished_before)
     checkpoint = EpochCheckpoint(paths.work, state, monitor="val_loss")
+    epoch_log = EpochLog(name, train_settings.epochs, train_data.n_items)
     callbacks = [
         ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience),
         checkpoint,  # after early stopping: its manifest records a stop
-        EpochLog(name, train_settings.epochs, train_data.n_items),
+        epoch_log,
     ]
     fit_started = time.perf_counter()
     if state is not None and (state.stopped or state.epochs >= train_settings.epochs):
         log.info("%s: the interrupted run had finished training; writing its outputs", name)
     else:
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=train_settings.epochs,
-            initial_epoch=finished_before,
-            callbacks=callbacks,
-            verbose=2,
-        )
+        try:
+            model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=train_settings.epochs,
+                initial_epoch=finished_before,
+                callbacks=callbacks,
+                verbose=2,
+                shuffle=False,  # the loader shuffles (seeded, per epoch); its workers make batches in order
+            )
+        finally:
+            train_data.close()  # the loader's worker processes
     fit_seconds = time.perf_counter() - fit_started
 
     state = checkpoint.state
@@ -285,7 +283,6 @@ def train_model(
     fake_share = float(validation_videos["label"].mean())
     plot_history(history, fake_share, paths.plot, f"{name} ({train_settings.arch})")
     best = history.loc[history["val_loss"].idxmin()]
-    epochs_this_run = len(history) - finished_before
     images_per_epoch = train_data.n_items * (store.n_slots if train_data.mode == "clip" else 1)
     info = {
         "model": name,
@@ -317,9 +314,12 @@ def train_model(
         "best_val_auc": float(best["val_auc"]),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "fit_time_s": round(fit_seconds, 2),
-        "train_images_per_s": round(epochs_this_run * images_per_epoch / max(fit_seconds, 1e-9), 1)
-        if epochs_this_run
-        else None,
+        **speed_info(epoch_log.epochs_timed, images_per_epoch),
+        "loader": {
+            "workers": train_data.workers_wanted,
+            "processes": train_data.processes,
+            "workers_start_s": train_data.workers_start_s,
+        },
     }
     atomic_write_text(paths.info, json.dumps(info, indent=2, default=str) + "\n")
     shutil.rmtree(paths.work)  # finished: nothing left to resume
@@ -332,6 +332,72 @@ def train_model(
         info["best_val_auc"],
     )
     return info
+
+
+def speed_info(epochs_timed: list[dict[str, float]], images_per_epoch: int) -> dict[str, Any]:
+    """train.json's speed: the first epoch of this run (compile included) apart from the rest.
+
+    ``steady_images_per_s``: training images per second of the training parts of the epochs after
+    the first (validation excluded); None when this run trained one epoch or none.
+    """
+    steady = epochs_timed[1:]
+    steady_seconds = sum(epoch["train_s"] for epoch in steady)
+    return {
+        "first_epoch_s": round(epochs_timed[0]["train_s"] + epochs_timed[0]["validation_s"], 2)
+        if epochs_timed
+        else None,
+        "steady_images_per_s": round(len(steady) * images_per_epoch / steady_seconds, 1) if steady_seconds else None,
+        "epoch_seconds": epochs_timed,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# The loaders
+
+
+def make_loaders(
+    settings: TrainSettings,
+    recipe,
+    store,
+    train_videos: pd.DataFrame,
+    validation_videos: pd.DataFrame,
+    *,
+    landmarks,
+    batch_size: int,
+    job_threads: int | None = None,
+):
+    """(training loader, validation loader) as training uses them (``benchmarks/augment.py`` too).
+
+    The training loader shuffles, applies the recipe and weighs the classes by the composition of
+    its epoch (with SBI, the self-blended fakes count). Its workers: ``loader_workers``, or the
+    job's threads (without them, the cores this process may use); processes unless
+    ``loader_threads`` (``worker_processes``). Validation batches are only copied from the store:
+    Keras's threads serve them.
+    """
+    from dfdetect.training.loader import FrameDataset, class_weights
+    from dfdetect.training.workers import default_worker_count
+
+    workers = settings.loader_workers or default_worker_count(job_threads)
+    options = dict(mode=settings.loader_mode, batch_size=batch_size, workers=workers)
+    train_data = FrameDataset(
+        store,
+        train_videos,
+        shuffle=True,
+        recipe=recipe,
+        landmarks=landmarks,
+        class_weight=None if recipe.uses_sbi else class_weights(train_videos["label"]),
+        seed=settings.seed,
+        processes=worker_processes(settings, recipe, workers),
+        **options,
+    )
+    if recipe.uses_sbi:
+        train_data.class_weight = class_weights(train_data.labels)
+    return train_data, FrameDataset(store, validation_videos, **options)
+
+
+def worker_processes(settings: TrainSettings, recipe, workers: int) -> bool:
+    """Whether the training loader's workers are processes (see the schema's ``loader_threads``)."""
+    return not settings.loader_threads
 
 
 # ------------------------------------------------------------------------------------------------
