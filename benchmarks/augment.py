@@ -1,23 +1,24 @@
-"""Training-loader speed per augmentation recipe, and the loader workers a GPU needs.
+"""Training-loader frames/s per recipe, with the loader exactly as training builds it: 1 worker,
+then one worker per core.
 
     .venv/bin/python benchmarks/augment.py [--videos 40] [--size 160] [--slots 8] [--batch-size 32]
-                                           [--seconds 6] [--target 4400]
+                                           [--seconds 6] [--rounds 2] [--workers N]
 
-Packs one demo face batch at ``--size`` (realistic noisy crops), then reads shuffled training
-batches through ``FrameDataset`` (mode "all", one thread, ``dataset[i]`` as a Keras worker
-calls it) for each recipe: augment none, flip and dfdc_winner (with face-part cutout on the
-fallback keypoints, as every frame then has some), fakes sbi (half of every batch self-blended
-from the other half), and sbi with dfdc_winner. For each it prints frames/s by wall clock and
-per CPU second of this process (one core: the recipes keep OpenCV to one thread), and how many loader
-workers (``models.NAME.loader_workers``) that is for ``--target`` images/s (4,400: EfficientNetB0
-training on one H200 with JAX, env-notes). Goal (issue 12): dfdc_winner >= 700 and SBI >= 400
-frames/s per core, so that 12 workers or fewer feed one such GPU.
+Packs one demo face batch at ``--size`` (realistic noisy crops; every frame uses the fallback
+keypoints, so the face-part cutout and SBI's face hull always run), then for each recipe (augment
+none, flip and dfdc_winner; fakes sbi; sbi with dfdc_winner) builds the training loader with
+``dfdetect.training.train.make_loaders`` (``frames_per_video: all``, the schema's defaults
+otherwise: worker processes) with ``loader_workers`` 1 and N (default: the cores this process may
+use), and reads its batches in order as Keras's ``fit`` does (``dataset[i]``, then
+``on_epoch_end``). One untimed epoch first (the workers' start-up, their pipelines), then the two
+loaders alternate in ``--rounds`` slices of ``--seconds / rounds`` each, so that load from other
+processes hits both alike. Prints frames/s, the scaling N/1 and the workers' start-up per recipe,
+and ends with exactly one line ``scaling N workers / 1: dfdc_winner A.AAx, sbi B.BBx``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import tempfile
@@ -38,36 +39,61 @@ from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
 from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
 from dfdetect.data.store import FrameStore, pack_batch  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
+from dfdetect.training.train import TrainSettings, make_loaders  # noqa: E402
+from dfdetect.training.workers import usable_cores  # noqa: E402
 
 RECIPES = {
-    "augment none": Recipe(augment="none", fakes="labelled"),
-    "augment flip": Recipe(augment="flip", fakes="labelled"),
-    "augment dfdc_winner": Recipe(augment="dfdc_winner", fakes="labelled"),
-    "fakes sbi": Recipe(augment="none", fakes="sbi"),
-    "fakes sbi + dfdc_winner": Recipe(augment="dfdc_winner", fakes="sbi"),
+    "augment none": {"augment": "none", "fakes": "labelled"},
+    "augment flip": {"augment": "flip", "fakes": "labelled"},
+    "augment dfdc_winner": {"augment": "dfdc_winner", "fakes": "labelled"},
+    "fakes sbi": {"augment": "none", "fakes": "sbi"},
+    "fakes sbi + dfdc_winner": {"augment": "dfdc_winner", "fakes": "sbi"},
 }
-GOALS = {"augment dfdc_winner": 700, "fakes sbi": 400}
+SCALING_LINE = {"dfdc_winner": "augment dfdc_winner", "sbi": "fakes sbi"}
 
 
-def measure(
-    store: FrameStore, videos, recipe: Recipe, landmarks, batch_size: int, seconds: float
-) -> tuple[float, float]:
-    """(frames/s by wall clock, frames/s per CPU second) over shuffled batches for ``seconds``."""
-    from dfdetect.training.loader import FrameDataset
+class Reader:
+    """Batches of one training loader in Keras's order, across epochs."""
 
-    dataset = FrameDataset(
-        store, videos, mode="all", batch_size=batch_size, shuffle=True, recipe=recipe, landmarks=landmarks, seed=1
+    def __init__(self, dataset) -> None:
+        self.dataset, self.index = dataset, 0
+
+    def next_batch(self) -> int:
+        if self.index == len(self.dataset):
+            self.dataset.on_epoch_end()
+            self.index = 0
+        frames = len(self.dataset[self.index][1])
+        self.index += 1
+        return frames
+
+    def first_epoch(self) -> float:
+        """Seconds of one epoch from a cold loader (its workers start with the first batch)."""
+        started = time.perf_counter()
+        while self.index < len(self.dataset):
+            self.next_batch()
+        return time.perf_counter() - started
+
+    def read_for(self, seconds: float) -> tuple[int, float]:
+        frames, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            frames += self.next_batch()
+        return frames, time.perf_counter() - started
+
+
+def loader_for(settings: dict, store, table, landmarks, batch_size: int):
+    train_settings = TrainSettings.from_config({"arch": "cnn", "frames_per_video": "all", **settings})
+    recipe = Recipe.from_settings(settings)
+    videos = table[table["label"] == 0] if recipe.fakes == "sbi" else table
+    train_data, _ = make_loaders(
+        train_settings,
+        recipe,
+        store,
+        videos,
+        table,
+        landmarks=landmarks if recipe.needs_landmarks else None,
+        batch_size=batch_size,
     )
-    dataset[0]  # build the thread's pipelines outside the timing
-    frames, index = 0, 0
-    wall, cpu = time.perf_counter(), time.process_time()
-    while time.perf_counter() - wall < seconds:
-        if index == len(dataset):
-            dataset.on_epoch_end()
-            index = 0
-        frames += len(dataset[index][1])
-        index += 1
-    return frames / (time.perf_counter() - wall), frames / max(time.process_time() - cpu, 1e-9)
+    return train_data
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,8 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=160)
     parser.add_argument("--slots", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per recipe")
-    parser.add_argument("--target", type=float, default=4400.0, help="images/s the GPU trains at")
+    parser.add_argument("--seconds", type=float, default=6.0, help="timed seconds per recipe and worker count")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating slices of the timed seconds")
+    parser.add_argument("--workers", type=int, default=usable_cores(), help="default: the cores this process may use")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-augment-") as folder:
@@ -87,22 +114,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         mask = store.masks[BATCH]
         landmarks = {BATCH: np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)).copy()}
         packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
-        table = videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]]
+        table = videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]].reset_index(drop=True)
         print(
             f"{machine_load()}; {int(mask.sum())} frames of {args.size}x{args.size} from {len(table)} videos "
-            f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}, {args.seconds:g} s per recipe"
+            f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}; worker processes 1 and "
+            f"{args.workers}; {args.seconds:g} s per recipe and count in {args.rounds} alternating slices"
         )
-        workers = f"workers for {args.target:,.0f}/s"
-        print(f"{'recipe':<26}{'frames/s':>10}{'per core':>10}{workers:>22}{'goal/core':>11}")
-        for name, recipe in RECIPES.items():
-            wall_rate, core_rate = measure(
-                store, table, recipe, landmarks if recipe.needs_landmarks else None, args.batch_size, args.seconds
+        print(f"{'recipe':<26}{'1 worker':>10}{f'{args.workers} workers':>12}{'scaling':>9}{'first epoch 1 / N':>20}")
+        scaling = {}
+        for name, settings in RECIPES.items():
+            readers = {
+                count: Reader(loader_for({**settings, "loader_workers": count}, store, table, landmarks, args.batch_size))
+                for count in (1, args.workers)
+            }
+            try:
+                first = {count: reader.first_epoch() for count, reader in readers.items()}
+                totals = {count: [0, 0.0] for count in readers}
+                for _ in range(args.rounds):
+                    for count, reader in readers.items():
+                        frames, seconds = reader.read_for(args.seconds / args.rounds)
+                        totals[count][0] += frames
+                        totals[count][1] += seconds
+            finally:
+                for reader in readers.values():
+                    reader.dataset.close()
+            rates = {count: frames / seconds for count, (frames, seconds) in totals.items()}
+            scaling[name] = rates[args.workers] / rates[1]
+            print(
+                f"{name:<26}{rates[1]:>10.0f}{rates[args.workers]:>12.0f}{scaling[name]:>8.2f}x"
+                f"{first[1]:>11.1f} / {first[args.workers]:.1f} s"
             )
-            goal = GOALS.get(name)
-            verdict = f"{goal} {'ok' if core_rate >= goal else 'MISSED'}" if goal else ""
-            needed = math.ceil(args.target / core_rate)
-            print(f"{name:<26}{wall_rate:>10.0f}{core_rate:>10.0f}{needed:>22d}{verdict:>11}")
-    print("sbi rows: frames served (half real, half self-blended); a worker is one loader thread on one core")
+    print(f"frames/s of the training loader's batches in Keras's order; {machine_load()} at the end")
+    print(
+        f"scaling {args.workers} workers / 1: "
+        + ", ".join(f"{short} {scaling[name]:.2f}x" for short, name in SCALING_LINE.items())
+    )
     return 0
 
 

@@ -73,7 +73,7 @@ def test_same_seed_same_batch_other_epoch_other_batch(store):
         dataset = FrameDataset(
             store, videos(store), mode="all", batch_size=8, shuffle=False, recipe=WINNER, landmarks=NO_FACES, seed=seed
         )
-        dataset.epoch = epoch
+        dataset.set_epoch(epoch)
         return dataset[0][0]["frames"]
 
     first, again = batch(0), batch(0)

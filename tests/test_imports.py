@@ -46,6 +46,8 @@ PREP_MODULES = [
     "dfdetect.training.sbi",
     "dfdetect.data.landmarks",
     "dfdetect.training.recipes",
+    "dfdetect.training.batches",
+    "dfdetect.training.workers",
     "dfdetect.training.samples_figure",
 ]
 HEAVY = ("tensorflow", "keras", "jax", "torch", "mtcnn")

@@ -4,7 +4,10 @@
 - ``none``: one device, as Keras picks it (the default);
 - ``auto``: all visible GPUs when there are two or more, else one device;
 - ``always``: the data-parallel code path even on a single device (CPU included), e.g. to
-  check a configuration on a laptop before sending it to a multi-GPU node.
+  check a configuration on a laptop before sending it to a multi-GPU node. Without GPUs it runs
+  over every logical CPU device: one on an ordinary machine; two where TensorFlow was given two
+  logical CPUs (``tf.config.set_logical_device_configuration``) or JAX two host devices
+  (``--xla_force_host_platform_device_count=2``), which is how the two-replica path is tested.
 
 TensorFlow uses ``tf.distribute.MirroredStrategy`` (the model is built and compiled in its scope);
 JAX uses Keras's distribution API (``keras.distribution.DataParallel``). The PyTorch backend has
@@ -94,7 +97,7 @@ def _cpu_devices(backend: str) -> list[str]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return [device.name for device in tf.config.list_logical_devices("CPU")][:1]
+        return [device.name for device in tf.config.list_logical_devices("CPU")]
     import keras
 
-    return list(keras.distribution.list_devices("cpu"))[:1]
+    return list(keras.distribution.list_devices("cpu"))

@@ -172,13 +172,14 @@ class FrameDataset(keras.utils.PyDataset):
             item_sample=self._item_sample,
             plan=self.plan,
         )
-        self._order = np.arange(len(self._item_sample))
-        self._reorder()
+        self._order = self._order_of(0)
         self.processes, self.workers_wanted = bool(processes), workers
         self.pool: BatchWorkers | None = None  # started by the first batch asked for
         self._start_seconds: float | None = None
-        self._tickets: dict[int, int] = {}  # batch index -> ticket, this epoch's batches in the workers
-        self._next_index = 0  # the next batch index to hand to the workers
+        # (epoch, batch index) -> ticket of the batches in the workers: this epoch's, then the next
+        # one's first batches (Keras ends an epoch and starts the next without a pause)
+        self._tickets: dict[tuple[int, int], int] = {}
+        self._next = (0, 0)  # the next (epoch, batch index) to hand to the workers
 
     def __len__(self) -> int:
         return math.ceil(self.n_items / self.batch_size)
@@ -210,9 +211,16 @@ class FrameDataset(keras.utils.PyDataset):
         if epoch == self._epoch:
             return
         self._epoch = epoch
-        self._reorder()
+        self._order = self._order_of(epoch)
         if self.pool is not None:
-            self._restart_prefetch(0)
+            for key in [key for key in self._tickets if key[0] != epoch]:
+                self.pool.discard(self._tickets.pop(key))
+            ahead = sorted(index for _, index in self._tickets)
+            if ahead != list(range(len(ahead))):  # only a run from the epoch's first batch is kept
+                self._restart_prefetch(0)
+            else:
+                self._next = (epoch, len(ahead))
+                self._prefetch()
 
     def on_epoch_end(self) -> None:
         self.set_epoch(self._epoch + 1)
@@ -224,14 +232,17 @@ class FrameDataset(keras.utils.PyDataset):
             self.pool.close()
             self.pool = None
 
-    def _reorder(self) -> None:
+    def _order_of(self, epoch: int) -> np.ndarray:
+        """The items of ``epoch`` in serving order."""
         if self.plan is not None:
-            self._order = self.plan.order(self._epoch, self.shuffle)
-        elif self.shuffle:
-            self._order = np.random.default_rng([self.seed, self._epoch]).permutation(len(self.samples))
+            return self.plan.order(epoch, self.shuffle)
+        if self.shuffle:
+            return np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))
+        return np.arange(len(self.samples))
 
-    def _items(self, index: int) -> np.ndarray:
-        return self._order[index * self.batch_size : (index + 1) * self.batch_size]
+    def _items(self, index: int, order: np.ndarray | None = None) -> np.ndarray:
+        order = self._order if order is None else order
+        return order[index * self.batch_size : (index + 1) * self.batch_size]
 
     def __getitem__(self, index: int):
         if index < 0 or index >= len(self):
@@ -253,9 +264,13 @@ class FrameDataset(keras.utils.PyDataset):
         if self.pool is None:
             self.pool = BatchWorkers(self.maker, self.batch_size, self.workers_wanted)
             self._tickets.clear()
-        if index not in self._tickets:  # not the batch expected next (Keras's signature probe, a restart)
+        key = (self._epoch, index)
+        if key not in self._tickets:  # not the batch expected next (Keras's signature probe, a restart)
             self._restart_prefetch(index)
-        inputs = self.pool.fetch(self._tickets.pop(index))
+        if key not in self._tickets:  # every slot still holds a dropped batch: wait for one
+            self._tickets[key] = self.pool.submit(self._epoch, self._items(index), wait=True)
+            self._next = (self._epoch, index + 1)
+        inputs = self.pool.fetch(self._tickets.pop(key))
         self._prefetch()
         return inputs
 
@@ -263,16 +278,26 @@ class FrameDataset(keras.utils.PyDataset):
         for ticket in self._tickets.values():
             self.pool.discard(ticket)
         self._tickets.clear()
-        self._next_index = index
+        self._next = (self._epoch, index)
         self._prefetch()
 
     def _prefetch(self) -> None:
-        while self._next_index < len(self):
-            ticket = self.pool.submit(self._epoch, self._items(self._next_index))
-            if ticket is None:
-                return  # every slot is taken: more once the trainer has fetched a batch
-            self._tickets[self._next_index] = ticket
-            self._next_index += 1
+        """Hand the workers the next batches, as many as there are free slots: to the end of this
+        epoch, then into the next one."""
+        next_order = None
+        while self.pool.free_slots:
+            epoch, index = self._next
+            if index >= len(self):
+                if epoch != self._epoch:
+                    return  # one epoch ahead at most
+                epoch, index = epoch + 1, 0
+            if epoch == self._epoch:
+                items = self._items(index)
+            else:
+                next_order = self._order_of(epoch) if next_order is None else next_order
+                items = self._items(index, next_order)
+            self._tickets[(epoch, index)] = self.pool.submit(epoch, items)
+            self._next = (epoch, index + 1)
 
     def preview(self, count: int = 16) -> dict[str, object]:
         """The first ``count`` training inputs of the first epoch exactly as batches serve them (for

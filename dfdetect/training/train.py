@@ -370,9 +370,9 @@ def make_loaders(
 
     The training loader shuffles, applies the recipe and weighs the classes by the composition of
     its epoch (with SBI, the self-blended fakes count). Its workers: ``loader_workers``, or the
-    job's threads (without them, the cores this process may use); processes unless
-    ``loader_threads`` (``worker_processes``). Validation batches are only copied from the store:
-    Keras's threads serve them.
+    job's threads (without them, the cores this process may use); processes as
+    ``worker_processes`` says. Validation batches are only copied from the store: Keras's threads
+    serve them.
     """
     from dfdetect.training.loader import FrameDataset, class_weights
     from dfdetect.training.workers import default_worker_count
@@ -387,7 +387,7 @@ def make_loaders(
         landmarks=landmarks,
         class_weight=None if recipe.uses_sbi else class_weights(train_videos["label"]),
         seed=settings.seed,
-        processes=worker_processes(settings, recipe, workers),
+        processes=worker_processes(settings, workers),
         **options,
     )
     if recipe.uses_sbi:
@@ -395,9 +395,12 @@ def make_loaders(
     return train_data, FrameDataset(store, validation_videos, **options)
 
 
-def worker_processes(settings: TrainSettings, recipe, workers: int) -> bool:
-    """Whether the training loader's workers are processes (see the schema's ``loader_threads``)."""
-    return not settings.loader_threads
+def worker_processes(settings: TrainSettings, workers: int) -> bool:
+    """Whether the training loader's workers are processes: unless ``loader_threads`` asks for
+    threads, whenever there are two or more. A single worker stays a thread of the training
+    process (it overlaps with training as a process would, and costs no start-up): the demo's
+    jobs, one thread each so that two share two cores, run as they always have."""
+    return not settings.loader_threads and workers > 1
 
 
 # ------------------------------------------------------------------------------------------------

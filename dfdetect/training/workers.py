@@ -152,7 +152,7 @@ class BatchWorkers:
     def __init__(self, maker: Any, batch_size: int, workers: int, slots: int | None = None) -> None:
         if workers < 1:
             raise ValueError(f"loader workers must be at least 1, not {workers}")
-        self.workers = int(workers)
+        self.workers, self.batch_size = int(workers), int(batch_size)
         self.layout = SlotLayout.of(maker.output_spec(batch_size))
         affordable = max(1, RING_BYTES_LIMIT // self.layout.nbytes)
         self.n_slots = int(slots) if slots else max(self.workers + 1, min(2 * self.workers, affordable), 2)
@@ -193,10 +193,15 @@ class BatchWorkers:
     def free_slots(self) -> int:
         return len(self._free)
 
-    def submit(self, epoch: int, items: np.ndarray) -> int | None:
-        """Queue one batch; its ticket, or None when no slot is free."""
+    def submit(self, epoch: int, items: np.ndarray, wait: bool = False) -> int | None:
+        """Queue one batch; its ticket, or None when no slot is free (``wait``: until one is, which
+        needs a discarded ticket still being made: a fetched or discarded batch frees its slot)."""
         if self._closed:
             raise LoaderWorkerError("the loader's worker processes are closed")
+        if len(items) > self.batch_size:
+            raise ValueError(f"{len(items)} items do not fit a batch of {self.batch_size}")
+        while wait and not self._free and self._discarded:
+            self._receive()
         if not self._free:
             return None
         slot = self._free.pop()
