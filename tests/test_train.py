@@ -181,7 +181,15 @@ KILL_POINTS = [f"0:{point}" for point in FAULT_POINTS] + [
     f"1:{point}" for point in FAULT_POINTS if not point.startswith("best")
 ]
 # 12 training videos, 6 validation: one batch each, so each process traces its step functions once.
-KILL_SETTINGS = {"arch": "cnn", "frames_per_video": "middle", "epochs": KILL_EPOCHS, "batch_size": 12, "patience": 10}
+# One loader worker (a thread): the 50 trainings start no worker processes (tests/test_loader_workers.py).
+KILL_SETTINGS = {
+    "arch": "cnn",
+    "frames_per_video": "middle",
+    "epochs": KILL_EPOCHS,
+    "batch_size": 12,
+    "patience": 10,
+    "loader_workers": 1,
+}
 
 
 def finished_epochs_after(point: str) -> int:

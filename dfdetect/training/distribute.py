@@ -12,7 +12,10 @@
 TensorFlow uses ``tf.distribute.MirroredStrategy`` (the model is built and compiled in its scope);
 JAX uses Keras's distribution API (``keras.distribution.DataParallel``). The PyTorch backend has
 no in-process data parallelism in Keras 3 (it needs torchrun / DDP): it trains on one device and
-says so. ``batch_size`` stays per device: the global batch is ``batch_size * replicas``.
+says so. ``batch_size`` stays per device: the global batch is ``batch_size * replicas``. JAX
+splits every batch evenly over its devices, so there an epoch's last, short batch is cut to a
+multiple of the replicas (``batch_multiple``: at most replicas - 1 items of an epoch left out);
+MirroredStrategy takes uneven batches as they are.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Distribution:
     devices: list[str]
     description: str
     scope: ContextManager[Any]
+    batch_multiple: int = 1  # every batch's size must be a multiple of this (JAX shards it evenly)
 
 
 def visible_gpus(backend: str) -> list[str]:
@@ -89,7 +93,11 @@ def choose_distribution(backend: str, mode: str) -> Distribution:
 
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return Distribution(
-        len(devices), devices, f"keras DataParallel over {len(devices)} device(s)", contextlib.nullcontext()
+        len(devices),
+        devices,
+        f"keras DataParallel over {len(devices)} device(s)",
+        contextlib.nullcontext(),
+        batch_multiple=len(devices),
     )
 
 

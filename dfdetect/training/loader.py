@@ -104,6 +104,9 @@ class FrameDataset(keras.utils.PyDataset):
     PyDataset workers (threads by default). A batch is the same either way: it depends only on
     the epoch and the batch index.
 
+    ``batch_multiple``: every batch's size is a multiple of it (data parallelism on JAX), so the
+    remainder of a short last batch is left out of the epoch.
+
     The epoch: ``set_epoch(epoch)`` says which epoch the following batches belong to (it sets the
     order and the augmentation draws, and starts the worker processes on that epoch's first
     batches); ``on_epoch_end``, which Keras calls after each epoch, moves to the next one.
@@ -123,6 +126,7 @@ class FrameDataset(keras.utils.PyDataset):
         recipe: Recipe | None = None,
         landmarks: Mapping[str, np.ndarray] | None = None,
         processes: bool = False,
+        batch_multiple: int = 1,
         **kwargs,
     ):
         workers = int(kwargs.get("workers", 1))
@@ -132,6 +136,7 @@ class FrameDataset(keras.utils.PyDataset):
         self.store = store
         self.mode = mode
         self.batch_size = int(batch_size)
+        self.batch_multiple = int(batch_multiple)
         self.shuffle = shuffle
         self.flip = flip
         self.class_weight = dict(class_weight) if class_weight else None
@@ -182,7 +187,13 @@ class FrameDataset(keras.utils.PyDataset):
         self._next = (0, 0)  # the next (epoch, batch index) to hand to the workers
 
     def __len__(self) -> int:
-        return math.ceil(self.n_items / self.batch_size)
+        return math.ceil(self._n_served / self.batch_size)
+
+    @property
+    def _n_served(self) -> int:
+        """Items served per epoch: all of them, but for the remainder of a short last batch that
+        is not a multiple of ``batch_multiple``."""
+        return self.n_items - (self.n_items % self.batch_size) % self.batch_multiple
 
     @property
     def n_items(self) -> int:
@@ -242,7 +253,7 @@ class FrameDataset(keras.utils.PyDataset):
 
     def _items(self, index: int, order: np.ndarray | None = None) -> np.ndarray:
         order = self._order if order is None else order
-        return order[index * self.batch_size : (index + 1) * self.batch_size]
+        return order[index * self.batch_size : min((index + 1) * self.batch_size, self._n_served)]
 
     def __getitem__(self, index: int):
         if index < 0 or index >= len(self):

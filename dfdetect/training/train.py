@@ -205,6 +205,7 @@ def train_model(
             validation_videos,
             landmarks=landmarks,
             batch_size=global_batch,
+            batch_multiple=distribution.batch_multiple,
             job_threads=job_threads,
         )
         weights = train_data.class_weight
@@ -364,6 +365,7 @@ def make_loaders(
     *,
     landmarks,
     batch_size: int,
+    batch_multiple: int = 1,
     job_threads: int | None = None,
 ):
     """(training loader, validation loader) as training uses them (``benchmarks/augment.py`` too).
@@ -378,7 +380,7 @@ def make_loaders(
     from dfdetect.training.workers import default_worker_count
 
     workers = settings.loader_workers or default_worker_count(job_threads)
-    options = dict(mode=settings.loader_mode, batch_size=batch_size, workers=workers)
+    options = dict(mode=settings.loader_mode, batch_size=batch_size, batch_multiple=batch_multiple, workers=workers)
     train_data = FrameDataset(
         store,
         train_videos,
