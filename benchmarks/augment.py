@@ -12,8 +12,10 @@ otherwise: worker processes) with ``loader_workers`` 1 and N (default: the cores
 use), and reads its batches in order as Keras's ``fit`` does (``dataset[i]``, then
 ``on_epoch_end``). One untimed epoch first (the workers' start-up, their pipelines), then the two
 loaders alternate in ``--rounds`` slices of ``--seconds / rounds`` each, so that load from other
-processes hits both alike. Prints frames/s, the scaling N/1 and the workers' start-up per recipe,
-and ends with exactly one line ``scaling N workers / 1: dfdc_winner A.AAx, sbi B.BBx``.
+processes hits both alike. Prints frames/s, the scaling N/1, the cores the loader got (CPU
+seconds of the trainer's process and its workers per wall second: on a busy machine fewer than
+N) and the first epoch (the workers' start-up) per recipe, and ends with exactly one line
+``scaling N workers / 1: dfdc_winner A.AAx, sbi B.BBx``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ RECIPES = {
 SCALING_LINE = {"dfdc_winner": "augment dfdc_winner", "sbi": "fakes sbi"}
 
 
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU seconds (user + system) this process and ``pids`` have used so far (Linux /proc)."""
+    total = time.process_time()
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 class Reader:
     """Batches of one training loader in Keras's order, across epochs."""
 
@@ -73,15 +84,21 @@ class Reader:
             self.next_batch()
         return time.perf_counter() - started
 
-    def read_for(self, seconds: float) -> tuple[int, float]:
-        frames, started = 0, time.perf_counter()
+    def read_for(self, seconds: float) -> tuple[int, float, float]:
+        """(frames, wall seconds, CPU seconds of the trainer's process and the workers)."""
+        pool = self.dataset.pool
+        pids = [process.pid for process in pool._processes] if pool is not None else []
+        frames, started, cpu = 0, time.perf_counter(), cpu_seconds(pids)
         while time.perf_counter() - started < seconds:
             frames += self.next_batch()
-        return frames, time.perf_counter() - started
+        return frames, time.perf_counter() - started, cpu_seconds(pids) - cpu
 
 
-def loader_for(settings: dict, store, table, landmarks, batch_size: int):
-    train_settings = TrainSettings.from_config({"arch": "cnn", "frames_per_video": "all", **settings})
+def loader_for(settings: dict, workers: int, store, table, landmarks, batch_size: int):
+    """The training loader of ``settings`` (a recipe) with ``workers`` loader workers, as training builds it."""
+    train_settings = TrainSettings.from_config(
+        {"arch": "cnn", "frames_per_video": "all", "loader_workers": workers, **settings}
+    )
     recipe = Recipe.from_settings(settings)
     videos = table[table["label"] == 0] if recipe.fakes == "sbi" else table
     train_data, _ = make_loaders(
@@ -120,31 +137,36 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}; worker processes 1 and "
             f"{args.workers}; {args.seconds:g} s per recipe and count in {args.rounds} alternating slices"
         )
-        print(f"{'recipe':<26}{'1 worker':>10}{f'{args.workers} workers':>12}{'scaling':>9}{'first epoch 1 / N':>20}")
+        print(
+            f"{'recipe':<26}{'1 worker':>10}{f'{args.workers} workers':>12}{'scaling':>9}{'cores used 1 / N':>18}"
+            f"{'first epoch 1 / N':>20}"
+        )
         scaling = {}
         for name, settings in RECIPES.items():
             readers = {
-                count: Reader(loader_for({**settings, "loader_workers": count}, store, table, landmarks, args.batch_size))
+                count: Reader(loader_for(settings, count, store, table, landmarks, args.batch_size))
                 for count in (1, args.workers)
             }
             try:
                 first = {count: reader.first_epoch() for count, reader in readers.items()}
-                totals = {count: [0, 0.0] for count in readers}
+                totals = {count: np.zeros(3) for count in readers}  # frames, wall seconds, CPU seconds
                 for _ in range(args.rounds):
                     for count, reader in readers.items():
-                        frames, seconds = reader.read_for(args.seconds / args.rounds)
-                        totals[count][0] += frames
-                        totals[count][1] += seconds
+                        totals[count] += reader.read_for(args.seconds / args.rounds)
             finally:
                 for reader in readers.values():
                     reader.dataset.close()
-            rates = {count: frames / seconds for count, (frames, seconds) in totals.items()}
+            rates = {count: frames / seconds for count, (frames, seconds, _) in totals.items()}
+            cores = {count: cpu / seconds for count, (_, seconds, cpu) in totals.items()}
             scaling[name] = rates[args.workers] / rates[1]
             print(
                 f"{name:<26}{rates[1]:>10.0f}{rates[args.workers]:>12.0f}{scaling[name]:>8.2f}x"
-                f"{first[1]:>11.1f} / {first[args.workers]:.1f} s"
+                f"{cores[1]:>11.2f} / {cores[args.workers]:.2f}{first[1]:>13.1f} / {first[args.workers]:.1f} s"
             )
-    print(f"frames/s of the training loader's batches in Keras's order; {machine_load()} at the end")
+    print(
+        "frames/s of the training loader's batches in Keras's order; cores used: CPU seconds of the trainer's "
+        f"process and its workers per second (what the machine gave them); {machine_load()} at the end"
+    )
     print(
         f"scaling {args.workers} workers / 1: "
         + ", ".join(f"{short} {scaling[name]:.2f}x" for short, name in SCALING_LINE.items())

@@ -21,7 +21,9 @@ Each candidate trains a trivial model (global average pool + dense, so the loade
 measured) for ``--epochs`` epochs in its own fresh process (TensorFlow backend), on a demo batch
 at ``--size`` whose table is repeated ``--repeat`` times for longer epochs; the steady rate is
 over the epochs after the first. Every candidate's first two batches of epoch 1 are compared with
-the reference's. Prints frames/s and the share of ``one thread`` per recipe and candidate.
+the reference's. Prints frames/s, the share of ``one thread`` and the cores used (CPU seconds of
+the candidate's processes per wall second in the steady epochs: what the machine gave them, and
+whether the work spread over the workers) per recipe and candidate.
 """
 
 from __future__ import annotations
@@ -65,6 +67,27 @@ class BatchOfEpoch:
         labels = self.labels[items]
         weights = np.ones_like(labels) if self.weights is None else np.where(labels > 0.5, *self.weights.values())
         return inputs, labels, weights.astype("float32")
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its descendants, live or reaped (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = sum(int(value) for value in fields[11:15]) / ticks  # utime, stime, reaped children's
+    mine, total = os.getpid(), 0.0
+    for pid, seconds in cpu.items():
+        ancestor = pid
+        while ancestor in parents and ancestor != mine:
+            ancestor = parents[ancestor]
+        total += seconds if ancestor == mine else 0.0
+    return total
 
 
 # ------------------------------------------------------------------------------------------------
@@ -142,14 +165,16 @@ def run_candidate(candidate: str, recipe_name: str, args: argparse.Namespace, fo
         def __init__(self) -> None:
             super().__init__()
             self.seconds: list[float] = []
+            self.cores: list[float] = []
 
         def on_epoch_begin(self, epoch, logs=None):
             if epoch_setter is not None:
                 epoch_setter(epoch)
-            self.started = time.perf_counter()
+            self.started, self.cpu = time.perf_counter(), tree_cpu_seconds()
 
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.started)
+            self.cores.append((tree_cpu_seconds() - self.cpu) / self.seconds[-1])
 
     timer = Timer()
     model.fit(data, epochs=args.epochs, shuffle=False, callbacks=[timer], verbose=0)
@@ -162,6 +187,7 @@ def run_candidate(candidate: str, recipe_name: str, args: argparse.Namespace, fo
         "frames_per_epoch": frames_per_epoch,
         "epoch_seconds": timer.seconds,
         "steady_frames_per_s": frames_per_epoch * (len(timer.seconds) - 1) / sum(timer.seconds[1:]),
+        "steady_cores": float(np.mean(timer.cores[1:])),
         "same_batches": same,
     }
 
@@ -230,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(temp)
         prepare(folder, args)
         print(f"{machine_load()}; {args.workers} workers; batch {args.batch_size}; {args.epochs} epochs per candidate")
-        print(f"{'recipe':<13}{'candidate':<20}{'frames/s':>10}{'x one thread':>14}{'first epoch':>13}  same batches")
+        print(
+            f"{'recipe':<13}{'candidate':<20}{'frames/s':>10}{'x one thread':>14}{'cores used':>12}{'first epoch':>13}"
+            "  same batches"
+        )
         for recipe in args.recipes:
             baseline = None
             for candidate in args.candidates:
@@ -250,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 baseline = rate if candidate == "one thread" else baseline
                 share = f"{rate / baseline:.2f}" if baseline else "-"
                 print(
-                    f"{recipe:<13}{candidate:<20}{rate:>10.0f}{share:>14}{result['epoch_seconds'][0]:>12.1f}s  "
+                    f"{recipe:<13}{candidate:<20}{rate:>10.0f}{share:>14}{result['steady_cores']:>12.2f}"
+                    f"{result['epoch_seconds'][0]:>12.1f}s  "
                     f"{'yes' if result['same_batches'] else 'NO'}",
                     flush=True,
                 )
