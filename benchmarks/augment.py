@@ -36,6 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
 from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
@@ -100,7 +101,10 @@ def loader_for(settings: dict, workers: int, store, table, landmarks, batch_size
         {"arch": "cnn", "frames_per_video": "all", "loader_workers": workers, **settings}
     )
     recipe = Recipe.from_settings(settings)
-    videos = table[table["label"] == 0] if recipe.fakes == "sbi" else table
+    videos = table
+    if recipe.fakes == "sbi":  # the REAL videos only, repeated for an epoch about as long as the others'
+        reals = table[table["label"] == 0]
+        videos = pd.concat([reals] * max(1, round(len(table) / (2 * len(reals)))), ignore_index=True)
     train_data, _ = make_loaders(
         train_settings,
         recipe,

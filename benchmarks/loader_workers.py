@@ -107,7 +107,9 @@ def run_candidate(candidate: str, recipe_name: str, args: argparse.Namespace, fo
     landmarks = {batch: np.load(folder / f"{batch}.landmarks.npy") for batch in store.masks}
     recipe = Recipe(**RECIPES[recipe_name])
     videos = table[table["label"] == 0] if recipe.fakes == "sbi" else table
-    videos = pd.concat([videos] * args.repeat, ignore_index=True)
+    # sbi serves each REAL frame twice: as many repeats as make its epoch about as long as the others'
+    repeat = args.repeat * max(1, round(len(table) / (2 * len(videos))))
+    videos = pd.concat([videos] * repeat, ignore_index=True)
     weights = None if recipe.uses_sbi else class_weights(videos["label"])
 
     def loader(**kwargs) -> FrameDataset:
