@@ -12,7 +12,7 @@ configfile: "config.yaml"
 report: "report/workflow.rst"
 
 
-# common.smk validates the config against schemas/config.schema.yaml first (a short error: the
+# common.smk validates the config against dfdetect/config.schema.yaml first (a short error: the
 # message and the key, not the whole schema), then checks it and takes the results_dir lock.
 include: "rules/common.smk"
 include: "rules/demo.smk"

@@ -40,7 +40,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
 from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
-from dfdetect.data.store import FrameStore, pack_batch  # noqa: E402
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
 from dfdetect.training.train import TrainSettings, make_loaders  # noqa: E402
 from dfdetect.training.workers import usable_cores  # noqa: E402
@@ -130,7 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-augment-") as folder:
         zip_path, videos, selection = make_batch(Path(folder), args.videos, args.size, args.slots)
-        pack_batch(zip_path, selection, BATCH, Path(folder) / "store" / BATCH, args.size, args.slots, progress=False)
+        store_paths = StorePaths.for_prefix(Path(folder) / "store" / BATCH)
+        pack_batch(zip_path, selection, BATCH, store_paths, args.size, args.slots, progress=False)
         store = FrameStore.from_folder(Path(folder) / "store")
         mask = store.masks[BATCH]
         landmarks = {BATCH: np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)).copy()}

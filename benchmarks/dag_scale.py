@@ -28,8 +28,7 @@ if str(ROOT) not in sys.path:
 
 import yaml  # noqa: E402
 
-from dfdetect.data.facebatch import batch_file_name  # noqa: E402
-from dfdetect.layout import demo_batch_id  # noqa: E402
+from dfdetect.layout import batch_file_name, demo_batch_id  # noqa: E402
 from dfdetect.testkit.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
 from dfdetect.testkit.dryrun import planned_jobs  # noqa: E402
 

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from dfdetect.data import faces  # noqa: E402
+from dfdetect.data.faces import decode, detect, extract  # noqa: E402
 from dfdetect.testkit import videos  # noqa: E402
 
 
@@ -34,22 +34,22 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def time_extraction(video: Path, detector: faces.FaceDetector, settings: faces.FaceSettings) -> tuple[float, int]:
+def time_extraction(video: Path, detector: detect.FaceDetector, settings: detect.FaceSettings) -> tuple[float, int]:
     start = time.perf_counter()
-    found = faces.extract_video_faces(video, detector, settings)
+    found = extract.extract_video_faces(video, detector, settings)
     return time.perf_counter() - start, found.n_faces
 
 
-def time_stages(video: Path, detector: faces.FaceDetector, settings: faces.FaceSettings) -> dict[str, float]:
+def time_stages(video: Path, detector: detect.FaceDetector, settings: detect.FaceSettings) -> dict[str, float]:
     """The batched pipeline run stage by stage, so each stage's time is measured alone."""
     start = time.perf_counter()
-    frames = [frame for _, frame in faces.iter_video_frames(video, settings.every_k)]
+    frames = [frame for _, frame in decode.iter_video_frames(video, settings.every_k)]
     decoded = time.perf_counter()
-    boxes = faces.detect_faces(frames, detector, settings)
+    boxes = detect.detect_faces(frames, detector, settings)
     detected = time.perf_counter()
     for frame, frame_boxes in zip(frames, boxes):
         for box in frame_boxes:
-            faces.png_bytes(faces.crop_face(frame, box, settings))
+            extract.png_bytes(detect.crop_face(frame, box, settings))
     cropped = time.perf_counter()
     return {"decode": decoded - start, "detect": detected - decoded, "crop+png": cropped - detected}
 
@@ -66,16 +66,16 @@ def main(argv: list[str] | None = None) -> None:
     width, height = args.size
     face_height = max(24, round(height * 0.27))  # a DFDC-like share of the frame height
     frames, _ = videos.face_frames(["astronaut"], args.frames, size=args.size, face_heights=face_height)
-    per_frame = faces.FaceSettings(batch_size=1, min_face_size=args.min_face_size)
-    batched = faces.FaceSettings(batch_size=args.batch_size, min_face_size=args.min_face_size)
+    per_frame = detect.FaceSettings.of(batch_size=1, min_face_size=args.min_face_size)
+    batched = detect.FaceSettings.of(batch_size=args.batch_size, min_face_size=args.min_face_size)
 
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-faces-") as folder:
         video = videos.write_mp4(Path(folder) / "bench.mp4", frames, fps=30)
-        detector = faces.load_detector(args.device)
+        detector = detect.load_detector(args.device)
         # Warm-up: the first calls build TF kernels for each input shape; keep that out of the timings.
-        warm = [frame for _, frame in itertools.islice(faces.iter_video_frames(video), args.batch_size)]
-        faces.detect_faces(warm[:1], detector, per_frame)
-        faces.detect_faces(warm, detector, batched)
+        warm = [frame for _, frame in itertools.islice(decode.iter_video_frames(video), args.batch_size)]
+        detect.detect_faces(warm[:1], detector, per_frame)
+        detect.detect_faces(warm, detector, batched)
 
         single_s, single_faces = time_extraction(video, detector, per_frame)
         batch_s, batch_faces = time_extraction(video, detector, batched)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(
         f"video: {args.frames} frames {width}x{height}, face {face_height} px tall; "
-        f"min_face_size {args.min_face_size} (detection at scale {faces.detection_scale(args.min_face_size):g}); "
+        f"min_face_size {args.min_face_size} (detection at scale {detect.detection_scale(args.min_face_size):g}); "
         f"device {getattr(detector, 'device', '?')}"
     )
     print(

@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from dfdetect.data.facebatch import batch_file_name  # noqa: E402
 from dfdetect.data.ingest import ingest_batch  # noqa: E402
+from dfdetect.layout import batch_file_name  # noqa: E402
 from dfdetect.testkit.batches import Video, face_pixels, png_bytes, write_face_batch  # noqa: E402
 
 FRAMES_PER_VIDEO = 250

@@ -13,7 +13,7 @@ every single-face frame into a frame store, extracts the same frames to a tempor
       batches of the same size;
   (c) a plain copy: the same bytes from an in-RAM array into a batch buffer, batch by batch;
 
-and the ratios a/b and a/c (issue 3, goal: a/b >= 50 and a/c >= 0.3 on 2 cores).
+and the ratios a/b and a/c (goal: a/b >= 50 and a/c >= 0.3 on 2 cores).
 
 Page cache: "cold" epochs start with the files dropped from the page cache (``posix_fadvise``
 DONTNEED, after a sync) and a fresh memory map, repeated until ``--seconds`` are spent; "warm"
@@ -85,10 +85,10 @@ def make_data(folder: Path, n_videos: int, size: int, n_slots: int) -> BenchData
 
     zip_path, all_videos, selection = make_batch(folder, n_videos, size, n_slots)
     prefix = folder / "store" / BATCH
-    pack_batch(zip_path, selection, BATCH, prefix, size, n_slots, progress=False)
+    pack_batch(zip_path, selection, BATCH, StorePaths.for_prefix(prefix), size, n_slots, progress=False)
     packed = all_videos["video_id"].isin(set(selection["video_id"]))
     videos = all_videos.loc[packed, ["video_id", "label"]].reset_index(drop=True)
-    store = FrameStore([prefix])
+    store = FrameStore([StorePaths.for_prefix(prefix)])
     samples = sample_table(store, videos, "all")  # the loader's samples, in its unshuffled order
     del store
     png_paths = extract_pngs(zip_path, sample_members(samples, selection), folder / "extracted")
@@ -157,7 +157,7 @@ class StoreLoaderReader:
         from dfdetect.training.loader import FrameDataset  # imports Keras
 
         self.files = [StorePaths.for_prefix(data.store_prefix).frames]
-        self.store = FrameStore([data.store_prefix])
+        self.store = FrameStore([StorePaths.for_prefix(data.store_prefix)])
         self.dataset = FrameDataset(self.store, data.videos, mode="all", batch_size=batch_size, shuffle=True, seed=seed)
 
     def warm_up(self) -> None:

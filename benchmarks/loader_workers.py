@@ -216,10 +216,11 @@ def same_batches(data, expected: list, epoch_setter) -> bool:
 def prepare(folder: Path, args: argparse.Namespace) -> None:
     from benchmarks.pack import BATCH, make_batch
     from dfdetect.data.landmarks import fallback_keypoints
-    from dfdetect.data.store import FrameStore, pack_batch
+    from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 
     zip_path, videos, selection = make_batch(folder, args.videos, args.size, args.slots)
-    pack_batch(zip_path, selection, BATCH, folder / "store" / BATCH, args.size, args.slots, progress=False)
+    store_paths = StorePaths.for_prefix(folder / "store" / BATCH)
+    pack_batch(zip_path, selection, BATCH, store_paths, args.size, args.slots, progress=False)
     store = FrameStore.from_folder(folder / "store")
     packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
     videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]].to_parquet(folder / "videos.parquet")

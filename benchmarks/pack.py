@@ -12,7 +12,7 @@ be skipped), then alternates, ``--repeat`` times:
 
 and prints frames/s of the best round of each, by wall clock and per CPU second of this process
 (the machines are shared; CPU time leaves out the time others take, and pack's wait for the
-disk), and pack/decode (issue 3, goal >= 0.8: pack runs one process per batch, so its cost
+disk), and pack/decode (goal >= 0.8: pack runs one process per batch, so its cost
 beyond decoding is what one core loses per frame).
 """
 
@@ -36,10 +36,10 @@ if str(ROOT) not in sys.path:
 import pandas as pd  # noqa: E402
 
 from dfdetect.data.demo import DemoSpec, write_demo_batch  # noqa: E402
-from dfdetect.data.facebatch import batch_file_name  # noqa: E402
 from dfdetect.data.ingest import ingest_batch  # noqa: E402
 from dfdetect.data.reduce import select_frames  # noqa: E402
-from dfdetect.data.store import decode_face, pack_batch  # noqa: E402
+from dfdetect.data.store import StorePaths, decode_face, pack_batch  # noqa: E402
+from dfdetect.layout import batch_file_name  # noqa: E402
 
 BATCH = "0-0"
 
@@ -51,7 +51,9 @@ def make_batch(folder: Path, n_videos: int, size: int, n_slots: int) -> tuple[Pa
     of 300 frames; only the stored bytes matter here, and generating 30 frames is faster).
     """
     zip_path = folder / batch_file_name(BATCH)
-    write_demo_batch(zip_path, 0, DemoSpec(videos_per_batch=n_videos, image_size=size, n_frame_slots=max(n_slots, 10)))
+    write_demo_batch(
+        zip_path, 0, DemoSpec.of(videos_per_batch=n_videos, image_size=size, n_frame_slots=max(n_slots, 10))
+    )
     manifest = ingest_batch(zip_path, BATCH)
     selection = select_frames(manifest.frames, manifest.videos["video_id"], step=1, count=n_slots)
     return zip_path, manifest.videos, selection
@@ -75,7 +77,11 @@ def timed(work: Callable[[], object]) -> Timing:
 
 def time_pack(zip_path: Path, selection: pd.DataFrame, store_folder: Path, size: int, n_slots: int) -> Timing:
     shutil.rmtree(store_folder, ignore_errors=True)  # each round writes a new store, as a job does
-    return timed(lambda: pack_batch(zip_path, selection, BATCH, store_folder / BATCH, size, n_slots, progress=False))
+    return timed(
+        lambda: pack_batch(
+            zip_path, selection, BATCH, StorePaths.for_prefix(store_folder / BATCH), size, n_slots, progress=False
+        )
+    )
 
 
 def decode_all(zip_path: Path, members: list[str], size: int) -> None:

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -54,15 +54,15 @@ ARMS = {
 }
 
 
-def build_store(folder: Path, n_frames: int, size: int, slots: int) -> tuple[Path, pd.DataFrame]:
+def build_store(folder: Path, n_frames: int, size: int, slots: int) -> tuple[Any, pd.DataFrame]:
     """A store of ``n_frames`` frames (``slots`` per video, every slot filled) tiled from one demo
-    batch's packed crops; every other video REAL. Returns its prefix and the video table."""
+    batch's packed crops; every other video REAL. Returns its StorePaths and the video table."""
     from benchmarks.pack import BATCH, make_batch
     from dfdetect.data.store import INDEX_COLUMNS, FrameStore, StorePaths, pack_batch
 
     source_folder = folder / "source"
     zip_path, _, selection = make_batch(source_folder, 24, size, slots)
-    pack_batch(zip_path, selection, BATCH, source_folder / "store" / BATCH, size, slots, progress=False)
+    pack_batch(zip_path, selection, BATCH, StorePaths.for_prefix(source_folder / "store" / BATCH), size, slots, False)
     source = FrameStore.from_folder(source_folder / "store")
     crops = np.asarray(source.frames[BATCH])[source.masks[BATCH]]  # every packed crop, (n, size, size, 3)
 
@@ -81,7 +81,7 @@ def build_store(folder: Path, n_frames: int, size: int, slots: int) -> tuple[Pat
         {"row": range(n_videos), "batch": STORE_BATCH, "video_id": video_ids, "n_filled": slots, "status": "ok"}
     ).assign(reason="")
     index[INDEX_COLUMNS].to_parquet(paths.index, index=False)
-    return prefix, pd.DataFrame({"video_id": video_ids, "label": np.arange(n_videos) % 2})
+    return paths, pd.DataFrame({"video_id": video_ids, "label": np.arange(n_videos) % 2})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,8 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy = set_mixed_precision(args.mixed_precision)
     n_frames = args.epoch_batches * args.batch_size
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-train-") as folder:
-        prefix, videos = build_store(Path(folder), n_frames, args.size, args.slots)
-        store = FrameStore([prefix])
+        store_paths, videos = build_store(Path(folder), n_frames, args.size, args.slots)
+        store = FrameStore([store_paths])
         landmarks = {
             STORE_BATCH: np.broadcast_to(fallback_keypoints(args.size), store.masks[STORE_BATCH].shape + (5, 2)).copy()
         }

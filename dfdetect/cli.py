@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dfdetect.config import load_config
-from dfdetect.layout import ResultsLayout
+from dfdetect.layout import ResultsLayout, model_result_files
 
 
 def where(argv: Sequence[str]) -> int:
@@ -43,7 +43,7 @@ def report(argv: Sequence[str]) -> int:
     The Snakemake `report` rule waits for every configured model; after a run in which one
     model failed (`snakemake --keep-going`), this writes the report of the others.
     """
-    from dfdetect.evaluation.report import comparison_table, model_result_files, write_report
+    from dfdetect.evaluation.report import comparison_table, write_report
 
     parser = argparse.ArgumentParser(prog="dfdetect report", description=report.__doc__.splitlines()[0])
     parser.add_argument("--config", "--configfile", default="config.yaml")

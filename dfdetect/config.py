@@ -1,20 +1,26 @@
 """Config checks that JSON Schema cannot express, and discovery of the raw batches.
 
-``schemas/config.schema.yaml`` checks types, ranges and enums and fills defaults; this module
+``dfdetect/config.schema.yaml`` checks types, ranges and enums and fills defaults; this module
 checks relations between keys and the file system. Every error names the config key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping, TypeVar
 
-from dfdetect.data.facebatch import BATCH_FILE_GLOB, batch_id
-from dfdetect.layout import ResultsLayout, demo_batch_ids
-from dfdetect.schema import SCHEMA_PATH
-
-RAW_VIDEO_GLOB = "dfdc_train_part_*.zip"
+from dfdetect.layout import (
+    BATCH_FILE_GLOB,
+    RAW_VIDEO_GLOB,
+    TRAINING_DATA,
+    ResultsLayout,
+    batch_id,
+    demo_batch_ids,
+    raw_video_part_number,
+)
+from dfdetect.schema import SCHEMA_PATH, speed_keys
 
 
 class ConfigError(ValueError):
@@ -66,16 +72,59 @@ def complete_config(config: Mapping[str, Any]) -> dict[str, Any]:
     The schema is the only source of defaults: library code reads settings from what this (or
     the workflow's ``validate_config``, the same validation) returns, and keeps no defaults of its own.
     """
-    import copy
-
-    completed = copy.deepcopy(dict(config))
+    completed = _as_yaml_types(config)
     validate_config(completed)
     return completed
 
 
-def complete_model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``models:`` entry with the schema's defaults filled in (for callers without a config)."""
-    return complete_config({"models": {"model": settings}})["models"]["model"]
+def _as_yaml_types(value: Any) -> Any:
+    """A deep copy with the types a YAML file gives (tuples as lists, any mapping as a dict), so that
+    settings built in Python validate like those read from a config file."""
+    if isinstance(value, Mapping):
+        return {key: _as_yaml_types(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_yaml_types(item) for item in value]
+    return value
+
+
+def complete_section(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """One config section (``"model"``: one ``models:`` entry) validated against the schema, with
+    its defaults filled in; ConfigError names the bad key (``faces.every_k``, ``models.model.epochs``)."""
+    if section == "model":
+        return complete_config({"models": {"model": dict(values)}})["models"]["model"]
+    return complete_config({section: dict(values)})[section]
+
+
+def result_settings(values: Mapping[str, Any], section: str) -> dict[str, Any]:
+    """A section's settings without its speed keys (``x-changes: speed`` in the schema: resources,
+    loader workers): what the rules pass as ``params`` and what the resume fingerprint hashes, so
+    that changing how fast a job runs reruns nothing."""
+    speed = speed_keys(section)
+    return {key: value for key, value in values.items() if key not in speed}
+
+
+S = TypeVar("S", bound="SectionSettings")
+
+
+class SectionSettings:
+    """Base of the frozen dataclasses that type one config section for the library.
+
+    They hold no defaults and no range checks of their own: ``from_mapping`` (and ``of``) validate
+    the values against the schema, fill in its defaults and keep the fields, the one way settings
+    reach library code. Keys of the section that are not fields (``resources``) are accepted and left out.
+    """
+
+    SECTION: ClassVar[str]  # a top-level section, or "model" for a models: entry
+
+    @classmethod
+    def from_mapping(cls: type[S], values: Mapping[str, Any] | None = None) -> S:
+        completed = complete_section(cls.SECTION, values or {})
+        return cls(**{field.name: completed[field.name] for field in dataclasses.fields(cls)})  # type: ignore[arg-type]
+
+    @classmethod
+    def of(cls: type[S], **values: Any) -> S:
+        """``from_mapping`` with keywords: ``FaceSettings.of(every_k=5)``."""
+        return cls.from_mapping(values)
 
 
 def default_config() -> dict[str, Any]:
@@ -175,14 +224,12 @@ def _check_evaluation_sets(config: Mapping[str, Any]) -> None:
                 raise ConfigError(f"{key}.{folder_key}", f"folder '{folder}' holds no {glob} files")
 
 
-def raw_video_part_number(path: str | Path) -> str:
-    """``dfdc_train_part_12.zip`` -> ``"12"``."""
-    stem = Path(path).stem
-    prefix = "dfdc_train_part_"
-    number = stem[len(prefix) :] if stem.startswith(prefix) else ""
-    if not number.isdigit():
-        raise ConfigError("raw_video_dir", f"{path}: not a raw DFDC part name (want dfdc_train_part_N.zip)")
-    return str(int(number))
+def part_number(path: str | Path) -> str:
+    """A raw video part's number, or ConfigError naming ``raw_video_dir``."""
+    try:
+        return raw_video_part_number(path)
+    except ValueError as error:
+        raise ConfigError("raw_video_dir", str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -201,8 +248,8 @@ def data_sources(config: Mapping[str, Any]) -> dict[str, DataSource]:
     """The training data and every evaluation set, keyed by their ``data`` prefix."""
     main_demo = {key: value for key, value in config["demo"].items() if key != "enabled"}
     sources = {
-        "": DataSource(
-            "",
+        TRAINING_DATA: DataSource(
+            TRAINING_DATA,
             "raw_dir",
             main_demo if config["demo"]["enabled"] else None,
             None if config["demo"]["enabled"] else config["raw_dir"],
@@ -222,7 +269,7 @@ def evaluation_sets(config: Mapping[str, Any]) -> list[str]:
     return list(config["evaluation"].get("sets") or {})
 
 
-def demo_spec(config: Mapping[str, Any], data: str = "") -> dict[str, Any]:
+def demo_spec(config: Mapping[str, Any], data: str = TRAINING_DATA) -> dict[str, Any]:
     """The DemoSpec arguments of a generated dataset (the training demo or a demo set)."""
     demo = data_sources(config)[data].demo
     if demo is None:
@@ -230,7 +277,7 @@ def demo_spec(config: Mapping[str, Any], data: str = "") -> dict[str, Any]:
     return {key: value for key, value in demo.items() if key != "batches"}
 
 
-def discover_batches(config: Mapping[str, Any], data: str = "") -> dict[str, str]:
+def discover_batches(config: Mapping[str, Any], data: str = TRAINING_DATA) -> dict[str, str]:
     """Every batch id of one dataset (the training data by default) with the zip it is read from.
 
     Sources: the demo (when enabled), ``raw_dir``'s face batches, and the face batches that
@@ -257,14 +304,14 @@ def discover_batches(config: Mapping[str, Any], data: str = "") -> dict[str, str
                 add(batch_id(path), path)
     if source.raw_video_dir:
         for path in sorted(Path(source.raw_video_dir).glob(RAW_VIDEO_GLOB)):
-            part = raw_video_part_number(path)
+            part = part_number(path)
             add(f"{part}-0", Path(layout.faces_zip(part, data)))
     return dict(sorted(sources.items(), key=lambda item: tuple(int(part) for part in item[0].split("-"))))
 
 
-def raw_video_parts(config: Mapping[str, Any], data: str = "") -> dict[str, str]:
+def raw_video_parts(config: Mapping[str, Any], data: str = TRAINING_DATA) -> dict[str, str]:
     """Part number -> raw DFDC video zip of one dataset, for the extract_faces rule."""
     folder = data_sources(config)[data].raw_video_dir
     if not folder:
         return {}
-    return {raw_video_part_number(path): str(path) for path in sorted(Path(folder).glob(RAW_VIDEO_GLOB))}
+    return {part_number(path): str(path) for path in sorted(Path(folder).glob(RAW_VIDEO_GLOB))}

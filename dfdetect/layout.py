@@ -9,13 +9,43 @@ through the same methods. A path typed anywhere else is a bug waiting for a rena
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, TypeVar
-
-from dfdetect.data.facebatch import batch_file_name
+from typing import Any, ClassVar, Iterable, Mapping, Sequence, TypeVar
 
 T = TypeVar("T")
+B = TypeVar("B", bound="BatchPaths")
+
+# The ``data`` prefix of the training data; an evaluation set's is ``ResultsLayout.set_data(NAME)``.
+TRAINING_DATA = ""
+
+# Raw input names: the DFDC's own file names, which batch discovery, the demo and extract_faces follow.
+BATCH_FILE_GLOB = "deepfake-detection-faces-part-*-*.zip"
+BATCH_FILE_PATTERN = re.compile(r"^deepfake-detection-faces-part-(\d+)-(\d+)\.zip$")
+RAW_VIDEO_GLOB = "dfdc_train_part_*.zip"
+RAW_VIDEO_PATTERN = re.compile(r"^dfdc_train_part_(\d+)\.zip$")
+
+
+def batch_file_name(batch: str) -> str:
+    """Batch id ``"3-1"`` -> ``deepfake-detection-faces-part-3-1.zip``."""
+    return f"deepfake-detection-faces-part-{batch}.zip"
+
+
+def batch_id(path: str | Path) -> str:
+    """``.../deepfake-detection-faces-part-3-1.zip`` -> ``"3-1"``; ValueError for another name."""
+    match = BATCH_FILE_PATTERN.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path}: not a face-batch file name (want deepfake-detection-faces-part-I-J.zip)")
+    return f"{int(match.group(1))}-{int(match.group(2))}"
+
+
+def raw_video_part_number(path: str | Path) -> str:
+    """``dfdc_train_part_12.zip`` -> ``"12"``; ValueError for another name."""
+    match = RAW_VIDEO_PATTERN.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{path}: not a raw DFDC part name (want dfdc_train_part_N.zip)")
+    return str(int(match.group(1)))
 
 
 @dataclass(frozen=True)
@@ -33,50 +63,51 @@ class ResultsLayout:
     # evaluation set (``sets/NAME/``), or the rules' "{data}" wildcard. One set of rules serves all.
 
     # Raw inputs the workflow makes (demo batches, faces extracted from raw video parts)
-    def demo_zip(self, batch: str, data: str = "") -> str:
+    def demo_zip(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}demo/raw/{batch_file_name(batch)}")
 
-    def faces_zip(self, part: str, data: str = "") -> str:
+    def faces_zip(self, part: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}faces/{batch_file_name(f'{part}-0')}")
 
-    def faces_report(self, part: str, data: str = "") -> str:
-        """extract_faces' per-video table beside its zip (``dfdetect.data.faces.report_path``)."""
+    def faces_report(self, part: str, data: str = TRAINING_DATA) -> str:
+        """extract_faces' per-video table beside its zip (``dfdetect.data.faces.extract.report_path``)."""
         return self.faces_zip(part, data).removesuffix(".zip") + ".report.csv"
 
     # Manifests, cleaning, reduction
-    def frame_manifest(self, batch: str, data: str = "") -> str:
+    def frame_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/frames/{batch}.parquet")
 
-    def video_manifest(self, batch: str, data: str = "") -> str:
+    def video_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/videos/{batch}.parquet")
 
-    def skipped_manifest(self, batch: str, data: str = "") -> str:
+    def skipped_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/skipped/{batch}.parquet")
 
-    def videos(self, data: str = "") -> str:
+    def videos(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}manifests/videos.parquet")
 
-    def clean_videos(self, data: str = "") -> str:
+    def clean_videos(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}clean/videos.parquet")
 
-    def clean_summary(self, data: str = "") -> str:
+    def clean_summary(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}clean/summary.json")
 
-    def selection(self, batch: str, data: str = "") -> str:
+    def selection(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}reduced/batches/{batch}.parquet")
 
-    def reduced(self, data: str = "") -> str:
+    def reduced(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}reduced/frames.parquet")
 
-    # The packed frame store (dfdetect.data.store: {prefix}.frames.npy, .mask.npy, .index.parquet)
-    def store_dir(self, data: str = "") -> str:
+    # The packed frame store: store/{batch} plus a suffix of STORE_FILES (pack) or LANDMARK_FILES (landmarks)
+    def store_dir(self, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}store")
 
-    def store_prefix(self, batch: str, data: str = "") -> str:
+    def store_prefix(self, batch: str, data: str = TRAINING_DATA) -> str:
         return self.path(f"{data}store/{batch}")
 
-    def store_file(self, batch: str, part: str, data: str = "") -> str:
-        return f"{self.store_prefix(batch, data)}.{part}"
+    def store_file(self, batch: str, output: str, data: str = TRAINING_DATA) -> str:
+        """The pack or landmarks rule's output ``output`` (a key of STORE_FILES or LANDMARK_FILES)."""
+        return self.store_prefix(batch, data) + {**STORE_FILES, **LANDMARK_FILES}[output]
 
     # Evaluation sets: prepared like the training data under sets/NAME/, never split
     @staticmethod
@@ -121,6 +152,10 @@ class ResultsLayout:
         return self.path(f"report/{name}")
 
 
+# Output name -> suffix of the batch's store prefix (pack rule; dfdetect.data.store.StorePaths)
+STORE_FILES = {"frames": ".frames.npy", "mask": ".mask.npy", "index": ".index.parquet"}
+# Output name -> suffix of the batch's store prefix (landmarks rule; dfdetect.data.landmarks.LandmarkPaths)
+LANDMARK_FILES = {"landmarks": ".landmarks.npy", "boxes": ".landmark_boxes.npy"}
 # Output name -> file name in models/{model}/ (train rule; dfdetect.training.train.TrainPaths has these fields)
 TRAIN_FILES = {
     "model": "model.keras",
@@ -192,3 +227,72 @@ class RulePaths:
     def in_folder(cls: type[T], folder: str | Path) -> T:
         """The workflow's file names in one folder, for runs without Snakemake."""
         return cls.from_mapping({name: Path(folder) / file for name, file in cls.FILES.items()})
+
+
+class BatchPaths(RulePaths):
+    """RulePaths of one batch's files in the frame store: ``FILES`` holds suffixes of the batch's
+    prefix (``store/{batch}``), so the rule declares them with ``multiext(prefix, **FILES)``."""
+
+    @classmethod
+    def for_prefix(cls: type[B], prefix: str | Path) -> B:
+        return cls.from_mapping({name: f"{prefix}{suffix}" for name, suffix in cls.FILES.items()})
+
+    @classmethod
+    def group(cls: type[B], files: Iterable[str | Path]) -> list[B]:
+        """One object per batch among a rule's declared input files (a flat list, as
+        ``input: store=...`` gives them), in the order the batches first appear."""
+        batches: dict[str, dict[str, str]] = {}
+        for file in map(str, files):
+            name = next((name for name, suffix in cls.FILES.items() if file.endswith(suffix)), None)
+            if name is None:
+                raise ValueError(f"{cls.__name__}: {file} has none of the suffixes {', '.join(cls.FILES.values())}")
+            batches.setdefault(file.removesuffix(cls.FILES[name]), {})[name] = file
+        return [cls.from_mapping(found) for found in batches.values()]
+
+    @classmethod
+    def in_folder(cls: type[B], folder: str | Path) -> list[B]:  # type: ignore[override]
+        """Every batch in a store folder that has the first of ``FILES``, in batch order (runs without Snakemake)."""
+        first = next(iter(cls.FILES.values()))
+        prefixes = sorted(str(path)[: -len(first)] for path in Path(folder).glob(f"*{first}"))
+        return [cls.for_prefix(prefix) for prefix in prefixes]
+
+    @property
+    def prefix(self) -> str:
+        name, suffix = next(iter(self.FILES.items()))
+        return str(getattr(self, name)).removesuffix(suffix)
+
+    @property
+    def batch(self) -> str:
+        return Path(self.prefix).name
+
+
+@dataclass(frozen=True)
+class ResultFiles:
+    """What the comparison reads, per model: the report rule's inputs, or the same files found
+    through the layout (``model_result_files``) by ``dfdetect report``."""
+
+    metrics: Mapping[str, str | Path]  # model -> metrics.json (test split)
+    train_info: Mapping[str, str | Path]  # model -> train.json
+    set_metrics: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> metrics.json
+    robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv
+
+    def all_files(self) -> list[str]:
+        """Every file, for the report rule's input (the same function gives the rule and its script the mapping)."""
+        per_set = [path for by_set in self.set_metrics.values() for path in by_set.values()]
+        groups = (self.metrics.values(), self.train_info.values(), per_set, self.robustness.values())
+        return [str(path) for group in groups for path in group]
+
+
+def model_result_files(
+    models: Mapping[str, Any], layout: ResultsLayout, sets: Sequence[str] = (), robustness: bool = False
+) -> ResultFiles:
+    """Each model's result files in the results layout: the report rule's inputs, and what its
+    script and ``dfdetect report`` read."""
+    return ResultFiles(
+        metrics={name: layout.eval_file(name, "metrics") for name in models},
+        train_info={name: layout.train_file(name, "info") for name in models},
+        set_metrics={
+            name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets} for name in models
+        },
+        robustness={name: layout.robustness_file(name, "table") for name in models} if robustness else {},
+    )

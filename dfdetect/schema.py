@@ -1,18 +1,20 @@
-"""The config schema (``schemas/config.schema.yaml``) as the one source of every default.
+"""The config schema (``dfdetect/config.schema.yaml``, package data) as the one source of every
+default, enum and range.
 
-Settings dataclasses that library callers may build by hand (``FaceSettings``, ``DemoSpec``,
-``PredictSettings``) take their field defaults from here, and ``TrainSettings`` fills a model
-entry through ``dfdetect.config.complete_model_settings``: a default typed anywhere else would
-drift from what the workflow does (``tests/test_config.py`` walks every settings class).
+The Snakefile validates the config against this file (``config.validate_config``); the library's
+settings classes are built through the same validation (``dfdetect.config.section_settings``), so a
+default typed anywhere else would drift from what the workflow does.
 """
 
 from __future__ import annotations
 
 import functools
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+# A package resource, so that an installed wheel finds it (a normal install unpacks it to a real file).
+SCHEMA_PATH = Path(str(files("dfdetect") / "config.schema.yaml"))
 
 
 @functools.cache
@@ -35,3 +37,22 @@ def schema_default(section: str | None, key: str) -> Any:
     if "default" not in properties[key]:
         raise KeyError(f"the schema gives {section}.{key} no default")
     return properties[key]["default"]
+
+
+def schema_enum(section: str | None, key: str) -> tuple[str, ...]:
+    """The string values the schema allows for ``section.key`` (its ``enum``, or the string
+    ``enum`` inside a ``oneOf``; for an array, its items')."""
+    properties = config_schema()["properties"] if section is None else section_schema(section)["properties"]
+    spec = properties[key]
+    spec = spec.get("items", spec)
+    for option in (spec, *spec.get("oneOf", ())):
+        if "enum" in option:
+            return tuple(option["enum"])
+    raise KeyError(f"the schema gives {section}.{key} no enum")
+
+
+def speed_keys(section: str) -> frozenset[str]:
+    """The keys of a section marked ``x-changes: speed``: they change how fast a job runs, not
+    what it computes (resources, loader workers)."""
+    properties = section_schema(section)["properties"]
+    return frozenset(key for key, spec in properties.items() if spec.get("x-changes") == "speed")

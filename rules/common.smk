@@ -8,18 +8,26 @@ sys.path.insert(0, workflow.basedir)
 # Set through update(): `snakemake --lint` reads an indexed os.environ as a variable the user must set.
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
-from dfdetect.config import ConfigError, check_config, data_sources, discover_batches, evaluation_sets, validate_config
-from dfdetect.layout import ResultsLayout
+from dfdetect.config import (
+    ConfigError,
+    check_config,
+    data_sources,
+    discover_batches,
+    evaluation_sets,
+    result_settings,
+    validate_config,
+)
+from dfdetect.layout import LANDMARK_FILES, STORE_FILES, TRAINING_DATA, ResultsLayout
 
 try:
-    validate_config(config)  # schemas/config.schema.yaml, with its defaults filled in
+    validate_config(config)  # dfdetect/config.schema.yaml, with its defaults filled in
     check_config(config)
-    # Each dataset's batches: "" is the training data, "sets/NAME/" an evaluation set (prepared by the
+    # Each dataset's batches: TRAINING_DATA ("") or "sets/NAME/", an evaluation set (prepared by the
     # same rules through the {data} wildcard, under results/sets/NAME/).
     DATA_BATCHES = {data: discover_batches(config, data) for data in data_sources(config)}  # batch id -> zip
 except ConfigError as error:
     raise WorkflowError(f"Invalid configuration: {error}") from None
-BATCHES = DATA_BATCHES[""]
+BATCHES = DATA_BATCHES[TRAINING_DATA]
 SETS = evaluation_sets(config)
 
 RESULTS = config["results_dir"].rstrip("/")
@@ -92,10 +100,12 @@ def batch_zip(wildcards):
 
 
 def of_data(data, pattern, per_batch=False):
-    """A rule's output pattern for dataset ``data`` (every batch of it with ``per_batch``)."""
+    """A rule's output pattern(s) for dataset ``data`` (every batch of it with ``per_batch``); a
+    list of patterns (``rules.pack.output``) gives a list."""
     if per_batch:
         return expand(pattern, data=data, batch=dataset_batches(data))
-    return expand(pattern, data=data, allow_missing=True)[0]
+    expanded = expand(pattern, data=data, allow_missing=True)
+    return expanded if isinstance(pattern, list) else expanded[0]
 
 
 def per_batch_of(pattern):
@@ -103,17 +113,9 @@ def per_batch_of(pattern):
     return lambda wildcards: of_data(wildcards.data, pattern, per_batch=True)
 
 
-def store_prefixes(data):
-    """The packed frame store of a dataset, as dfdetect.data.store.FrameStore takes it."""
-    return [LAYOUT.store_prefix(batch, data) for batch in dataset_batches(data)]
-
-
-def store_files(data=""):
+def store_files(data=TRAINING_DATA):
     """Every batch's packed store of a dataset: the pack rule's outputs (call after rules/prepare.smk)."""
     return of_data(data, rules.pack.output, per_batch=True)
-
-
-STORE_PREFIXES = store_prefixes("")  # the training data's store, read by train and evaluate
 
 
 def encoder_model(wildcards):
@@ -122,13 +124,19 @@ def encoder_model(wildcards):
     return [LAYOUT.train_file(source, "model")] if source else []
 
 
-def recipe_landmarks(wildcards):
-    """The batches' landmarks, for a model whose recipe needs them (dfdetect.training.recipes)."""
+def landmark_inputs(wildcards):
+    """Every batch's landmarks files, for a model whose recipe needs them (dfdetect.training.recipes)."""
     from dfdetect.training.recipes import Recipe
 
     if not Recipe.from_settings(config["models"][wildcards.model]).needs_landmarks:
         return []
-    return of_data("", rules.landmarks.output.landmarks, per_batch=True)
+    return of_data(TRAINING_DATA, rules.landmarks.output, per_batch=True)
+
+
+def model_settings(wildcards):
+    """A model's settings that change results: its jobs' params (speed keys, such as resources and
+    loader_workers, change no output and rerun nothing; the train job reads them from the config)."""
+    return result_settings(config["models"][wildcards.model], "model")
 
 
 def model_resource(name):
@@ -159,7 +167,7 @@ def set_plot(output, caption):
 def all_targets():
     """What `rule all` asks for (called in the Snakefile, after every rule is defined)."""
     main = [rules.manifest.output.videos, rules.manifest.output.histogram, rules.reduce.output[0]]
-    targets = [of_data("", pattern) for pattern in main]
+    targets = [of_data(TRAINING_DATA, pattern) for pattern in main]
     targets += [rules.split.output.summary, *expand(rules.evaluate.output.metrics, model=MODELS)]
     targets += [rules.report.output.csv]
     return targets

@@ -1,9 +1,12 @@
+from dfdetect.layout import model_result_files
+
 # Evaluation: one job per model on the test split (threshold chosen on validation), one per model and
 # evaluation set, one per model under perturbations (robustness), then the comparison.
 
 # Only these evaluation keys change a score; adding a set (evaluation.sets) reruns no other job.
 SCORING = {key: config["evaluation"][key] for key in ("aggregate", "bootstrap", "seed", "batch_size")}
 ROBUSTNESS = config["evaluation"]["robustness"]
+REPORT_FILES = model_result_files(MODELS, LAYOUT, SETS, ROBUSTNESS)
 
 
 rule evaluate:
@@ -40,10 +43,9 @@ rule evaluate:
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
     params:
-        settings=lambda wildcards: config["models"][wildcards.model],
+        settings=model_settings,
         backend=config["keras_backend"],
         evaluation=SCORING,
-        store_prefixes=STORE_PREFIXES,
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -80,10 +82,9 @@ rule evaluate_set:
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
     params:
-        settings=lambda wildcards: config["models"][wildcards.model],
+        settings=model_settings,
         backend=config["keras_backend"],
         evaluation=SCORING,
-        store_prefixes=lambda wildcards: store_prefixes(LAYOUT.set_data(wildcards.set)),
     script:
         "../workflow_scripts/evaluate_set.py"
 
@@ -123,25 +124,22 @@ rule robustness:
     params:
         backend=config["keras_backend"],
         evaluation=SCORING,
-        store_prefixes=STORE_PREFIXES,
     script:
         "../workflow_scripts/robustness.py"
 
 
 rule report:
     input:
-        clean=of_data("", rules.clean.output.summary),
+        clean=of_data(TRAINING_DATA, rules.clean.output.summary),
         splits=rules.split.output.summary,
-        metrics=expand(rules.evaluate.output.metrics, model=MODELS),
-        trained=expand(rules.train.output.info, model=MODELS),
-        # model-major: every set of the first model, then of the next (the script regroups them)
-        set_metrics=expand(rules.evaluate_set.output.metrics, model=MODELS, set=SETS),
-        robustness=expand(rules.robustness.output.table, model=MODELS) if ROBUSTNESS else [],
+        # each model's metrics, train.json, set metrics and robustness table (paths of the evaluate,
+        # train, evaluate_set and robustness rules' outputs, by the same function the script uses)
+        results=REPORT_FILES.all_files(),
         # for the run summary: what was ingested, kept, dropped and skipped
-        videos=of_data("", rules.manifest.output.videos),
-        cleaned=of_data("", rules.clean.output.videos),
-        store_indexes=of_data("", rules.pack.output.index, per_batch=True),
-        skipped=of_data("", rules.ingest.output.skipped, per_batch=True),
+        videos=of_data(TRAINING_DATA, rules.manifest.output.videos),
+        cleaned=of_data(TRAINING_DATA, rules.clean.output.videos),
+        store_indexes=of_data(TRAINING_DATA, rules.pack.output.index, per_batch=True),
+        skipped=of_data(TRAINING_DATA, rules.ingest.output.skipped, per_batch=True),
     output:
         csv=report(
             LAYOUT.report_file("comparison.csv"),
@@ -161,7 +159,7 @@ rule report:
     conda:
         "../envs/prep.yaml"
     params:
-        models=config["models"],
-        sets=SETS,
+        models={name: result_settings(entry, "model") for name, entry in config["models"].items()},
+        files=REPORT_FILES,
     script:
         "../workflow_scripts/report.py"

@@ -4,7 +4,7 @@
 from dfdetect.config import raw_video_parts
 
 RAW_VIDEO_PARTS = {data: raw_video_parts(config, data) for data in DATA_BATCHES}  # data -> part number -> raw zip
-FACE_SETTINGS = {key: value for key, value in config["faces"].items() if key != "resources"}
+FACE_SETTINGS = result_settings(config["faces"], "faces")
 FACE_RESOURCES = config["faces"]["resources"]
 
 

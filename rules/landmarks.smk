@@ -1,17 +1,15 @@
 # Landmarks: MTCNN's five keypoints for every packed frame of a batch, next to its frame store.
 # Only train jobs whose recipe needs them (augment: dfdc_winner, fakes: sbi | both) depend on it.
-LANDMARK_SETTINGS = {key: value for key, value in config["landmarks"].items() if key != "resources"}
+LANDMARK_SETTINGS = result_settings(config["landmarks"], "landmarks")
 LANDMARK_RESOURCES = config["landmarks"]["resources"]
 
 
 rule landmarks:
     input:
-        frames=of_data("", rules.pack.output.frames),
-        mask=of_data("", rules.pack.output.mask),
-        index=of_data("", rules.pack.output.index),
+        store=of_data(TRAINING_DATA, rules.pack.output),
+    # Names and suffixes are dfdetect.data.landmarks.LandmarkPaths' (dfdetect.layout.LANDMARK_FILES).
     output:
-        landmarks=LAYOUT.store_file("{batch}", "landmarks.npy"),
-        boxes=LAYOUT.store_file("{batch}", "landmark_boxes.npy"),
+        multiext(LAYOUT.store_prefix("{batch}"), **LANDMARK_FILES),
     log:
         result("logs/landmarks/{batch}.log"),
     benchmark:

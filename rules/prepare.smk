@@ -64,10 +64,9 @@ rule pack:
     input:
         zip=batch_zip,
         selection=rules.select_frames.output[0],
+    # Names and suffixes are dfdetect.data.store.StorePaths' (dfdetect.layout.STORE_FILES).
     output:
-        frames=LAYOUT.store_file("{batch}", "frames.npy", data="{data}"),
-        mask=LAYOUT.store_file("{batch}", "mask.npy", data="{data}"),
-        index=LAYOUT.store_file("{batch}", "index.parquet", data="{data}"),
+        multiext(LAYOUT.store_prefix("{batch}", data="{data}"), **STORE_FILES),
     log:
         result("logs/{data}pack/{batch}.log"),
     benchmark:
@@ -88,9 +87,9 @@ rule pack:
 
 rule split:
     input:
-        cleaned=of_data("", rules.clean.output.videos),
-        reduced=of_data("", rules.reduce.output[0]),
-        indexes=of_data("", rules.pack.output.index, per_batch=True),
+        cleaned=of_data(TRAINING_DATA, rules.clean.output.videos),
+        reduced=of_data(TRAINING_DATA, rules.reduce.output[0]),
+        indexes=of_data(TRAINING_DATA, rules.pack.output.index, per_batch=True),
     output:
         train=LAYOUT.split("train"),
         validation=LAYOUT.split("validation"),

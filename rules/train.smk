@@ -7,7 +7,7 @@ rule train:
         validation=rules.split.output.validation,
         store=store_files(),
         encoder=encoder_model,
-        landmarks=recipe_landmarks,
+        landmarks=landmark_inputs,
     # Names and paths are dfdetect.training.train.TrainPaths' (dfdetect.layout.TRAIN_FILES); the job writes these.
     output:
         model=LAYOUT.train_file("{model}", "model"),
@@ -37,9 +37,8 @@ rule train:
         mem_mb=model_resource("mem_mb"),
         runtime=model_resource("runtime"),
     params:
-        settings=lambda wildcards: config["models"][wildcards.model],
+        settings=model_settings,
         image_size=config["image_size"],
         backend=config["keras_backend"],
-        store_prefixes=STORE_PREFIXES,
     script:
         "../workflow_scripts/train.py"

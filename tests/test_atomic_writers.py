@@ -13,8 +13,9 @@ from matplotlib.figure import Figure
 from dfdetect.data.clean import clean_videos, write_clean
 from dfdetect.data.ingest import BatchManifest, write_batch_manifest
 from dfdetect.data.splits import write_splits
-from dfdetect.evaluation.report import write_report, write_run_summary
-from dfdetect.plots import new_figure, save_figure
+from dfdetect.evaluation.report import write_report
+from dfdetect.evaluation.run_summary import write_run_summary
+from dfdetect.figures import new_figure, save_figure
 
 
 class Crash(Exception):

@@ -8,7 +8,7 @@ import pytest
 
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.reduce import select_frames
-from dfdetect.data.store import FrameStore, pack_batch
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.training.augment import (
     Augmenter,
@@ -41,7 +41,7 @@ def store(tmp_path_factory):
     zip_path = write_face_batch(folder / "deepfake-detection-faces-part-0-0.zip", videos, size=SIZE)
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, 4)
-    pack_batch(zip_path, selection, "0-0", folder / "store" / "0-0", SIZE, 4, progress=False)
+    pack_batch(zip_path, selection, "0-0", StorePaths.for_prefix(folder / "store" / "0-0"), SIZE, 4, progress=False)
     store = FrameStore.from_folder(folder / "store")
     store.frames["0-0"] = texture(0, 24).reshape(6, 4, SIZE, SIZE, 3)
     return store

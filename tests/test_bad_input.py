@@ -1,4 +1,4 @@
-"""Bad input that used to slip through (issue 11): each ends with a clear reason, nothing lost."""
+"""Bad input: each ends with a clear reason, and nothing is lost."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dfdetect.config import ConfigError, check_config, validate_config
 from dfdetect.data.facebatch import FaceBatchError, parse_face_member
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.reduce import select_frames
-from dfdetect.data.store import OversizedImageError, decode_face, fit_face, pack_batch
+from dfdetect.data.store import OversizedImageError, StorePaths, decode_face, fit_face, pack_batch
 from dfdetect.testkit.batches import Video, png_bytes, write_face_batch
 
 # --- 4: non-canonical frame names ----------------------------------------------------------------
@@ -125,12 +125,23 @@ def test_oversized_member_is_rejected_from_its_header_before_decoding(tmp_path):
     )
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, 2)
-    index = pack_batch(zip_path, selection, "0-0", tmp_path / "store/0-0", 16, 2, progress=False).set_index("video_id")
+    index = pack_batch(
+        zip_path, selection, "0-0", StorePaths.for_prefix(tmp_path / "store/0-0"), 16, 2, progress=False
+    ).set_index("video_id")
     assert index.at["good", "status"] == "ok"
     assert index.at["huge", "status"] == "unreadable_frame"
     assert index.at["huge", "reason"].startswith("huge/10.png: oversized: 9000x9000")
     # the cap is a setting: crops of 16 px are oversized under a cap of 8
-    small_cap = pack_batch(zip_path, selection, "0-0", tmp_path / "store2/0-0", 16, 2, progress=False, max_image_side=8)
+    small_cap = pack_batch(
+        zip_path,
+        selection,
+        "0-0",
+        StorePaths.for_prefix(tmp_path / "store2/0-0"),
+        16,
+        2,
+        progress=False,
+        max_image_side=8,
+    )
     assert set(small_cap["status"]) == {"unreadable_frame"}
 
 
@@ -139,7 +150,9 @@ def test_undecodable_member_reason_names_no_memory_address(tmp_path):
     zip_path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", videos, image=b"not an image")
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, 2)
-    reason = pack_batch(zip_path, selection, "0-0", tmp_path / "store/0-0", 16, 2, progress=False)["reason"].iloc[0]
+    reason = pack_batch(
+        zip_path, selection, "0-0", StorePaths.for_prefix(tmp_path / "store/0-0"), 16, 2, progress=False
+    )["reason"].iloc[0]
     assert reason.startswith("bad/0.png: cannot identify image file")
     assert "BytesIO" not in reason and " at 0x" not in reason
 

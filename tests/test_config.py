@@ -13,18 +13,18 @@ from dfdetect.config import (
     ConfigError,
     check_config,
     complete_config,
-    complete_model_settings,
+    complete_section,
     default_config,
     discover_batches,
     load_config,
-    raw_video_part_number,
+    part_number,
     raw_video_parts,
+    result_settings,
 )
 from dfdetect.data.demo import DemoSpec
-from dfdetect.data.facebatch import batch_file_name
-from dfdetect.data.faces import FaceSettings
-from dfdetect.layout import ResultsLayout
-from dfdetect.schema import SCHEMA_PATH, schema_default, section_schema
+from dfdetect.data.faces.detect import FaceSettings
+from dfdetect.layout import ResultsLayout, batch_file_name, raw_video_part_number
+from dfdetect.schema import SCHEMA_PATH, schema_default, section_schema, speed_keys
 
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 
@@ -53,9 +53,9 @@ def test_default_config_is_the_schema_defaults():
                 assert config[section][key] == value, f"{section}.{key}"
 
 
-def test_complete_model_settings_rejects_unknown_keys():
-    with pytest.raises(Exception, match="epoch"):
-        complete_model_settings({"arch": "cnn", "epoch": 3})
+def test_complete_section_rejects_unknown_keys_naming_them():
+    with pytest.raises(ConfigError, match="models.model.*epoch"):
+        complete_section("model", {"arch": "cnn", "epoch": 3})
 
 
 def test_load_config_validates_completes_and_checks(tmp_path):
@@ -134,66 +134,56 @@ def test_raw_batches_and_raw_video_parts_are_discovered_in_numeric_order(tmp_pat
 
 def test_raw_video_part_numbers():
     assert raw_video_part_number("x/dfdc_train_part_012.zip") == "12"
-    with pytest.raises(ConfigError, match="raw_video_dir"):
+    with pytest.raises(ValueError, match="not a raw DFDC part name"):
         raw_video_part_number("dfdc_train_part_x.zip")
+    with pytest.raises(ConfigError, match="raw_video_dir"):
+        part_number("dfdc_train_part_x.zip")
 
 
 # --- the schema is the only source of defaults -------------------------------------------------------
 
-# Every settings class a library caller can build, with the schema section of each field.
-SETTINGS_CLASSES = {
-    FaceSettings: {field: ("faces", field) for field in schema_defaults("faces") if field != "resources"},
-    DemoSpec: {
-        "videos_per_batch": ("demo", "videos_per_batch"),
-        "image_size": ("demo", "image_size"),
-        "n_frame_slots": ("demo", "n_frame_slots"),
-        "seed": ("demo", "seed"),
-        "manipulations": ("demo", "manipulations"),
-        "real_share": ("demo", "real_share"),
-    },
-}
 
-
-def _landmark_settings():
+def _section_settings_classes():
     from dfdetect.data.landmarks import LandmarkSettings
 
-    return LandmarkSettings, {
-        field: ("landmarks", field) for field in schema_defaults("landmarks") if field != "resources"
-    }
+    return [FaceSettings, DemoSpec, LandmarkSettings]
 
 
-def _predict_settings():
+@pytest.mark.parametrize("index", range(3))
+def test_section_settings_take_defaults_and_ranges_from_the_schema_only(index):
+    cls = _section_settings_classes()[index]
+    fields = dataclasses.fields(cls)
+    assert all(field.default is dataclasses.MISSING for field in fields), f"{cls.__name__} has its own defaults"
+    defaults = schema_defaults(cls.SECTION)
+    built = cls.from_mapping({})
+    for field in fields:
+        expected = defaults[field.name]
+        assert getattr(built, field.name) == (tuple(expected) if isinstance(expected, list) else expected)
+    # every key of the section that changes results is a field (demo: but enabled/batches, the workflow's)
+    workflow_keys = {"enabled", "batches"} if cls is DemoSpec else set()
+    assert {field.name for field in fields} == set(defaults) - speed_keys(cls.SECTION) - workflow_keys
+    integer_key = next(field.name for field in fields if field.type == "int")  # every one has a minimum >= 0
+    with pytest.raises(ConfigError, match=rf"{cls.SECTION}\.{integer_key}"):
+        cls.from_mapping({integer_key: -5})
+
+
+def test_predict_settings_take_the_schema_defaults_and_ranges():
     from dfdetect.evaluation.predict import PredictSettings
 
-    return PredictSettings, {
-        "step": ("frames", "step"),
-        "count": ("frames", "count"),
-        "aggregation": ("evaluation", "aggregate"),
-        "batch_size": ("evaluation", "batch_size"),
-    }
+    assert all(field.default is dataclasses.MISSING for field in dataclasses.fields(PredictSettings))
+    settings = PredictSettings.of()
+    assert (settings.step, settings.count) == (schema_default("frames", "step"), schema_default("frames", "count"))
+    assert settings.aggregation == schema_default("evaluation", "aggregate")
+    assert settings.faces == FaceSettings.from_mapping()
+    with pytest.raises(ConfigError, match="evaluation.aggregate"):
+        PredictSettings.of(aggregation="max")
 
 
-@pytest.mark.parametrize("settings_class", ["FaceSettings", "DemoSpec", "PredictSettings", "LandmarkSettings"])
-def test_settings_class_defaults_are_the_schema_defaults(settings_class):
-    special = {"PredictSettings": _predict_settings, "LandmarkSettings": _landmark_settings}
-    cls, sources = (
-        special[settings_class]()
-        if settings_class in special
-        else next((cls, sources) for cls, sources in SETTINGS_CLASSES.items() if cls.__name__ == settings_class)
-    )
-    fields = {field.name: field for field in dataclasses.fields(cls)}
-    for name, field in fields.items():
-        if name not in sources:
-            assert field.default is dataclasses.MISSING, f"{cls.__name__}.{name} has a default the schema lacks"
-            continue
-        section, key = sources[name]
-        expected = schema_default(section, key)
-        expected = tuple(expected) if isinstance(expected, list) else expected  # frozen dataclasses hold tuples
-        assert field.default == expected, f"{cls.__name__}.{name} != schema {section}.{key}"
-    assert set(sources) <= set(fields)
-    # and the section's keys are all settings of the class (faces: all but the scheduler's resources)
-    if cls is FaceSettings:
-        assert set(fields) == set(schema_defaults("faces")) - {"resources"}
+def test_speed_settings_are_left_out_of_what_changes_results():
+    assert speed_keys("model") == {"resources", "loader_workers"}
+    assert speed_keys("faces") == speed_keys("landmarks") == {"resources"}
+    entry = complete_section("model", {"arch": "cnn"})
+    assert set(entry) - set(result_settings(entry, "model")) == {"resources", "loader_workers"}
 
 
 def test_train_settings_hold_no_defaults_and_take_the_schema_defaults():

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import EvaluationPaths
-from dfdetect.layout import EVALUATION_FILES, TRAIN_FILES, ResultsLayout
+from dfdetect.layout import EVALUATION_FILES, LANDMARK_FILES, STORE_FILES, TRAIN_FILES, ResultsLayout
 from dfdetect.training.train import TrainPaths
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +65,23 @@ def test_rule_outputs_are_what_the_library_writes(workflow_rules, rule, paths_cl
     assert paths_class.from_mapping(outputs) == in_folder
 
 
+@pytest.mark.parametrize(
+    ("rule", "paths_class", "suffixes", "data"),
+    [("pack", StorePaths, STORE_FILES, "{data}"), ("landmarks", LandmarkPaths, LANDMARK_FILES, "")],
+)
+def test_store_rule_outputs_are_what_the_library_opens(workflow_rules, rule, paths_class, suffixes, data):
+    outputs = declared_outputs(workflow_rules[rule])
+    assert list(outputs) == [field.name for field in dataclasses.fields(paths_class)] == list(suffixes)
+    prefix = ResultsLayout("res").store_prefix("{batch}", data)
+    assert {name: str(path) for name, path in dataclasses.asdict(paths_class.for_prefix(prefix)).items()} == outputs
+    # the consumers' flat input lists group back into one paths object per batch
+    files = [path.format(batch=batch, data="") for batch in ("0-0", "1-0") for path in outputs.values()]
+    grouped = paths_class.group(files)
+    assert [paths.batch for paths in grouped] == ["0-0", "1-0"]
+    with pytest.raises(ValueError, match="no path for"):
+        paths_class.group(files[1:])
+
+
 def test_a_missing_output_fails_before_the_job_runs():
     outputs = {name: f"x/{file}" for name, file in TRAIN_FILES.items() if name != "plot"}
     with pytest.raises(ValueError, match="TrainPaths: no path for plot"):
@@ -103,9 +122,7 @@ def test_layout_paths_are_the_rule_paths(workflow_rules):
     rules = workflow_rules
     assert _strip_constraints(str(rules["demo"].output[0])) == layout.demo_zip("{batch}", "{data}")
     assert _strip_constraints(str(rules["extract_faces"].output.batch)) == layout.faces_zip("{part}", "{data}")
-    assert _strip_constraints(str(rules["pack"].output.index)) == layout.store_file(
-        "{batch}", "index.parquet", "{data}"
-    )
+    assert _strip_constraints(str(rules["pack"].output.index)) == layout.store_file("{batch}", "index", "{data}")
     assert _strip_constraints(str(rules["set_videos"].output[0])) == layout.set_videos("{set}")
     assert _strip_constraints(str(rules["robustness"].output.table)) == layout.robustness_file("{model}", "table")
     assert str(rules["split"].output.test) == layout.split("test")
@@ -113,7 +130,7 @@ def test_layout_paths_are_the_rule_paths(workflow_rules):
 
 
 def test_faces_report_path_is_the_layout_one():
-    from dfdetect.data.faces import report_path
+    from dfdetect.data.faces.extract import report_path
 
     layout = ResultsLayout("res")
     assert str(report_path(layout.faces_zip("3"))) == layout.faces_report("3")
@@ -131,3 +148,38 @@ def test_benchmarks_import_nothing_from_tests():
                 else []
             )
             assert not any(name.split(".")[0] == "tests" for name in names), f"{path.name} imports {names}"
+
+
+def _python_enums() -> dict[str, tuple[tuple[str, ...], str | None, str]]:
+    """Every value list that Python code implements and the schema lists too: name -> (Python's
+    values, schema section, schema key)."""
+    from dfdetect.data.demo import MANIPULATIONS
+    from dfdetect.evaluation.aggregate import AGGREGATIONS
+    from dfdetect.training.augment import PRESETS
+    from dfdetect.training.backbones import POOLINGS
+    from dfdetect.training.backend import SUPPORTED_BACKENDS
+    from dfdetect.training.distribute import DISTRIBUTE_MODES
+    from dfdetect.training.models import ARCHS
+    from dfdetect.training.recipes import FAKES
+
+    return {
+        "demo manipulations": (MANIPULATIONS, "demo", "manipulations"),
+        "aggregations": (AGGREGATIONS, "evaluation", "aggregate"),
+        "augment presets": (PRESETS, "model", "augment"),
+        "keras backends": (SUPPORTED_BACKENDS, None, "keras_backend"),
+        "distribute modes": (DISTRIBUTE_MODES, "model", "distribute"),
+        "archs": (ARCHS, "model", "arch"),
+        "poolings": (POOLINGS, "model", "pooling"),
+        "fakes": (FAKES, "model", "fakes"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_python_enums()))
+def test_every_enum_in_python_and_the_schema_is_the_same(name):
+    from dfdetect.schema import config_schema, schema_enum
+
+    python_values, section, key = _python_enums()[name]
+    assert tuple(python_values) == schema_enum(section, key), f"{name}: Python and the schema differ"
+    if name == "demo manipulations":  # an evaluation set's demo lists them again
+        set_items = config_schema()["$defs"]["evaluation_set"]["properties"]["demo"]["properties"][key]["items"]
+        assert tuple(set_items["enum"]) == tuple(python_values)

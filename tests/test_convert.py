@@ -10,7 +10,7 @@ import pytest
 from dfdetect.cli import main as cli
 from dfdetect.data.convert import videos_to_raw_part
 from dfdetect.data.facebatch import FaceBatchError
-from dfdetect.data.faces import read_raw_metadata
+from dfdetect.data.faces.extract import read_raw_metadata
 
 
 def videos_folder(tmp_path):

@@ -20,15 +20,11 @@ from PIL import Image
 
 from dfdetect.data import demo
 from dfdetect.data.demo import DemoSpec, plan_batch, write_demo_batch
-from dfdetect.data.facebatch import (
-    METADATA_MEMBER,
-    batch_file_name,
-    parse_face_member,
-    read_metadata,
-)
-from dfdetect.layout import demo_batch_id, demo_batch_index
+from dfdetect.data.demo import write as demo_write
+from dfdetect.data.facebatch import METADATA_MEMBER, parse_face_member, read_metadata
+from dfdetect.layout import batch_file_name, demo_batch_id, demo_batch_index
 
-SMALL = DemoSpec(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=11)
+SMALL = DemoSpec.of(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=11)
 VIDEO_FILENAME = re.compile(r"^[a-z]{10}\.mp4$")
 
 
@@ -85,7 +81,7 @@ def small_batches(tmp_path_factory: pytest.TempPathFactory) -> list[Batch]:
 
 @pytest.fixture(scope="module")
 def default_batch(tmp_path_factory: pytest.TempPathFactory) -> Batch:
-    return write_and_read(tmp_path_factory.mktemp("demo-default"), 0, DemoSpec())
+    return write_and_read(tmp_path_factory.mktemp("demo-default"), 0, DemoSpec.of())
 
 
 def stem(filename: str) -> str:
@@ -128,7 +124,7 @@ def test_batch_ids_run_0_0_0_1_1_0_1_1() -> None:
 )
 def test_spec_refuses_sizes_that_cannot_work(changes: dict[str, int]) -> None:
     with pytest.raises(ValueError, match=next(iter(changes))):
-        DemoSpec(**changes)
+        DemoSpec.of(**changes)
 
 
 def test_zip_holds_metadata_and_face_folders_only(small_batches: list[Batch]) -> None:
@@ -206,7 +202,7 @@ def test_video_names_are_unique_across_batches(small_batches: list[Batch]) -> No
     # Originals, present or not, never share a name with another video; checked on many plans.
     names: list[str] = []
     for index in range(40):
-        for family in plan_batch(index, DemoSpec()).families:
+        for family in plan_batch(index, DemoSpec.of()).families:
             names += [family.original, *family.fakes]
     assert len(names) == len(set(names))
     assert all(re.fullmatch(r"[a-z]{10}", name) for name in names)
@@ -220,7 +216,7 @@ def test_rewriting_a_batch_gives_identical_bytes(tmp_path: Path, small_batches: 
     write_demo_batch(again, 0, SMALL)
     assert again.read_bytes() == small_batches[0].path.read_bytes()
     other_seed = tmp_path / "other" / small_batches[0].path.name
-    write_demo_batch(other_seed, 0, DemoSpec(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=12))
+    write_demo_batch(other_seed, 0, DemoSpec.of(videos_per_batch=12, image_size=40, n_frame_slots=60, seed=12))
     assert other_seed.read_bytes() != again.read_bytes()
 
 
@@ -241,8 +237,8 @@ def test_a_failed_write_leaves_the_old_zip_and_no_partial_file(tmp_path: Path, m
             raise KeyboardInterrupt  # what a killed job looks like from inside
         return original_encode(frames)
 
-    original_encode = demo.encode_pngs
-    monkeypatch.setattr(demo, "encode_pngs", fail_on_third_video)
+    original_encode = demo_write.encode_pngs
+    monkeypatch.setattr(demo_write, "encode_pngs", fail_on_third_video)
     with pytest.raises(KeyboardInterrupt):
         write_demo_batch(target, 0, SMALL)
     assert target.read_bytes() == b"previous batch"
@@ -272,7 +268,7 @@ def test_fakes_come_from_real_videos_in_the_batch_or_absent_ones(small_batches: 
 
 
 def test_about_seven_in_eight_videos_are_fake(default_batch: Batch) -> None:
-    plans = [plan_batch(index, DemoSpec()) for index in range(12)]
+    plans = [plan_batch(index, DemoSpec.of()) for index in range(12)]
     n_fake = sum(plan.n_fake for plan in plans)
     n_videos = sum(plan.n_fake + plan.n_real for plan in plans)
     assert 0.8 <= n_fake / n_videos <= 0.95
@@ -414,7 +410,7 @@ def test_a_simple_detector_separates_real_from_fake_frames_of_new_videos(tmp_pat
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    spec = DemoSpec(videos_per_batch=40, image_size=48, n_frame_slots=24, seed=5)
+    spec = DemoSpec.of(videos_per_batch=40, image_size=48, n_frame_slots=24, seed=5)
     train = [labelled_frames(write_and_read(tmp_path, index, spec)) for index in range(2)]
     test_features, test_labels = labelled_frames(write_and_read(tmp_path, 2, spec))
     assert 0 < test_labels.mean() < 1

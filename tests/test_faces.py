@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from dfdetect.data import faces
-from dfdetect.data.facebatch import METADATA_MEMBER, batch_file_name, parse_face_member, read_metadata
-from dfdetect.data.faces import Box, FaceSettings, VideoDecodeError
+from dfdetect.data.facebatch import METADATA_MEMBER, FaceBatchError, parse_face_member, read_metadata
+from dfdetect.data.faces import decode, detect, extract
+from dfdetect.data.faces.decode import VideoDecodeError
+from dfdetect.data.faces.detect import Box, FaceSettings
+from dfdetect.layout import batch_file_name
 from dfdetect.testkit import videos
 
 N_FRAMES = 12
@@ -34,8 +36,8 @@ def as_xyxy(box: Box) -> tuple[float, float, float, float]:
 
 
 @pytest.fixture(scope="session")
-def detector() -> faces.FaceDetector:
-    return faces.load_detector("CPU:0")
+def detector() -> detect.FaceDetector:
+    return detect.load_detector("CPU:0")
 
 
 @pytest.fixture(scope="session")
@@ -67,28 +69,28 @@ def noise_video() -> bytes:
 
 def test_settings_reject_values_that_cannot_work():
     with pytest.raises(ValueError, match="every_k"):
-        FaceSettings(every_k=0)
+        FaceSettings.of(every_k=0)
     with pytest.raises(ValueError, match="threshold"):
-        FaceSettings(threshold=1.5)
+        FaceSettings.of(threshold=1.5)
     with pytest.raises(ValueError, match="min_face_size"):
-        FaceSettings(min_face_size=8)
-    with pytest.raises(ValueError, match="unknown key.*every_n"):
+        FaceSettings.of(min_face_size=8)
+    with pytest.raises(ValueError, match="every_n. was unexpected"):
         FaceSettings.from_mapping({"every_n": 2})
-    assert FaceSettings.from_mapping({"every_k": 5, "max_faces": None}) == FaceSettings(every_k=5, max_faces=None)
+    assert FaceSettings.from_mapping({"every_k": 5, "max_faces": None}) == FaceSettings.of(every_k=5, max_faces=None)
 
 
 def test_detection_scale_keeps_mtcnn_at_its_safe_minimum():
-    assert faces.detection_scale(12) == 1.0
-    assert faces.detection_scale(20) == 1.0
-    assert faces.detection_scale(40) == 0.5
-    assert faces.detection_scale(80) == 0.25
+    assert detect.detection_scale(12) == 1.0
+    assert detect.detection_scale(20) == 1.0
+    assert detect.detection_scale(40) == 0.5
+    assert detect.detection_scale(80) == 0.25
 
 
 def test_crop_face_is_square_with_margin_and_resized():
     frame = np.zeros((200, 300, 3), dtype=np.uint8)
     frame[50:150, 100:180] = 200  # an 80x100 "face"
-    settings = FaceSettings(margin=0.2, crop_size=120)
-    crop = faces.crop_face(frame, Box(100, 50, 180, 150, 0.99), settings)
+    settings = FaceSettings.of(margin=0.2, crop_size=120)
+    crop = detect.crop_face(frame, Box(100, 50, 180, 150, 0.99), settings)
     assert crop.shape == (120, 120, 3) and crop.dtype == np.uint8
     # side = 100 * 1.2 = 120 px, centred on the box: rows 40..160, columns 80..200
     assert np.array_equal(crop, frame[40:160, 80:200])
@@ -96,11 +98,11 @@ def test_crop_face_is_square_with_margin_and_resized():
 
 def test_crop_face_shifts_inside_the_frame_and_pads_only_when_larger():
     frame = np.arange(100 * 120 * 3, dtype=np.uint32).reshape(100, 120, 3).astype(np.uint8)
-    settings = FaceSettings(margin=0.0, crop_size=40)
-    near_corner = faces.crop_face(frame, Box(-10, -5, 30, 35, 0.99), settings)
+    settings = FaceSettings.of(margin=0.0, crop_size=40)
+    near_corner = detect.crop_face(frame, Box(-10, -5, 30, 35, 0.99), settings)
     assert np.array_equal(near_corner, frame[0:40, 0:40])  # shifted in, no black border
-    settings = FaceSettings(margin=0.0, crop_size=140)
-    larger = faces.crop_face(frame, Box(0, 0, 140, 100, 0.99), settings)
+    settings = FaceSettings.of(margin=0.0, crop_size=140)
+    larger = detect.crop_face(frame, Box(0, 0, 140, 100, 0.99), settings)
     assert np.array_equal(larger[20:120, 10:130], frame)  # centred, black above, below and sides
     assert not larger[:20].any() and not larger[120:].any()
 
@@ -108,14 +110,14 @@ def test_crop_face_shifts_inside_the_frame_and_pads_only_when_larger():
 def test_order_faces_largest_first_and_capped():
     small, big = Box(0, 0, 10, 10, 1), Box(50, 0, 90, 40, 1)
     left_twin, right_twin = Box(0, 0, 20, 20, 1), Box(60, 0, 80, 20, 1)
-    assert faces.order_faces([small, big], None) == [big, small]
-    assert faces.order_faces([right_twin, left_twin], None) == [left_twin, right_twin]
-    assert faces.order_faces([small, big, left_twin], 2) == [big, left_twin]
+    assert detect.order_faces([small, big], None) == [big, small]
+    assert detect.order_faces([right_twin, left_twin], None) == [left_twin, right_twin]
+    assert detect.order_faces([small, big, left_twin], 2) == [big, left_twin]
 
 
 def test_report_path_sits_next_to_the_output():
     out = Path("results/faces") / batch_file_name("12-0")
-    assert faces.report_path(out) == Path("results/faces/deepfake-detection-faces-part-12-0.report.csv")
+    assert extract.report_path(out) == Path("results/faces/deepfake-detection-faces-part-12-0.report.csv")
 
 
 # ---------------------------------------------------------------- decoding
@@ -123,12 +125,12 @@ def test_report_path_sits_next_to_the_output():
 
 def test_iter_video_frames_samples_every_kth_frame_from_bytes_and_paths(astronaut_video, tmp_path):
     data, _ = astronaut_video
-    from_bytes = list(faces.iter_video_frames(data, every_k=5))
+    from_bytes = list(decode.iter_video_frames(data, every_k=5))
     assert [index for index, _ in from_bytes] == [0, 5, 10]
     assert all(frame.shape == (240, 320, 3) and frame.dtype == np.uint8 for _, frame in from_bytes)
     path = tmp_path / "v.mp4"
     path.write_bytes(data)
-    from_path = list(faces.iter_video_frames(path, every_k=5))
+    from_path = list(decode.iter_video_frames(path, every_k=5))
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(from_bytes, from_path))
 
 
@@ -144,10 +146,10 @@ def test_read_ahead_keeps_order_raises_source_errors_and_closes_the_source():
         finally:
             closed.append(fail_at)
 
-    assert list(faces._read_ahead(numbers(None), depth=3)) == list(range(10))
+    assert list(decode.read_ahead(numbers(None), depth=3)) == list(range(10))
     with pytest.raises(VideoDecodeError, match="frame 4: broken"):
-        list(faces._read_ahead(numbers(4), depth=2))
-    early = faces._read_ahead(numbers(-1), depth=2)
+        list(decode.read_ahead(numbers(4), depth=2))
+    early = decode.read_ahead(numbers(-1), depth=2)
     assert next(early) == 0
     early.close()  # the consumer stops: the thread stops and closes its source
     assert closed == [None, 4, -1]
@@ -156,7 +158,7 @@ def test_read_ahead_keeps_order_raises_source_errors_and_closes_the_source():
 def test_truncated_video_is_a_decode_error_or_shorter(astronaut_video):
     data, _ = astronaut_video
     try:
-        indices = [index for index, _ in faces.iter_video_frames(data[: len(data) // 2], name="half.mp4")]
+        indices = [index for index, _ in decode.iter_video_frames(data[: len(data) // 2], name="half.mp4")]
     except VideoDecodeError as error:
         assert str(error).startswith("half.mp4: ")
     else:
@@ -165,7 +167,7 @@ def test_truncated_video_is_a_decode_error_or_shorter(astronaut_video):
 
 def test_garbage_bytes_raise_a_decode_error_naming_the_video():
     with pytest.raises(VideoDecodeError, match=r"^broken\.mp4: moov atom not found; .*Invalid data"):
-        list(faces.iter_video_frames(videos.garbage_mp4_bytes(), name="broken.mp4"))
+        list(decode.iter_video_frames(videos.garbage_mp4_bytes(), name="broken.mp4"))
 
 
 def test_audio_only_mp4_is_a_decode_error(tmp_path):
@@ -177,7 +179,7 @@ def test_audio_only_mp4_is_a_decode_error(tmp_path):
         check=True,
     )
     with pytest.raises(VideoDecodeError, match=r"audio\.mp4: .*does not contain any stream"):
-        list(faces.iter_video_frames(audio, name="audio.mp4"))
+        list(decode.iter_video_frames(audio, name="audio.mp4"))
 
 
 # ---------------------------------------------------------------- detection on real faces
@@ -186,8 +188,8 @@ def test_audio_only_mp4_is_a_decode_error(tmp_path):
 @pytest.mark.parametrize("video_fixture", ["astronaut_video", "grace_video"])
 def test_moving_face_is_found_where_it_was_pasted(request, detector, video_fixture):
     data, truth = request.getfixturevalue(video_fixture)
-    settings = FaceSettings(every_k=2)
-    found = faces.extract_video_faces(data, detector, settings, name=video_fixture)
+    settings = FaceSettings.of(every_k=2)
+    found = extract.extract_video_faces(data, detector, settings, name=video_fixture)
     assert found.n_frames_read == N_FRAMES and found.n_frames_sampled == N_FRAMES // 2
     assert sorted(found.faces) == list(range(0, N_FRAMES, 2))  # a face in every sampled frame
     for index, frame_faces in found.faces.items():
@@ -205,17 +207,17 @@ def test_moving_face_is_found_where_it_was_pasted(request, detector, video_fixtu
 
 def test_crop_shows_the_face(detector, astronaut_video):
     data, _ = astronaut_video
-    found = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, crop_size=96))
+    found = extract.extract_video_faces(data, detector, FaceSettings.of(every_k=6, crop_size=96))
     crop = found.faces[0][0].crop
     assert crop.shape == (96, 96, 3)
     # Detecting again inside the crop finds one face filling most of it (margin 0.3: about 1/1.3).
-    again = faces.detect_faces([crop], detector, FaceSettings(min_face_size=20))[0]
+    again = detect.detect_faces([crop], detector, FaceSettings.of(min_face_size=20))[0]
     assert len(again) == 1 and again[0].height > 0.6 * 96
 
 
 def test_two_faces_come_largest_first(detector, two_face_video):
     data, truth = two_face_video
-    found = faces.extract_video_faces(data, detector, FaceSettings(every_k=3))
+    found = extract.extract_video_faces(data, detector, FaceSettings.of(every_k=3))
     assert sorted(found.faces) == [0, 3, 6, 9]
     for index, frame_faces in found.faces.items():
         assert len(frame_faces) == 2
@@ -225,18 +227,18 @@ def test_two_faces_come_largest_first(detector, two_face_video):
 
 def test_max_faces_and_min_face_size_filter(detector, two_face_video):
     data, _ = two_face_video
-    one = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, max_faces=1))
+    one = extract.extract_video_faces(data, detector, FaceSettings.of(every_k=6, max_faces=1))
     assert sorted(one.faces) == [0, 6]  # faces were found, so the next line checks something
     assert all(len(frame_faces) == 1 for frame_faces in one.faces.values())
-    too_big = faces.extract_video_faces(data, detector, FaceSettings(every_k=6, min_face_size=120))
+    too_big = extract.extract_video_faces(data, detector, FaceSettings.of(every_k=6, min_face_size=120))
     assert too_big.n_faces == 0 and too_big.n_frames_sampled == 2
 
 
 def test_batched_detection_matches_per_frame_detection(detector, two_face_video):
     data, _ = two_face_video
-    frames = [frame for _, frame in faces.iter_video_frames(data, every_k=2)]
-    batched = faces.detect_faces(frames, detector, FaceSettings(batch_size=6))
-    single = faces.detect_faces(frames, detector, FaceSettings(batch_size=1))
+    frames = [frame for _, frame in decode.iter_video_frames(data, every_k=2)]
+    batched = detect.detect_faces(frames, detector, FaceSettings.of(batch_size=6))
+    single = detect.detect_faces(frames, detector, FaceSettings.of(batch_size=1))
     assert [len(boxes) for boxes in batched] == [len(boxes) for boxes in single] == [2] * len(frames)
     for batch_boxes, single_boxes in zip(batched, single):
         for a, b in zip(batch_boxes, single_boxes):
@@ -244,7 +246,7 @@ def test_batched_detection_matches_per_frame_detection(detector, two_face_video)
 
 
 def test_faceless_video_yields_no_faces(detector, noise_video):
-    found = faces.extract_video_faces(noise_video, detector, FaceSettings())
+    found = extract.extract_video_faces(noise_video, detector, FaceSettings.of())
     assert found.n_faces == 0 and found.n_frames_read == N_FRAMES
 
 
@@ -281,7 +283,7 @@ def raw_part(tmp_path_factory, astronaut_video, grace_video, two_face_video, noi
 def extracted(raw_part, detector, tmp_path_factory):
     before = sha256(raw_part)
     out = tmp_path_factory.mktemp("faces") / batch_file_name("7-0")
-    summary = faces.extract_part(raw_part, out, FaceSettings(every_k=4), detector=detector, progress=False)
+    summary = extract.extract_part(raw_part, out, FaceSettings.of(every_k=4), detector=detector, progress=False)
     assert sha256(raw_part) == before, "the raw part was modified"
     return summary
 
@@ -311,7 +313,7 @@ def test_extract_part_writes_a_valid_face_batch(extracted):
 
 def test_extract_part_reports_every_video_with_its_reason(extracted):
     report = pd.read_csv(extracted.report_path, keep_default_na=False)
-    assert list(report.columns) == faces.REPORT_COLUMNS
+    assert list(report.columns) == extract.REPORT_COLUMNS
     status = dict(zip(report["filename"], report["status"]))
     assert status == {
         "aaaaaaaaaa.mp4": "ok",
@@ -337,8 +339,8 @@ def test_extract_part_reports_every_video_with_its_reason(extracted):
 
 
 def test_extract_part_is_deterministic_and_leaves_no_temporary_files(extracted, raw_part, detector, tmp_path):
-    again = faces.extract_part(
-        raw_part, tmp_path / extracted.out_zip.name, FaceSettings(every_k=4), detector=detector, progress=False
+    again = extract.extract_part(
+        raw_part, tmp_path / extracted.out_zip.name, FaceSettings.of(every_k=4), detector=detector, progress=False
     )
     assert again.out_zip.read_bytes() == extracted.out_zip.read_bytes()
     assert again.report_path.read_bytes() == extracted.report_path.read_bytes()
@@ -349,9 +351,9 @@ def test_extract_part_errors_name_the_file(tmp_path, detector):
     no_metadata = tmp_path / "dfdc_train_part_1.zip"
     with zipfile.ZipFile(no_metadata, "w") as archive:
         archive.writestr("dfdc_train_part_1/x.mp4", b"")
-    with pytest.raises(faces.FaceBatchError, match=r"dfdc_train_part_1\.zip: no metadata\.json"):
-        faces.extract_part(no_metadata, tmp_path / "out.zip", FaceSettings(), detector=detector, progress=False)
+    with pytest.raises(FaceBatchError, match=r"dfdc_train_part_1\.zip: no metadata\.json"):
+        extract.extract_part(no_metadata, tmp_path / "out.zip", FaceSettings.of(), detector=detector, progress=False)
     bad_label = videos.write_raw_part(tmp_path / "dfdc_train_part_2.zip", {}, {"x.mp4": {"label": "MAYBE"}})
-    with pytest.raises(faces.FaceBatchError, match=r"metadata\.json: entry 'x\.mp4': label 'MAYBE'"):
-        faces.extract_part(bad_label, tmp_path / "out.zip", FaceSettings(), detector=detector, progress=False)
+    with pytest.raises(FaceBatchError, match=r"metadata\.json: entry 'x\.mp4': label 'MAYBE'"):
+        extract.extract_part(bad_label, tmp_path / "out.zip", FaceSettings.of(), detector=detector, progress=False)
     assert not (tmp_path / "out.zip").exists()

@@ -7,8 +7,9 @@ import zipfile
 import pandas as pd
 import pytest
 
-from dfdetect.data.facebatch import FaceBatchError, batch_id, is_unsafe_member, parse_face_member, read_metadata
+from dfdetect.data.facebatch import FaceBatchError, is_unsafe_member, parse_face_member, read_metadata
 from dfdetect.data.ingest import combine_video_tables, ingest_batch, write_batch_manifest
+from dfdetect.layout import batch_id
 from dfdetect.testkit.batches import Video, write_face_batch
 
 
@@ -29,7 +30,7 @@ def test_unsafe_member_names(name):
 
 def test_batch_id_from_file_name():
     assert batch_id("/x/deepfake-detection-faces-part-12-3.zip") == "12-3"
-    with pytest.raises(FaceBatchError, match="not a face-batch file name"):
+    with pytest.raises(ValueError, match="not a face-batch file name"):
         batch_id("faces-12.zip")
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.reduce import select_frames
-from dfdetect.data.store import FrameStore, pack_batch
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, video_code, write_face_batch
 from dfdetect.training.loader import FrameDataset, class_weights, nearest_filled_slot
 
@@ -27,7 +27,9 @@ def store(tmp_path_factory):
         zip_path = write_face_batch(folder / f"deepfake-detection-faces-part-{batch}.zip", videos, size=8)
         manifest = ingest_batch(zip_path, batch)
         selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, N_SLOTS)
-        pack_batch(zip_path, selection, batch, folder / "store" / batch, 8, N_SLOTS, progress=False)
+        pack_batch(
+            zip_path, selection, batch, StorePaths.for_prefix(folder / "store" / batch), 8, N_SLOTS, progress=False
+        )
     return FrameStore.from_folder(folder / "store")
 
 

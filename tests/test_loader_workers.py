@@ -17,7 +17,7 @@ import pytest
 
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.reduce import select_frames
-from dfdetect.data.store import FrameStore, pack_batch
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.training.loader import FrameDataset, class_weights
 from dfdetect.training.recipes import Recipe
@@ -38,7 +38,7 @@ def store(tmp_path_factory) -> FrameStore:
     zip_path = write_face_batch(folder / "deepfake-detection-faces-part-0-0.zip", videos, size=SIZE)
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, N_SLOTS)
-    pack_batch(zip_path, selection, "0-0", folder / "store" / "0-0", SIZE, N_SLOTS, progress=False)
+    pack_batch(zip_path, selection, "0-0", StorePaths.for_prefix(folder / "store" / "0-0"), SIZE, N_SLOTS, False)
     return FrameStore.from_folder(folder / "store")
 
 

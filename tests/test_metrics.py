@@ -19,7 +19,8 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from dfdetect import plots
+from dfdetect import figures
+from dfdetect.evaluation import plots
 from dfdetect.evaluation.aggregate import aggregate_frame_scores
 from dfdetect.evaluation.metrics import (
     bootstrap_auc_interval,
@@ -29,7 +30,7 @@ from dfdetect.evaluation.metrics import (
     threshold_choice,
     threshold_metrics,
 )
-from dfdetect.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
+from dfdetect.evaluation.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 
 LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
 SCORES = np.array([0.05, 0.40, 0.62, 0.30, 0.90, 0.55, 0.48, 0.97, 0.70, 0.20, 0.81, 0.66])
@@ -356,7 +357,7 @@ def test_missing_scores_are_an_error_naming_the_problem():
 )
 def test_plots_are_png_files_even_with_one_class(tmp_path, labels, monkeypatch):
     placeholders = []
-    draw_placeholder = plots.undefined_plot
+    draw_placeholder = figures.undefined_plot
     monkeypatch.setattr(
         plots, "undefined_plot", lambda path, *args: (placeholders.append(path.name), draw_placeholder(path, *args))
     )

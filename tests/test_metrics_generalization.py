@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from dfdetect.evaluation.metrics import mean_perturbed_auc, per_manipulation_auc, robustness_record
-from dfdetect.plots import plot_robustness
+from dfdetect.evaluation.plots import plot_robustness
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -24,8 +24,12 @@ backend.select_backend(os.environ.get("KERAS_BACKEND", "tensorflow"))
 
 import keras  # noqa: E402  (after select_backend, on purpose)
 
-from dfdetect.training import models  # noqa: E402
-from dfdetect.training.models import ModelConfigError  # noqa: E402
+from dfdetect.training import (  # noqa: E402
+    backbones,
+    layers,
+    models,  # noqa: E402
+)
+from dfdetect.training.backbones import ModelConfigError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32  # the smallest size the cheap backbones accept
@@ -151,21 +155,21 @@ def test_preprocessing_matches_keras_preprocess_input_for_every_backbone() -> No
     images = np.random.default_rng(2).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     images[0, 0, 0] = (0, 128, 255)  # extremes, and channel order visible
     modes_seen = set()
-    for name in models.backbone_names():
-        spec = models.backbone_spec(name)
+    for name in backbones.backbone_names():
+        spec = backbones.backbone_spec(name)
         modes_seen.add(spec.preprocessing)
         expected = getattr(keras.applications, spec.module).preprocess_input(images.astype("float32"))
-        layer = models.BackbonePreprocessing(spec.preprocessing)
+        layer = layers.BackbonePreprocessing(spec.preprocessing)
         actual = keras.ops.convert_to_numpy(layer(images))
         np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-5, err_msg=name)
-    assert modes_seen == set(models.PREPROCESSING_MODES)
+    assert modes_seen == set(layers.PREPROCESSING_MODES)
 
 
 def test_backbone_names_cover_the_study() -> None:
-    names = models.backbone_names()
+    names = backbones.backbone_names()
     for required in ("Xception", "VGG16", "InceptionV3", "ResNet50V2", "EfficientNetB0"):
         assert required in names
-    assert models.backbone_spec("efficientnetb0").name == "EfficientNetB0"
+    assert backbones.backbone_spec("efficientnetb0").name == "EfficientNetB0"
 
 
 def test_transfer_freezes_the_base_and_trains_the_head(tmp_path: Path) -> None:
@@ -176,7 +180,7 @@ def test_transfer_freezes_the_base_and_trains_the_head(tmp_path: Path) -> None:
         SIZE,
     )
     base = model.get_layer(index=2)
-    assert isinstance(model.get_layer(index=1), models.BackbonePreprocessing)
+    assert isinstance(model.get_layer(index=1), layers.BackbonePreprocessing)
     assert base.trainable_weights == [] and base.weights
     head_units = [d.units for d in _layers_of_type(model, keras.layers.Dense)]
     assert head_units == [1024, 512, 1]

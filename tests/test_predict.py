@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from dfdetect.data.faces import FaceSettings
+from dfdetect.data.faces.detect import FaceSettings
+from dfdetect.data.store import StorePaths
 from dfdetect.testkit import videos
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.training.backend import select_backend
@@ -20,11 +21,11 @@ from dfdetect.training.backend import select_backend
 select_backend("tensorflow")  # before anything imports Keras
 
 from dfdetect.config import complete_config, default_config  # noqa: E402
-from dfdetect.data import faces  # noqa: E402
+from dfdetect.data.faces import detect, extract  # noqa: E402
 from dfdetect.data.ingest import ingest_batch  # noqa: E402
 from dfdetect.data.reduce import select_batch_frames  # noqa: E402
 from dfdetect.data.store import FrameStore, decode_face, pack_batch  # noqa: E402
-from dfdetect.evaluation import predict, scoring, sources  # noqa: E402
+from dfdetect.evaluation import predict, predict_inputs, scoring  # noqa: E402
 from dfdetect.evaluation.predict import PredictSettings, Scorer  # noqa: E402
 from dfdetect.evaluation.scoring import score_store_videos  # noqa: E402
 from dfdetect.schema import schema_default  # noqa: E402
@@ -84,15 +85,15 @@ def models(model_paths) -> dict[str, object]:
 
 
 @pytest.fixture(scope="module")
-def detector() -> faces.FaceDetector:
-    return faces.load_detector("CPU:0")
+def detector() -> detect.FaceDetector:
+    return detect.load_detector("CPU:0")
 
 
 def scorer(model, **settings) -> Scorer:
     def no_detector():
         raise AssertionError("the face detector was loaded for inputs without an mp4")
 
-    return Scorer(model, PredictSettings(step=STEP, count=COUNT, **settings), detector_factory=no_detector)
+    return Scorer(model, PredictSettings.of(step=STEP, count=COUNT, **settings), detector_factory=no_detector)
 
 
 def by_filename(table: pd.DataFrame) -> dict[str, tuple[float, str]]:
@@ -109,9 +110,9 @@ def test_model_spec_reads_the_input_shapes(models):
 
 def test_resize_face_matches_the_store_decoding_of_the_same_crop():
     crop = np.random.default_rng(0).integers(0, 256, size=(CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
-    expected = decode_face(faces.png_bytes(crop), IMAGE_SIZE)  # what pack stores for an extracted crop
-    assert np.array_equal(sources.resize_face(crop, IMAGE_SIZE), expected)
-    assert np.array_equal(sources.resize_face(crop, CROP_SIZE), crop)
+    expected = decode_face(extract.png_bytes(crop), IMAGE_SIZE)  # what pack stores for an extracted crop
+    assert np.array_equal(predict_inputs.resize_face(crop, IMAGE_SIZE), expected)
+    assert np.array_equal(predict_inputs.resize_face(crop, CROP_SIZE), crop)
 
 
 def test_settings_come_from_the_command_line_over_the_config_over_the_model(models):
@@ -125,15 +126,15 @@ def test_settings_come_from_the_command_line_over_the_config_over_the_model(mode
     args = predict.parser().parse_args(["x.mp4", "--model", "m.keras", "--frames-step", "7"])
     cnn_spec = scoring.model_spec(models["cnn"])
     settings = predict.resolve_settings(args, config, cnn_spec)
-    assert settings == PredictSettings(faces=FaceSettings(every_k=3), step=7, count=COUNT, aggregation="median")
+    assert settings == PredictSettings.of(faces=FaceSettings.of(every_k=3), step=7, count=COUNT, aggregation="median")
     assert predict.resolve_settings(args, default_config(), cnn_spec).count == schema_default("frames", "count")
     # a clip model scores clips of its own length, whatever the config's frames.count says
     clip_spec = scoring.model_spec(models["td_lstm"])
     assert predict.resolve_settings(args, default_config(), clip_spec).count == COUNT
     other_count = complete_config({"frames": {"count": COUNT + 3}})
     assert predict.resolve_settings(args, other_count, clip_spec).count == COUNT
-    with pytest.raises(ValueError, match="unknown aggregation"):
-        PredictSettings(aggregation="max")
+    with pytest.raises(ValueError, match="evaluation.aggregate"):
+        PredictSettings.of(aggregation="max")
 
 
 # ---------------------------------------------------------------- same scores as evaluation
@@ -143,9 +144,13 @@ def evaluation_scores(model, face_zip: Path, store_folder: Path, arch: str, aggr
     """The workflow's path for the same batch: ingest -> select_frames -> pack -> score_store_videos."""
     manifest = ingest_batch(face_zip, BATCH)
     selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)
-    index = pack_batch(face_zip, selection, BATCH, store_folder / BATCH, IMAGE_SIZE, COUNT, progress=False)
+    index = pack_batch(
+        face_zip, selection, BATCH, StorePaths.for_prefix(store_folder / BATCH), IMAGE_SIZE, COUNT, progress=False
+    )
     packed = manifest.videos[manifest.videos["video_id"].isin(index.loc[index["status"] == "ok", "video_id"])]
-    return score_store_videos(model, FrameStore([store_folder / BATCH]), packed, aggregation, batch_size=64)
+    return score_store_videos(
+        model, FrameStore([StorePaths.for_prefix(store_folder / BATCH)]), packed, aggregation, batch_size=64
+    )
 
 
 @pytest.mark.parametrize(("arch", "aggregation"), [("cnn", "mean"), ("cnn", "confident_mean"), ("td_lstm", "mean")])
@@ -167,7 +172,9 @@ def test_evaluation_writes_exactly_the_paths_it_is_given(model_paths, face_zip, 
 
     manifest = ingest_batch(face_zip, BATCH)
     selection = select_batch_frames(manifest.frames, manifest.videos, STEP, COUNT, 0, 1000)
-    pack_batch(face_zip, selection, BATCH, tmp_path / "store" / BATCH, IMAGE_SIZE, COUNT, progress=False)
+    pack_batch(
+        face_zip, selection, BATCH, StorePaths.for_prefix(tmp_path / "store" / BATCH), IMAGE_SIZE, COUNT, progress=False
+    )
     videos = manifest.videos[manifest.videos["video_id"].isin(["aaaaaaaaaa", "bbbbbbbbbb"])]
     videos.to_parquet(tmp_path / "videos.parquet")
     out = tmp_path / "out"
@@ -179,7 +186,7 @@ def test_evaluation_writes_exactly_the_paths_it_is_given(model_paths, face_zip, 
         "tiny",
         {"arch": "cnn"},
         model_path=model_paths["cnn"],
-        store_prefixes=[tmp_path / "store" / BATCH],
+        store_paths=[StorePaths.for_prefix(tmp_path / "store" / BATCH)],
         test_path=tmp_path / "videos.parquet",
         validation_path=tmp_path / "videos.parquet",
         paths=paths,
@@ -229,16 +236,16 @@ def test_mp4_scores_like_its_extracted_face_batch(models, detector, tmp_path):
     """The mp4 path and the workflow's extract_faces -> face batch path select the same faces."""
     frames, _ = videos.face_frames(["astronaut"], 12)
     mp4 = videos.write_mp4(tmp_path / "eeeeeeeeee.mp4", frames)
-    face_settings = FaceSettings(crop_size=CROP_SIZE)
+    face_settings = FaceSettings.of(crop_size=CROP_SIZE)
     raw_part = videos.write_raw_part(
         tmp_path / "dfdc_train_part_9.zip",
         {mp4.name: mp4.read_bytes()},
         {mp4.name: {"label": "REAL", "split": "train", "original": None}},
     )
-    extracted = faces.extract_part(
+    extracted = extract.extract_part(
         raw_part, tmp_path / "deepfake-detection-faces-part-9-0.zip", face_settings, detector=detector, progress=False
     )
-    settings = PredictSettings(faces=face_settings, step=4, count=3)
+    settings = PredictSettings.of(faces=face_settings, step=4, count=3)
     table = Scorer(models["cnn"], settings, detector_factory=lambda: detector).score([mp4, extracted.out_zip])
     assert list(table["filename"]) == ["eeeeeeeeee.mp4", "eeeeeeeeee.mp4"]
     assert list(table["status"]) == ["ok", "ok"]
@@ -250,7 +257,7 @@ def test_mp4_without_faces_or_undecodable_gets_half_and_a_reason(models, detecto
     noise = videos.write_mp4(tmp_path / "noise.mp4", videos.faceless_frames(6))
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(videos.garbage_mp4_bytes())
-    scored = Scorer(models["cnn"], PredictSettings(step=2, count=3), detector_factory=lambda: detector)
+    scored = Scorer(models["cnn"], PredictSettings.of(step=2, count=3), detector_factory=lambda: detector)
     statuses = by_filename(scored.score([noise, garbage]))
     assert statuses["noise.mp4"][0] == 0.5 and statuses["noise.mp4"][1].startswith("no_faces: no face with confidence")
     assert statuses["garbage.mp4"] == (

@@ -18,7 +18,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from dfdetect.data.facebatch import batch_file_name
+from dfdetect.layout import batch_file_name
 from dfdetect.testkit.batches import family_batch, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs_detail
 from tests.helpers.workflow import ROOT, SNAKEFILE, snakemake, workflow_config

@@ -11,8 +11,8 @@ import pytest
 from dfdetect.data.clean import clean_summary
 from dfdetect.data.splits import split_summary
 from dfdetect.evaluation.metrics import evaluation_metrics
-from dfdetect.evaluation.report import COMPARISON_COLUMNS, comparison_table, model_result_files, model_row, write_report
-from dfdetect.layout import ResultsLayout
+from dfdetect.evaluation.report import COMPARISON_COLUMNS, comparison_table, model_row, write_report
+from dfdetect.layout import ResultsLayout, model_result_files
 
 MODELS = {
     "cnn": {"arch": "cnn", "frames_per_video": "all", "epochs": 8},

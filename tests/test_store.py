@@ -11,7 +11,7 @@ from dfdetect.data.clean import clean_videos
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.splits import packable_videos
-from dfdetect.data.store import FrameStore, pack_batch
+from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, face_pixels, video_code
 from tests.helpers.prepared import manifest_for
 
@@ -19,8 +19,10 @@ from tests.helpers.prepared import manifest_for
 def packed(tmp_path, videos, image_size=16, crop=16, step=10, count=4, extra_members=None):
     zip_path, manifest = manifest_for(tmp_path, videos, size=crop, extra_members=extra_members)
     selection = select_frames(manifest.frames, manifest.videos["video_id"], step, count)
-    index = pack_batch(zip_path, selection, "0-0", tmp_path / "store" / "0-0", image_size, count, progress=False)
-    return zip_path, selection, index, FrameStore([tmp_path / "store" / "0-0"])
+    index = pack_batch(
+        zip_path, selection, "0-0", StorePaths.for_prefix(tmp_path / "store" / "0-0"), image_size, count, progress=False
+    )
+    return zip_path, selection, index, FrameStore([StorePaths.for_prefix(tmp_path / "store" / "0-0")])
 
 
 def test_pack_stores_the_selected_pixels(tmp_path):
@@ -64,7 +66,7 @@ def test_store_names_missing_videos(tmp_path):
     with pytest.raises(KeyError, match="not in the frame store: ghost"):
         store.locate(["v", "ghost"])
     with pytest.raises(FileNotFoundError, match="missing"):
-        FrameStore([tmp_path / "store" / "9-9"])
+        FrameStore([StorePaths.for_prefix(tmp_path / "store" / "9-9")])
 
 
 def test_pack_reads_straight_from_the_zip(tmp_path):

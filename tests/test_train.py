@@ -16,8 +16,9 @@ import yaml
 
 import dfdetect.training.loader
 from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.landmarks import LandmarkPaths
 from dfdetect.data.reduce import select_frames
-from dfdetect.data.store import pack_batch
+from dfdetect.data.store import StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.training.resume import FAULT_ENV, FAULT_POINTS, latest_state
 from dfdetect.training.train import TrainingError, TrainPaths, train_model
@@ -44,7 +45,15 @@ def prepared(tmp_path_factory) -> Path:
     zip_path = write_face_batch(results.parent / "deepfake-detection-faces-part-0-0.zip", videos, size=IMAGE_SIZE)
     manifest = ingest_batch(zip_path, "0-0")
     selection = select_frames(manifest.frames, manifest.videos["video_id"], 10, N_SLOTS)
-    pack_batch(zip_path, selection, "0-0", results / "store" / "0-0", IMAGE_SIZE, N_SLOTS, progress=False)
+    pack_batch(
+        zip_path,
+        selection,
+        "0-0",
+        StorePaths.for_prefix(results / "store" / "0-0"),
+        IMAGE_SIZE,
+        N_SLOTS,
+        progress=False,
+    )
     table = manifest.videos[["video_id", "label", "family"]]
     families = sorted(table["family"].unique())
     (results / "splits").mkdir(parents=True)
@@ -66,7 +75,8 @@ def run_training(
     return train_model(
         name,
         settings,
-        store_prefixes=[store_prefix or results / "store" / "0-0"],
+        store_paths=[StorePaths.for_prefix(store_prefix or results / "store" / "0-0")],
+        landmark_paths=[LandmarkPaths.for_prefix(store_prefix or results / "store" / "0-0")],
         train_path=train_path or results / "splits/train.parquet",
         validation_path=results / "splits/validation.parquet",
         paths=TrainPaths.in_folder(out_dir or results / "models" / name),
@@ -214,7 +224,7 @@ def test_training_killed_at_each_checkpoint_point_resumes(prepared, tmp_path):
     spec = {
         "name": "tiny",
         "settings": KILL_SETTINGS,
-        "store_prefixes": [str(prepared / "store/0-0")],
+        "store_prefix": str(prepared / "store/0-0"),
         "train_path": str(prepared / "splits/train.parquet"),
         "validation_path": str(prepared / "splits/validation.parquet"),
         "image_size": IMAGE_SIZE,
@@ -325,7 +335,7 @@ import numpy as np
 import pandas as pd
 
 import dfdetect.training.models
-from dfdetect.data.store import FrameStore
+from dfdetect.data.store import FrameStore, StorePaths
 from dfdetect.training.loader import FrameDataset
 from dfdetect.training.train import TrainPaths, train_model
 
@@ -334,13 +344,14 @@ build_model = dfdetect.training.models.build_model
 dfdetect.training.models.build_model = lambda *args, **kwargs: built.append(build_model(*args, **kwargs)) or built[-1]
 
 results, out = Path(sys.argv[1]), Path(sys.argv[2])
+store = StorePaths.for_prefix(results / "store/0-0")
 settings = {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 4, "distribute": "always"}
 info = train_model(
-    "two_devices", settings, store_prefixes=[results / "store/0-0"], train_path=results / "splits/train.parquet",
+    "two_devices", settings, store_paths=[store], train_path=results / "splits/train.parquet",
     validation_path=results / "splits/validation.parquet", paths=TrainPaths.in_folder(out), image_size=32,
     backend="tensorflow",
 )
-validation = FrameDataset(FrameStore([results / "store/0-0"]), pd.read_parquet(results / "splits/validation.parquet"),
+validation = FrameDataset(FrameStore([store]), pd.read_parquet(results / "splits/validation.parquet"),
                           mode="all", batch_size=64)
 frames = {"frames": np.concatenate([validation[index][0]["frames"] for index in range(len(validation))])}
 in_process = built[0].predict(frames, verbose=0)
@@ -419,7 +430,7 @@ def test_video_missing_from_the_store_names_the_model(prepared, tmp_path):
 
 
 def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
-    from dfdetect.training.models import ModelConfigError
+    from dfdetect.training.backbones import ModelConfigError
 
     with pytest.raises(ModelConfigError, match="effnet_typo.*EfficientNetB0"):
         run_training(

@@ -92,6 +92,19 @@ def test_changed_model_setting_retrains_only_that_model(trained):
     output = snakemake(workdir, models_config(workdir, changed, "changed-lr.yaml"), "-n").stdout
     assert planned_wildcards(output, "train", "model") == {"small_cnn"}
     assert planned_wildcards(output, "evaluate", "model") == {"small_cnn"}
+    assert set(planned_jobs(output)) == {"train", "evaluate", "report", "all"}
+
+
+@pytest.mark.parametrize(
+    "speed",
+    [{"resources": {"threads": 1, "mem_mb": 500, "gpu": 0}}, {"loader_workers": 2}],
+    ids=["resources", "workers"],
+)
+def test_changed_speed_setting_reruns_nothing(trained, speed):
+    workdir, _ = trained
+    changed = dict(TINY_MODELS, small_cnn=dict(TINY_MODELS["small_cnn"], **speed))
+    output = snakemake(workdir, models_config(workdir, changed, "changed-speed.yaml"), "-n").stdout
+    assert planned_jobs(output) == {}, output[-2000:]
 
 
 def test_html_report(trained):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dfdetect.evaluation.report import run_summary, run_summary_markdown
+from dfdetect.evaluation.run_summary import run_summary, run_summary_markdown
 from dfdetect.testkit.batches import Video, family_batch, png_bytes, write_face_batch
 from tests.helpers.workflow import snakemake, workflow_config
 

@@ -4,5 +4,7 @@ from dfdetect.data.demo import DemoSpec, write_demo_batch
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:
-    summary = write_demo_batch(snakemake.output[0], snakemake.params.batch_index, DemoSpec(**snakemake.params.spec))
+    summary = write_demo_batch(
+        snakemake.output[0], snakemake.params.batch_index, DemoSpec.from_mapping(snakemake.params.spec)
+    )
     log.info("wrote %s: %s", snakemake.output[0], summary)

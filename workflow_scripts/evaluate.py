@@ -1,5 +1,6 @@
 """Snakemake adapter: evaluate one model."""
 
+from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import EvaluationPaths, evaluate_model
 from dfdetect.logutil import log_to
 
@@ -9,7 +10,7 @@ with log_to(snakemake.log[0]):
         snakemake.wildcards.model,
         snakemake.params.settings,
         model_path=snakemake.input.model,
-        store_prefixes=snakemake.params.store_prefixes,
+        store_paths=StorePaths.group(snakemake.input.store),
         test_path=snakemake.input.test,
         validation_path=snakemake.input.validation,
         paths=EvaluationPaths.from_mapping(dict(snakemake.output.items())),

@@ -1,5 +1,6 @@
 """Snakemake adapter: score one model on one evaluation set."""
 
+from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import SetEvaluationPaths, evaluate_set
 from dfdetect.logutil import log_to
 
@@ -10,7 +11,7 @@ with log_to(snakemake.log[0]):
         snakemake.params.settings,
         snakemake.wildcards.set,
         model_path=snakemake.input.model,
-        store_prefixes=snakemake.params.store_prefixes,
+        store_paths=StorePaths.group(snakemake.input.store),
         videos_path=snakemake.input.videos,
         validation_predictions_path=snakemake.input.validation_predictions,
         paths=SetEvaluationPaths.from_mapping(dict(snakemake.output.items())),

@@ -1,6 +1,7 @@
 """Snakemake adapter: one raw DFDC video part -> one face batch (MTCNN crops) and its report."""
 
-from dfdetect.data.faces import FaceSettings, extract_part
+from dfdetect.data.faces.detect import FaceSettings
+from dfdetect.data.faces.extract import extract_part
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]):  # extract_part logs its summary; Snakemake checks output.report exists

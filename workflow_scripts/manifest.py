@@ -1,9 +1,9 @@
 """Snakemake adapter: combine the per-batch video tables and plot n_frames."""
 
 from dfdetect.atomic import atomic_to_parquet
+from dfdetect.data.figures import plot_n_frames_histogram
 from dfdetect.data.ingest import combine_video_tables, summarize_videos
 from dfdetect.logutil import log_to
-from dfdetect.plots import plot_n_frames_histogram
 
 with log_to(snakemake.log[0]) as log:
     videos = combine_video_tables(snakemake.input)

@@ -2,16 +2,15 @@
 
 import pandas as pd
 
-from dfdetect.data.store import STATUS_OK, pack_batch
+from dfdetect.data.store import STATUS_OK, StorePaths, pack_batch
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:
-    prefix = snakemake.output.index[: -len(".index.parquet")]
     index = pack_batch(
         snakemake.input.zip,
         pd.read_parquet(snakemake.input.selection),
         snakemake.wildcards.batch,
-        prefix,
+        StorePaths.from_mapping(dict(snakemake.output.items())),
         snakemake.params.image_size,
         snakemake.params.n_slots,
         max_image_side=snakemake.params.max_image_side,

@@ -5,20 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfdetect.evaluation.report import ResultFiles, comparison_table, run_summary, write_report, write_run_summary
+from dfdetect.evaluation.report import comparison_table, write_report
+from dfdetect.evaluation.run_summary import run_summary, write_run_summary
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:
-    models, sets = list(snakemake.params.models), snakemake.params.sets
-    # The report rule's inputs list the models' files in config order (set metrics model-major).
-    set_metrics = iter(snakemake.input.set_metrics)
-    files = ResultFiles(
-        metrics=dict(zip(models, snakemake.input.metrics)),
-        train_info=dict(zip(models, snakemake.input.trained)),
-        set_metrics={model: {name: next(set_metrics) for name in sets} for model in models},
-        robustness=dict(zip(models, snakemake.input.robustness)),
-    )
-    table, missing = comparison_table(snakemake.params.models, files)
+    # params.files: the model -> result file mapping the rule's `results` input was made from
+    table, missing = comparison_table(snakemake.params.models, snakemake.params.files)
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
     summary = run_summary(

@@ -1,5 +1,6 @@
 """Snakemake adapter: one model's test split under the DeeperForensics-1.0 perturbations."""
 
+from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.robustness import RobustnessPaths, evaluate_robustness
 from dfdetect.logutil import log_to
 
@@ -8,7 +9,7 @@ with log_to(snakemake.log[0]):
     evaluate_robustness(
         snakemake.wildcards.model,
         model_path=snakemake.input.model,
-        store_prefixes=snakemake.params.store_prefixes,
+        store_paths=StorePaths.group(snakemake.input.store),
         test_path=snakemake.input.test,
         paths=RobustnessPaths.from_mapping(dict(snakemake.output.items())),
         backend=snakemake.params.backend,

@@ -1,13 +1,17 @@
 """Snakemake adapter: train one model."""
 
+from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.store import StorePaths
 from dfdetect.logutil import log_to
 from dfdetect.training.train import TrainPaths, train_model
 
 with log_to(snakemake.log[0]):
     train_model(
         snakemake.wildcards.model,
-        snakemake.params.settings,
-        store_prefixes=snakemake.params.store_prefixes,
+        # params.settings (what changes results) decides reruns; the entry adds its speed keys (loader_workers)
+        snakemake.config["models"][snakemake.wildcards.model],
+        store_paths=StorePaths.group(snakemake.input.store),
+        landmark_paths=LandmarkPaths.group(snakemake.input.landmarks),
         train_path=snakemake.input.train,
         validation_path=snakemake.input.validation,
         paths=TrainPaths.from_mapping(dict(snakemake.output.items())),

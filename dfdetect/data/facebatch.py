@@ -22,8 +22,6 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-BATCH_FILE_GLOB = "deepfake-detection-faces-part-*-*.zip"
-BATCH_FILE_PATTERN = re.compile(r"^deepfake-detection-faces-part-(\d+)-(\d+)\.zip$")
 METADATA_MEMBER = "metadata.csv"
 METADATA_COLUMNS = ("filename", "split", "original", "label")
 MANIPULATION_COLUMN = "manipulation"  # optional: which method made a FAKE (not in real DFDC metadata)
@@ -45,18 +43,6 @@ class FaceMember:
     video_id: str
     frame_index: int
     face_index: int  # 1 for `{n}.png`, k for `{n}_{k}.png`
-
-
-def batch_file_name(batch: str) -> str:
-    return f"deepfake-detection-faces-part-{batch}.zip"
-
-
-def batch_id(path: str | Path) -> str:
-    """``.../deepfake-detection-faces-part-3-1.zip`` -> ``"3-1"``."""
-    match = BATCH_FILE_PATTERN.match(Path(path).name)
-    if match is None:
-        raise FaceBatchError(f"{path}: not a face-batch file name (want deepfake-detection-faces-part-I-J.zip)")
-    return f"{int(match.group(1))}-{int(match.group(2))}"
 
 
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")

@@ -17,7 +17,7 @@ around the crop's centre, covering brows to chin, with the keypoints where a cen
 them).
 
 Importing this module is cheap: mtcnn (and TensorFlow) are imported only by the detector
-(``dfdetect.data.faces.load_detector``), inside the landmarks job. Training jobs only read the arrays.
+(``dfdetect.data.faces.detect.load_detector``), inside the landmarks job. Training jobs only read the arrays.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path
-from dfdetect.schema import schema_default
+from dfdetect.config import SectionSettings
+from dfdetect.data.store import StorePaths
+from dfdetect.layout import LANDMARK_FILES, BatchPaths
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,14 @@ class LandmarksMissing(FileNotFoundError):
         self.batch = batch
 
 
-def landmarks_path(prefix: str | Path) -> Path:
-    return Path(f"{prefix}.landmarks.npy")
+@dataclass(frozen=True)
+class LandmarkPaths(BatchPaths):
+    """One batch's landmarks next to its store; the field names are the landmarks rule's output names."""
 
+    landmarks: Path
+    boxes: Path
 
-def boxes_path(prefix: str | Path) -> Path:
-    return Path(f"{prefix}.landmark_boxes.npy")
+    FILES: ClassVar[Mapping[str, str]] = LANDMARK_FILES
 
 
 # ------------------------------------------------------------------------------------------------
@@ -150,17 +154,14 @@ def face_hull(keypoints: np.ndarray | None, size: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class LandmarkSettings:
-    """Config section ``landmarks`` (its keys but ``resources``); the defaults are the schema's."""
+class LandmarkSettings(SectionSettings):
+    """Config section ``landmarks`` (its keys but ``resources``); build it with ``from_mapping``/``of``."""
 
-    threshold: float = schema_default("landmarks", "threshold")  # MTCNN (ONet) confidence a face needs
-    batch_size: int = schema_default("landmarks", "batch_size")  # crops per detector call
-    min_face_share: float = schema_default("landmarks", "min_face_share")  # smallest box side, share of the crop
+    SECTION: ClassVar[str] = "landmarks"
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "LandmarkSettings":
-        known = set(cls.__dataclass_fields__)
-        return cls(**{key: value for key, value in values.items() if key in known})
+    threshold: float  # MTCNN (ONet) confidence a face needs
+    batch_size: int  # crops per detector call
+    min_face_share: float  # smallest box side, share of the crop
 
 
 def detector_input(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -181,7 +182,7 @@ def detector_input(crop: np.ndarray) -> tuple[np.ndarray, float, float]:
 def detect_landmarks(
     crops: np.ndarray,
     detector: Any,
-    settings: LandmarkSettings = LandmarkSettings(),
+    settings: LandmarkSettings | None = None,
     progress: bool = False,
     desc: str = "landmarks",
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +192,7 @@ def detect_landmarks(
     its ``detect_faces``). The main face is the largest box with the threshold's confidence whose
     side is at least ``min_face_share`` of the crop; NaN rows where there is none.
     """
+    settings = settings or LandmarkSettings.from_mapping()
     crops = np.asarray(crops)
     n, size = len(crops), (crops.shape[1] if crops.ndim == 4 else 0)
     keypoints = np.full((n, 5, 2), np.nan, dtype=np.float32)
@@ -235,15 +237,17 @@ def detect_landmarks(
 
 
 def landmark_store(
-    prefix: str | Path, detector: Any, settings: LandmarkSettings = LandmarkSettings(), progress: bool = True
+    paths: StorePaths,
+    out: LandmarkPaths,
+    detector: Any,
+    settings: LandmarkSettings | None = None,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Detect the keypoints of every filled slot of one packed batch and write both arrays.
 
     Returns counts for the log: frames, frames with a face, and their share.
     """
-    from dfdetect.data.store import StorePaths
-
-    paths = StorePaths.for_prefix(prefix)
+    settings = settings or LandmarkSettings.from_mapping()
     frames = np.load(paths.frames, mmap_mode="r") if paths.frames.stat().st_size > 128 else np.load(paths.frames)
     mask = np.load(paths.mask)
     keypoints = np.full(mask.shape + (5, 2), np.nan, dtype=np.float32)
@@ -251,7 +255,7 @@ def landmark_store(
     rows, slots = np.nonzero(mask)
     chunk = max(1, settings.batch_size) * 8  # read the memory map in pieces, detect in batches
     with tqdm(
-        total=len(rows), desc=f"landmarks {Path(prefix).name}", unit="frame", mininterval=2.0, disable=not progress
+        total=len(rows), desc=f"landmarks {paths.batch}", unit="frame", mininterval=2.0, disable=not progress
     ) as bar:
         for start in range(0, len(rows), chunk):
             part_rows, part_slots = rows[start : start + chunk], slots[start : start + chunk]
@@ -260,7 +264,7 @@ def landmark_store(
             keypoints[part_rows, part_slots] = found_points
             boxes[part_rows, part_slots] = found_boxes
             bar.update(len(part_rows))
-    for path, array in ((boxes_path(prefix), boxes), (landmarks_path(prefix), keypoints)):
+    for path, array in ((out.boxes, boxes), (out.landmarks, keypoints)):
         with atomic_path(path, suffix=".npy") as temporary:
             np.save(temporary, array)
     n_frames = int(mask.sum())
@@ -272,13 +276,12 @@ def landmark_store(
 # Reading (the train job)
 
 
-def load_landmarks(prefixes: Iterable[str | Path], masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def load_landmarks(batches: Iterable[LandmarkPaths], masks: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Each batch's keypoints, keyed like ``FrameStore.masks``; LandmarksMissing names a batch
     whose file is missing or whose shape does not match its store (a stale file)."""
     loaded = {}
-    for prefix in prefixes:
-        batch = Path(prefix).name
-        path = landmarks_path(prefix)
+    for paths in batches:
+        batch, path = paths.batch, paths.landmarks
         if not path.exists():
             raise LandmarksMissing(batch, path, "is missing")
         keypoints = np.load(path)

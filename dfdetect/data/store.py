@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import ClassVar, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, commit, temporary_name
 from dfdetect.data.facebatch import open_batch_zip
+from dfdetect.layout import STORE_FILES, BatchPaths
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
@@ -53,15 +54,14 @@ DECODE_ERRORS = (
 
 
 @dataclass(frozen=True)
-class StorePaths:
+class StorePaths(BatchPaths):
+    """One batch's packed store; the field names are the pack rule's output names."""
+
     frames: Path
     mask: Path
     index: Path
 
-    @classmethod
-    def for_prefix(cls, prefix: str | Path) -> "StorePaths":
-        prefix = str(prefix)
-        return cls(Path(f"{prefix}.frames.npy"), Path(f"{prefix}.mask.npy"), Path(f"{prefix}.index.parquet"))
+    FILES: ClassVar[Mapping[str, str]] = STORE_FILES
 
 
 class OversizedImageError(ValueError):
@@ -107,7 +107,7 @@ def pack_batch(
     zip_path: str | Path,
     selection: pd.DataFrame,
     batch: str,
-    prefix: str | Path,
+    paths: StorePaths,
     image_size: int,
     n_slots: int,
     progress: bool = True,
@@ -119,7 +119,6 @@ def pack_batch(
     be read (or is larger than ``max_image_side``) marks its video ``unreadable_frame`` with the
     member and the reason, and the other videos go on. Returns the index.
     """
-    paths = StorePaths.for_prefix(prefix)
     paths.frames.parent.mkdir(parents=True, exist_ok=True)
     video_ids = list(dict.fromkeys(selection["video_id"]))  # first-seen order is the row order
     row_of = {video_id: row for row, video_id in enumerate(video_ids)}
@@ -197,26 +196,19 @@ def pack_batch(
     return index[INDEX_COLUMNS]
 
 
-def store_prefixes(folder: str | Path) -> list[Path]:
-    """``{folder}/{batch}`` for every packed batch in a store folder, in batch order."""
-    suffix = ".index.parquet"
-    return sorted(path.with_name(path.name[: -len(suffix)]) for path in Path(folder).glob(f"*{suffix}"))
-
-
 class FrameStore:
     """Read side: memory-maps the arrays of several batches and finds videos in them."""
 
-    def __init__(self, prefixes: Iterable[str | Path]):
+    def __init__(self, batches: Iterable[StorePaths]):
         self.frames: dict[str, np.ndarray] = {}
         self.masks: dict[str, np.ndarray] = {}
         indexes = []
-        for prefix in prefixes:
-            paths = StorePaths.for_prefix(prefix)
+        for paths in batches:
             for path in (paths.frames, paths.mask, paths.index):
                 if not path.exists():
                     raise FileNotFoundError(f"frame store file {path} is missing (run the pack rule for it)")
             index = pd.read_parquet(paths.index)
-            batch = str(index["batch"].iloc[0]) if len(index) else Path(prefix).name
+            batch = str(index["batch"].iloc[0]) if len(index) else paths.batch
             # mmap cannot map an empty array; an empty batch is tiny anyway.
             self.frames[batch] = np.load(paths.frames, mmap_mode="r" if len(index) else None)
             self.masks[batch] = np.load(paths.mask)
@@ -232,7 +224,7 @@ class FrameStore:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "FrameStore":
-        return cls(store_prefixes(folder))
+        return cls(StorePaths.in_folder(folder))
 
     @property
     def n_slots(self) -> int:

@@ -21,10 +21,11 @@ from typing import Any, ClassVar, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
+from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
+from dfdetect.evaluation.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 from dfdetect.evaluation.scoring import PREDICTION_COLUMNS, check_aggregation, score_store_videos
 from dfdetect.layout import EVALUATION_FILES, SET_EVALUATION_FILES, RulePaths
-from dfdetect.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
 from dfdetect.training.backend import select_backend
 
 log = logging.getLogger(__name__)
@@ -74,13 +75,13 @@ def submission_table(predictions: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"filename": predictions["video_id"] + ".mp4", "label": predictions["p_fake"].round(6)})
 
 
-def load_scoring(model_path: str | Path, store_prefixes: Sequence[str | Path], backend: str) -> tuple[Any, Any]:
+def load_scoring(model_path: str | Path, store_paths: Sequence[StorePaths], backend: str) -> tuple[Any, Any]:
     """The saved model and the frame store, with the backend selected before Keras is imported."""
     select_backend(backend)
     from dfdetect.data.store import FrameStore
     from dfdetect.training.models import load_model
 
-    return load_model(model_path), FrameStore(store_prefixes)
+    return load_model(model_path), FrameStore(store_paths)
 
 
 def scored_metrics(
@@ -121,7 +122,7 @@ def evaluate_model(
     settings: Mapping[str, Any],
     *,
     model_path: str | Path,
-    store_prefixes: Sequence[str | Path],
+    store_paths: Sequence[StorePaths],
     test_path: str | Path,
     validation_path: str | Path,
     paths: EvaluationPaths,
@@ -137,7 +138,7 @@ def evaluate_model(
     section (its defaults are the schema's).
     """
     check_aggregation(aggregation)
-    model, store = load_scoring(model_path, store_prefixes, backend)
+    model, store = load_scoring(model_path, store_paths, backend)
     arch = settings["arch"]
     test = score_store_videos(model, store, pd.read_parquet(test_path), aggregation, batch_size)
     validation = score_store_videos(model, store, pd.read_parquet(validation_path), aggregation, batch_size)
@@ -161,7 +162,7 @@ def evaluate_set(
     set_name: str,
     *,
     model_path: str | Path,
-    store_prefixes: Sequence[str | Path],
+    store_paths: Sequence[StorePaths],
     videos_path: str | Path,
     validation_predictions_path: str | Path,
     paths: SetEvaluationPaths,
@@ -177,7 +178,7 @@ def evaluate_set(
     (``validation_predictions_path``, written by ``evaluate_model``): a set is never used to tune.
     """
     check_aggregation(aggregation)
-    model, store = load_scoring(model_path, store_prefixes, backend)
+    model, store = load_scoring(model_path, store_paths, backend)
     arch = settings["arch"]
     scored = score_store_videos(model, store, pd.read_parquet(videos_path), aggregation, batch_size)
     atomic_to_parquet(scored, paths.predictions)

@@ -7,7 +7,7 @@ validation split, never on test. All metric arithmetic is scikit-learn's.
 
 Conventions: label 1 is FAKE, 0 is REAL; a video is called FAKE when its score >= threshold
 (the same rule as ``sklearn.metrics.roc_curve``). No TensorFlow/Keras here: this runs in light
-jobs. Numbers only: the figures are ``dfdetect.plots``; frame scores -> video scores is
+jobs. Numbers only: the figures are ``dfdetect.evaluation.plots``; frame scores -> video scores is
 ``dfdetect.evaluation.aggregate``.
 """
 

@@ -6,7 +6,7 @@
 
 An INPUT is an mp4 (faces are extracted with MTCNN exactly as ``extract_faces`` does), a folder
 of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), or a face-batch zip
-(every video of its ``metadata.csv``); ``dfdetect.evaluation.sources`` reads them. The scores come from the
+(every video of its ``metadata.csv``); ``dfdetect.evaluation.predict_inputs`` reads them. The scores come from the
 one scoring path that evaluation uses (``dfdetect.evaluation.scoring.score_clips``).
 
 Settings: the command line over ``--config`` (validated and completed like the workflow's, with
@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
@@ -38,11 +38,11 @@ import pandas as pd
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, temporary_name
-from dfdetect.data import faces
-from dfdetect.data.faces import FaceDetector, FaceSettings
+from dfdetect.config import complete_config
+from dfdetect.data.faces import detect
+from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
-from dfdetect.evaluation.scoring import ModelSpec, check_aggregation, model_spec, score_clips
-from dfdetect.evaluation.sources import (
+from dfdetect.evaluation.predict_inputs import (
     FAILED_SCORE,
     STATUS_OK,
     FrameSelection,
@@ -58,6 +58,7 @@ from dfdetect.evaluation.sources import (
     selected_clips,
     zip_videos,
 )
+from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
@@ -68,18 +69,37 @@ VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
 
 @dataclass(frozen=True)
 class PredictSettings:
-    """The config's faces, frames (step, count) and evaluation (aggregate, batch_size) settings;
-    the defaults are the schema's."""
+    """The config's faces, frames (step, count) and evaluation (aggregate, batch_size) settings.
+    Build it with ``from_config`` (a complete config) or ``of`` (keywords over the schema's defaults)."""
 
-    faces: FaceSettings = field(default_factory=FaceSettings)
-    step: int = schema_default("frames", "step")  # one slot per `step` frame indices
-    count: int = schema_default("frames", "count")  # slots per video
-    aggregation: str = schema_default("evaluation", "aggregate")
-    batch_size: int = schema_default("evaluation", "batch_size")  # frames (or clips) per model batch
+    faces: FaceSettings
+    step: int  # one slot per `step` frame indices
+    count: int  # slots per video
+    aggregation: str
+    batch_size: int  # frames (or clips) per model batch
 
-    def __post_init__(self) -> None:
-        check_aggregation(self.aggregation)
-        FrameSelection(self.step, self.count)  # checks step and count
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PredictSettings":
+        """From a complete config (``load_config`` / ``default_config``)."""
+        return cls(
+            faces=FaceSettings.from_mapping(config["faces"]),
+            step=config["frames"]["step"],
+            count=config["frames"]["count"],
+            aggregation=config["evaluation"]["aggregate"],
+            batch_size=config["evaluation"]["batch_size"],
+        )
+
+    @classmethod
+    def of(cls, faces: FaceSettings | None = None, **values: Any) -> "PredictSettings":
+        """Keywords (step, count, aggregation, batch_size) over the schema's defaults, checked by it."""
+        frames = {key: values.pop(key) for key in ("step", "count") if key in values}
+        evaluation = {"aggregate": values.pop("aggregation")} if "aggregation" in values else {}
+        if "batch_size" in values:
+            evaluation["batch_size"] = values.pop("batch_size")
+        if values:
+            raise TypeError(f"PredictSettings.of: unknown settings {', '.join(values)}")
+        settings = cls.from_config(complete_config({"frames": frames, "evaluation": evaluation}))
+        return settings if faces is None else replace(settings, faces=faces)
 
     @property
     def selection(self) -> FrameSelection:
@@ -94,7 +114,7 @@ class Scorer:
     """Scores inputs in order, loading the face detector only when an mp4 needs it."""
 
     def __init__(
-        self, model: Any, settings: PredictSettings, detector_factory: Callable[[], FaceDetector] = faces.load_detector
+        self, model: Any, settings: PredictSettings, detector_factory: Callable[[], FaceDetector] = detect.load_detector
     ) -> None:
         self.model = model
         self.spec = model_spec(model)
@@ -162,9 +182,6 @@ def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: 
 
     A clip model's slot count is its own (see the module docstring).
     """
-    faces_settings = FaceSettings.from_mapping(
-        {key: value for key, value in config["faces"].items() if key != "resources"}
-    )
     count = args.frames_count or config["frames"]["count"]
     if spec.is_clip_model:
         if args.frames_count not in (None, spec.n_slots):
@@ -179,13 +196,12 @@ def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: 
                 config["frames"]["count"],
             )
         count = spec.n_slots
-    return PredictSettings(
-        faces=faces_settings,
-        step=args.frames_step or config["frames"]["step"],
-        count=count,
-        aggregation=args.aggregate or config["evaluation"]["aggregate"],
-        batch_size=args.batch_size or config["evaluation"]["batch_size"],
-    )
+    frames = {"step": args.frames_step or config["frames"]["step"], "count": count}
+    evaluation = {
+        "aggregate": args.aggregate or config["evaluation"]["aggregate"],
+        "batch_size": args.batch_size or config["evaluation"]["batch_size"],
+    }
+    return PredictSettings.from_config(complete_config({**config, "frames": frames, "evaluation": evaluation}))
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,15 +11,16 @@ results would otherwise look current.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping
 
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
+from dfdetect.evaluation.markdown import is_missing, markdown_table, number, text
 from dfdetect.evaluation.metrics import mean_perturbed_auc
-from dfdetect.layout import ResultsLayout
+from dfdetect.evaluation.run_summary import run_summary_markdown
+from dfdetect.layout import ResultFiles
 
 THRESHOLD_METRICS = ("precision", "recall", "specificity")
 COMPARISON_COLUMNS = [
@@ -101,31 +102,6 @@ def missing_reason(metrics_problem: str, train_problem: str | None) -> str:
     return "no metrics.json and no train.json: training or evaluation did not finish"
 
 
-@dataclass(frozen=True)
-class ResultFiles:
-    """What the comparison reads, per model: the report rule's inputs, or the same files found
-    through the layout (``model_result_files``) by ``dfdetect report``."""
-
-    metrics: Mapping[str, str | Path]  # model -> metrics.json (test split)
-    train_info: Mapping[str, str | Path]  # model -> train.json
-    set_metrics: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> metrics.json
-    robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv
-
-
-def model_result_files(
-    models: Mapping[str, Any], layout: ResultsLayout, sets: Sequence[str] = (), robustness: bool = False
-) -> ResultFiles:
-    """Each model's result files in the results layout (for runs without Snakemake)."""
-    return ResultFiles(
-        metrics={name: layout.eval_file(name, "metrics") for name in models},
-        train_info={name: layout.train_file(name, "info") for name in models},
-        set_metrics={
-            name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets} for name in models
-        },
-        robustness={name: layout.robustness_file(name, "table") for name in models} if robustness else {},
-    )
-
-
 def generalization_columns(name: str, metrics: dict[str, Any] | None, files: ResultFiles) -> dict[str, Any]:
     """Per evaluation set: ROC AUC [CI], log loss and the gap to the test split; ROC AUC per
     manipulation (test and sets); the mean ROC AUC over every perturbed level."""
@@ -177,41 +153,12 @@ def sort_key(column: pd.Series) -> pd.Series:
     return pd.to_numeric(column) if column.name == "log_loss" else column
 
 
-# --- markdown ------------------------------------------------------------------------------------
-
-
-def is_missing(value: Any) -> bool:
-    """None, NaN or pd.NA (the nullable integer columns' missing value)."""
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
-
-
-def number(value: Any, digits: int = 3) -> str:
-    return "–" if is_missing(value) else f"{float(value):.{digits}f}"
-
-
 def auc_with_interval(row: pd.Series) -> str:
     if is_missing(row["roc_auc"]):
         return "–"
     if is_missing(row["roc_auc_ci_low"]) or is_missing(row["roc_auc_ci_high"]):
         return number(row["roc_auc"])
     return f"{number(row['roc_auc'])} [{number(row['roc_auc_ci_low'])}, {number(row['roc_auc_ci_high'])}]"
-
-
-def text(value: Any) -> str:
-    if is_missing(value):
-        return "–"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-flavoured markdown table (no tabulate needed in light environments)."""
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-    return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in rows)])
 
 
 def comparison_markdown(table: pd.DataFrame) -> str:
@@ -402,74 +349,3 @@ def write_report(
     if run_summary is not None:
         sections += ["## What this run ingested, kept and dropped", run_summary_markdown(run_summary)]
     atomic_write_text(md_path, "\n\n".join(sections) + "\n")
-
-
-# --- the end-of-run summary ----------------------------------------------------------------------
-
-
-def run_summary(
-    videos: pd.DataFrame, cleaned: pd.DataFrame, store_indexes: Iterable[pd.DataFrame], skipped: Iterable[pd.DataFrame]
-) -> dict[str, Any]:
-    """Videos ingested / kept / dropped by reason / unreadable, and zip members skipped by reason.
-
-    ``videos``: manifests/videos.parquet; ``cleaned``: clean/videos.parquet; the store indexes
-    (store/{batch}.index.parquet) and skipped-member tables (manifests/skipped/{batch}.parquet).
-    """
-    index = pd.concat(list(store_indexes), ignore_index=True)
-    skipped_members = pd.concat(list(skipped), ignore_index=True)
-    kept_ids = set(cleaned.loc[cleaned["keep"].astype(bool), "video_id"])
-    unreadable = index[index["video_id"].isin(kept_ids) & (index["status"] != "ok")]
-    dropped = cleaned.loc[~cleaned["keep"].astype(bool), "drop_reason"].fillna("unknown").value_counts()
-    if "detail" not in skipped_members.columns:
-        skipped_members["detail"] = ""
-    by_reason = (
-        skipped_members.assign(detail=skipped_members["detail"].fillna(""))
-        .groupby(["reason", "detail"])
-        .size()
-        .sort_index()
-    )
-    notes = videos["metadata_note"] if "metadata_note" in videos.columns else pd.Series([], dtype=str)
-    return {
-        "videos_ingested": int(len(videos)),
-        "videos_without_folder": int((~videos["has_folder"].astype(bool)).sum()) if "has_folder" in videos else 0,
-        "videos_kept_by_cleaning": int(len(kept_ids)),
-        "videos_dropped": {str(reason): int(count) for reason, count in dropped.items()},
-        "videos_unreadable": {str(status): int(count) for status, count in unreadable["status"].value_counts().items()},
-        "videos_usable": int(len(kept_ids) - len(unreadable)),
-        "metadata_notes": int((notes.fillna("") != "").sum()),
-        "members_skipped": [
-            {"reason": str(reason), "detail": str(detail), "members": int(count)}
-            for (reason, detail), count in by_reason.items()
-        ],
-    }
-
-
-def run_summary_markdown(summary: dict[str, Any]) -> str:
-    """The summary as two markdown tables (also what the workflow prints at the end of a run)."""
-    rows = [
-        ["videos ingested (metadata rows)", text(summary["videos_ingested"])],
-        ["of which without a face folder", text(summary["videos_without_folder"])],
-        ["of which with a metadata note (manifests/videos: metadata_note)", text(summary["metadata_notes"])],
-        ["kept by cleaning", text(summary["videos_kept_by_cleaning"])],
-    ]
-    rows += [[f"dropped by cleaning: {reason}", text(count)] for reason, count in summary["videos_dropped"].items()]
-    rows += [
-        [f"kept, but excluded when packing: {status}", text(count)]
-        for status, count in summary["videos_unreadable"].items()
-    ]
-    rows += [["usable for the splits", text(summary["videos_usable"])]]
-    videos = markdown_table(["videos", "count"], rows)
-    skipped = summary["members_skipped"]
-    members = markdown_table(
-        ["zip members skipped (manifests/skipped)", "detail", "members"],
-        [[entry["reason"], entry["detail"] or "–", text(entry["members"])] for entry in skipped]
-        or [["(none)", "–", "0"]],
-    )
-    return videos + "\n\n" + members
-
-
-def write_run_summary(summary: dict[str, Any], path: str | Path) -> str:
-    """``report/run_summary.md``; returns its text (the workflow prints it when the run ends)."""
-    content = "# dfdetect run summary\n\n" + run_summary_markdown(summary) + "\n"
-    atomic_write_text(path, content)
-    return content

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
+from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.metrics import ROBUSTNESS_COLUMNS, mean_perturbed_auc, robustness_record
 from dfdetect.evaluation.perturb import conditions, perturb_frames, video_seed
 from dfdetect.evaluation.scoring import check_aggregation, score_store_videos
@@ -70,7 +71,7 @@ def robustness_table(
 
 
 def write_robustness(name: str, table: pd.DataFrame, paths: RobustnessPaths) -> None:
-    from dfdetect.plots import plot_robustness
+    from dfdetect.evaluation.plots import plot_robustness
 
     with atomic_path(paths.table) as temporary:
         table.to_csv(temporary, index=False)
@@ -87,7 +88,7 @@ def evaluate_robustness(
     name: str,
     *,
     model_path: str | Path,
-    store_prefixes: Sequence[str | Path],
+    store_paths: Sequence[StorePaths],
     test_path: str | Path,
     paths: RobustnessPaths,
     backend: str,
@@ -99,7 +100,7 @@ def evaluate_robustness(
     from dfdetect.evaluation.evaluate import load_scoring
 
     check_aggregation(aggregation)
-    model, store = load_scoring(model_path, store_prefixes, backend)
+    model, store = load_scoring(model_path, store_paths, backend)
     table = robustness_table(model, store, pd.read_parquet(test_path), aggregation, batch_size, seed)
     write_robustness(name, table, paths)
     log.info(

@@ -1,7 +1,7 @@
 """Training recipes: a model's ``augment`` and ``fakes`` settings, applied to the loader's samples.
 
 - ``augment`` (``dfdetect.training.augment``): none | flip | dfdc_winner, per training sample;
-- ``fakes``: ``labelled`` (the split's FAKE videos, as before), ``sbi`` (REAL videos only: every
+- ``fakes``: ``labelled`` (the split's FAKE videos), ``sbi`` (REAL videos only: every
   batch is half real frames and half self-blended fakes made from those same frames, each pair
   next to each other and post-augmented alike, ``dfdetect.training.sbi``) or ``both`` (the labelled
   samples plus one self-blended fake per REAL sample, all shuffled together). With sbi and both,
@@ -23,26 +23,16 @@ geometry (``dfdetect.data.landmarks``), and the plan counts both. Nothing here i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
 
+from dfdetect.config import complete_section
 from dfdetect.data.landmarks import fallback_keypoints, has_face
-from dfdetect.schema import section_schema
 from dfdetect.training.augment import Augmenter, preset_name, sample_rng
 
-if TYPE_CHECKING:  # pandas stays out of the loader's worker processes (their start-up)
-    import pandas as pd
-
 FAKES = ("labelled", "sbi", "both")
-
-
-@lru_cache(maxsize=1)
-def model_defaults() -> dict[str, Any]:
-    """The defaults of a model entry's keys, from the config schema (their only source)."""
-    properties = section_schema("model")["properties"]
-    return {key: spec["default"] for key, spec in properties.items() if isinstance(spec, dict) and "default" in spec}
 
 
 @dataclass(frozen=True)
@@ -61,9 +51,8 @@ class Recipe:
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> "Recipe":
         """From a model's config entry; keys it lacks take the schema's defaults."""
-        defaults = model_defaults()
-        pick = {key: settings[key] if settings.get(key) is not None else defaults[key] for key in ("augment", "fakes")}
-        return cls(**pick)
+        completed = complete_section("model", settings)
+        return cls(augment=completed["augment"], fakes=completed["fakes"])
 
     @property
     def needs_landmarks(self) -> bool:
@@ -167,7 +156,7 @@ class RecipePlan:
         else:
             slots = clip_slots
         out = np.full(slots.shape + (5, 2), np.nan, dtype=np.float32)
-        for batch in np.unique(batches):
+        for batch in pd.unique(batches):
             where = np.flatnonzero(batches == batch)
             batch_slots = slots[where]
             filled = batch_slots >= 0

@@ -26,6 +26,9 @@ from typing import Any, ClassVar, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
+from dfdetect.config import complete_section, result_settings
+from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.store import StorePaths
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
 from dfdetect.training.backend import select_backend, set_mixed_precision, set_seeds
 from dfdetect.training.resume import ResumeState, latest_state
@@ -47,7 +50,7 @@ class TrainingError(RuntimeError):
 class TrainSettings:
     """The trainer's keys of a model's config entry (the builders read arch/backbone/weights...).
 
-    No defaults here: they are the schema's (``schemas/config.schema.yaml``), filled in by
+    No defaults here: they are the schema's (``dfdetect/config.schema.yaml``), filled in by
     ``from_config``, so a library caller trains exactly as the workflow would.
     """
 
@@ -68,9 +71,7 @@ class TrainSettings:
     @classmethod
     def from_config(cls, settings: Mapping[str, Any]) -> "TrainSettings":
         """From a model's config entry; keys it leaves out take the schema's defaults."""
-        from dfdetect.config import complete_model_settings
-
-        completed = complete_model_settings(settings)
+        completed = complete_section("model", settings)
         known = [field.name for field in fields(cls) if field.name != "model"]
         return cls(**{key: completed[key] for key in known}, model=completed)
 
@@ -82,7 +83,12 @@ class TrainSettings:
         """Changes whenever resuming from an older run's checkpoint would be wrong."""
         encoder = hashlib.sha256(Path(encoder_path).read_bytes()).hexdigest() if encoder_path else None
         payload = json.dumps(
-            {"settings": self.model, "image_size": image_size, "backend": backend, "encoder": encoder},
+            {
+                "settings": result_settings(self.model, "model"),
+                "image_size": image_size,
+                "backend": backend,
+                "encoder": encoder,
+            },
             sort_keys=True,
             default=str,
         )
@@ -155,7 +161,8 @@ def train_model(
     name: str,
     settings: Mapping[str, Any],
     *,
-    store_prefixes: Sequence[str | Path],
+    store_paths: Sequence[StorePaths],
+    landmark_paths: Sequence[LandmarkPaths] = (),
     train_path: str | Path,
     validation_path: str | Path,
     paths: TrainPaths,
@@ -165,6 +172,9 @@ def train_model(
     job_threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``name`` and write its model, history, history plot and train.json to ``paths``.
+
+    ``store_paths``: the training data's packed batches; ``landmark_paths``: their keypoints, needed
+    by the recipes that use landmarks (``dfdetect.training.recipes.Recipe.needs_landmarks``).
 
     ``encoder_path``: the trained frame model named by a td_lstm's ``encoder_from`` setting.
     ``job_threads``: the threads the job was given (Snakemake's ``threads``); the loader's workers
@@ -178,11 +188,10 @@ def train_model(
     import keras
 
     from dfdetect.data.store import FrameStore
-    from dfdetect.plots import plot_history
     from dfdetect.training.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping
     from dfdetect.training.distribute import choose_distribution
+    from dfdetect.training.figures import plot_history, plot_training_samples
     from dfdetect.training.models import build_model, encoder_from_trained
-    from dfdetect.training.samples_figure import plot_training_samples
 
     set_seeds(train_settings.seed)
     policy = set_mixed_precision(train_settings.mixed_precision)
@@ -195,8 +204,8 @@ def train_model(
     train_videos = read_split(train_path, name, "train", real_only=recipe.fakes == "sbi")
     validation_videos = read_split(validation_path, name, "validation")  # labelled videos, never augmented
     try:
-        store = FrameStore(store_prefixes)
-        landmarks = recipe_landmarks(name, recipe, store_prefixes, store)
+        store = FrameStore(store_paths)
+        landmarks = recipe_landmarks(name, recipe, landmark_paths, store)
         train_data, validation_data = make_loaders(
             train_settings,
             recipe,
@@ -418,14 +427,14 @@ def recipe_of(name: str, settings: Mapping[str, Any]):
         raise TrainingError(name, str(error)) from error
 
 
-def recipe_landmarks(name: str, recipe, store_prefixes: Sequence[str | Path], store) -> dict | None:
+def recipe_landmarks(name: str, recipe, landmark_paths: Sequence[LandmarkPaths], store) -> dict | None:
     """The batches' keypoints when the recipe needs them; a missing file fails before training."""
     if not recipe.needs_landmarks:
         return None
     from dfdetect.data.landmarks import LandmarksMissing, load_landmarks
 
     try:
-        return load_landmarks(store_prefixes, store.masks)
+        return load_landmarks(landmark_paths, store.masks)
     except LandmarksMissing as error:
         raise TrainingError(name, f"{recipe.describe()} needs landmarks: {error}") from None
 
@@ -472,16 +481,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings["epochs"] = args.epochs
     layout = ResultsLayout(args.results_dir or config["results_dir"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from dfdetect.data.store import store_prefixes
-
-    prefixes = store_prefixes(layout.store_dir())
-    if not prefixes:
+    store_paths = StorePaths.in_folder(layout.store_dir())
+    if not store_paths:
         parser.error(f"no frame store under {layout.store_dir()}: run `snakemake --until split` first")
     encoder_from = settings.get("encoder_from")
     train_model(
         args.model,
         settings,
-        store_prefixes=prefixes,
+        store_paths=store_paths,
+        landmark_paths=LandmarkPaths.in_folder(layout.store_dir()),
         train_path=layout.split("train"),
         validation_path=layout.split("validation"),
         paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model)),

@@ -24,6 +24,7 @@ def run_child(spec: dict, out_dir: Path, point: str | None) -> int:
         code = 3
         os.dup2(2, 1)  # Keras prints its progress to stdout: keep stdout for the results
         try:
+            from dfdetect.data.store import StorePaths
             from dfdetect.training.resume import FAULT_ENV
             from dfdetect.training.train import TrainPaths, train_model
 
@@ -32,7 +33,7 @@ def run_child(spec: dict, out_dir: Path, point: str | None) -> int:
             train_model(
                 spec["name"],
                 spec["settings"],
-                store_prefixes=spec["store_prefixes"],
+                store_paths=[StorePaths.for_prefix(spec["store_prefix"])],
                 train_path=spec["train_path"],
                 validation_path=spec["validation_path"],
                 paths=TrainPaths.in_folder(out_dir),

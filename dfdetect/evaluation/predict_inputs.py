@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from dfdetect.data import faces
 from dfdetect.data.facebatch import face_member_name, open_batch_zip, parse_face_member
-from dfdetect.data.faces import FaceDetector, FaceSettings
+from dfdetect.data.faces import decode, extract
+from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.data.ingest import ingest_archive
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import DECODE_ERRORS, decode_face, fit_face
@@ -155,16 +155,16 @@ def input_filename(path: Path) -> str:
 def mp4_face_source(
     path: Path, detector: FaceDetector, faces_settings: FaceSettings, selection: FrameSelection
 ) -> FaceSource:
-    """MTCNN faces of the frames that can fall into a slot, found by ``faces.extract_video_faces``.
+    """MTCNN faces of the frames that can fall into a slot, found by ``extract.extract_video_faces``.
 
     Decoding stops at ``selection.frame_limit``: later frames are never selected.
     """
     video_id = path.stem
     try:
-        found = faces.extract_video_faces(
+        found = extract.extract_video_faces(
             path, detector, faces_settings, name=path.name, frame_limit=selection.frame_limit
         )
-    except faces.VideoDecodeError as error:
+    except decode.VideoDecodeError as error:
         raise VideoFailure(UNREADABLE, str(error)) from error
     if found.n_faces == 0:
         raise VideoFailure(

@@ -1,9 +1,6 @@
-"""Every figure dfdetect draws, in one place: evaluation curves, robustness curves, training
-history, data histograms.
-
-Figures are ``matplotlib.figure.Figure`` objects on the Agg canvas, never global pyplot state,
-so that no interactive backend is touched and nothing leaks between plots. Each is written
-atomically (``dfdetect.atomic``). The numbers come from ``dfdetect.evaluation.metrics``.
+"""The evaluation figures: ROC and precision-recall curves, confusion matrix, score histograms
+and robustness curves. The numbers come from ``dfdetect.evaluation.metrics``; the figure plumbing
+from ``dfdetect.figures``.
 """
 
 from __future__ import annotations
@@ -13,35 +10,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
 
-from dfdetect.atomic import atomic_path
 from dfdetect.evaluation.metrics import CLASS_NAMES, labels_and_scores, one_class_reason
+from dfdetect.figures import new_figure, save_figure, undefined_plot
 
 ROBUSTNESS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-
-
-def new_figure(size: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Any]:
-    figure = Figure(figsize=size, dpi=110, layout="constrained")
-    FigureCanvasAgg(figure)
-    return figure, figure.add_subplot()
-
-
-def save_figure(figure: Figure, path: str | Path) -> None:
-    """PNG under a temporary name, renamed into place: a killed job leaves no half-written picture."""
-    with atomic_path(path, suffix=".png") as temporary:
-        figure.savefig(temporary, format="png")
-
-
-def undefined_plot(path: str | Path, title: str, message: str) -> None:
-    """A PNG that says why the plot cannot be drawn, so the report still has a picture to show."""
-    figure, axes = new_figure()
-    axes.set_axis_off()
-    axes.set_title(title)
-    axes.text(0.5, 0.5, message, ha="center", va="center", wrap=True, fontsize=11)
-    save_figure(figure, path)
 
 
 def class_counts_text(labels: np.ndarray) -> str:
@@ -123,47 +97,6 @@ def plot_score_histograms(
     axes.set_ylabel("Videos")
     axes.set_title(f"{title}\n{class_counts_text(labels)}")
     axes.legend(loc="best", fontsize=9)
-    save_figure(figure, path)
-
-
-def plot_history(history: pd.DataFrame, fake_share: float, path: str | Path, title: str) -> None:
-    """Loss and accuracy per epoch, with the accuracy of always answering FAKE (as in the study)."""
-    figure = Figure(figsize=(11, 4), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    loss_axes, accuracy_axes = figure.subplots(1, 2)
-    epochs = history["epoch"] + 1
-    loss_axes.plot(epochs, history["loss"], "o-", label="train")
-    loss_axes.plot(epochs, history["val_loss"], "o-", label="validation")
-    loss_axes.set(xlabel="epoch", ylabel="binary cross-entropy (class-weighted in training)", title="loss")
-    accuracy_axes.plot(epochs, history["accuracy"], "o-", label="train")
-    accuracy_axes.plot(epochs, history["val_accuracy"], "o-", label="validation")
-    accuracy_axes.axhline(fake_share, color="grey", linestyle="--", label=f"always FAKE ({fake_share:.2f})")
-    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
-    for axes in (loss_axes, accuracy_axes):
-        axes.legend()
-        axes.grid(alpha=0.3)
-    figure.suptitle(title)
-    save_figure(figure, path)
-
-
-def plot_n_frames_histogram(
-    videos: pd.DataFrame, path: str | Path, frame_bounds: tuple[int, int] | None = None
-) -> None:
-    """The study's first figure: how many face files each video has, by class."""
-    figure, axes = new_figure((8, 4.5))
-    upper = max(int(videos["n_frames"].max()), 1)
-    bins = np.linspace(0, upper + 1, min(60, upper + 2))
-    for label, name, colour in ((0, "REAL", "tab:blue"), (1, "FAKE", "tab:red")):
-        counts = videos.loc[videos["label"] == label, "n_frames"]
-        axes.hist(counts, bins=bins, alpha=0.6, label=f"{name} (n={len(counts)})", color=colour)
-    if frame_bounds is not None:
-        for bound in frame_bounds:
-            axes.axvline(bound, color="black", linestyle="--", linewidth=1)
-        axes.text(frame_bounds[0], axes.get_ylim()[1] * 0.95, " kept range", va="top")
-    axes.set_xlabel("face image files per video (n_frames)")
-    axes.set_ylabel("videos")
-    axes.set_title("Face files per video")
-    axes.legend()
     save_figure(figure, path)
 
 

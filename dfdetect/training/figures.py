@@ -1,4 +1,5 @@
-"""The training-samples figure: what a model's recipe feeds it, 16 inputs with their labels.
+"""The training stage's figures: the history (loss and accuracy per epoch) and the training
+samples, what a model's recipe feeds it (16 inputs with their labels).
 
 Written by every train job (``models/{model}/training_samples.png``) from the training loader's
 ``preview``: the first inputs of the first epoch after augmentation, exactly as the model gets
@@ -13,6 +14,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from dfdetect.figures import save_figure
 
 LABEL_COLOURS = {"REAL": "tab:green", "FAKE": "tab:red", "SBI FAKE": "tab:orange"}
 
@@ -52,3 +58,23 @@ def plot_training_samples(preview: Mapping[str, Any], path: str | Path, title: s
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     return path
+
+
+def plot_history(history: pd.DataFrame, fake_share: float, path: str | Path, title: str) -> None:
+    """Loss and accuracy per epoch, with the accuracy of always answering FAKE (as in the study)."""
+    figure = Figure(figsize=(11, 4), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    loss_axes, accuracy_axes = figure.subplots(1, 2)
+    epochs = history["epoch"] + 1
+    loss_axes.plot(epochs, history["loss"], "o-", label="train")
+    loss_axes.plot(epochs, history["val_loss"], "o-", label="validation")
+    loss_axes.set(xlabel="epoch", ylabel="binary cross-entropy (class-weighted in training)", title="loss")
+    accuracy_axes.plot(epochs, history["accuracy"], "o-", label="train")
+    accuracy_axes.plot(epochs, history["val_accuracy"], "o-", label="validation")
+    accuracy_axes.axhline(fake_share, color="grey", linestyle="--", label=f"always FAKE ({fake_share:.2f})")
+    accuracy_axes.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    for axes in (loss_axes, accuracy_axes):
+        axes.legend()
+        axes.grid(alpha=0.3)
+    figure.suptitle(title)
+    save_figure(figure, path)
