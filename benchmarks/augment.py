@@ -12,7 +12,9 @@ otherwise: worker processes) with ``loader_workers`` 1 and N (default: the cores
 use), and reads its batches in order as Keras's ``fit`` does (``dataset[i]``, then
 ``on_epoch_end``). One untimed epoch first (the workers' start-up, their pipelines), then the two
 loaders alternate in ``--rounds`` slices of ``--seconds / rounds`` each, so that load from other
-processes hits both alike. Prints frames/s, the scaling N/1, the cores the loader got (CPU
+processes hits both alike. First it measures how much more CPU N busy processes get than one
+on this machine now (the ceiling of any scaling: a loaded machine gives less than N). Then it
+prints frames/s, the scaling N/1, the cores the loader got (CPU
 seconds of the trainer's process and its workers per wall second: on a busy machine fewer than
 N) and the first epoch (the workers' start-up) per recipe, and ends with exactly one line
 ``scaling N workers / 1: dfdc_winner A.AAx, sbi B.BBx``.
@@ -38,7 +40,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
+from benchmarks.pack import BATCH, machine_load, machine_share, make_batch  # noqa: E402
 from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
@@ -100,7 +102,7 @@ def loader_for(settings: dict, workers: int, store, table, landmarks, batch_size
     train_settings = TrainSettings.from_config(
         {"arch": "cnn", "frames_per_video": "all", "loader_workers": workers, **settings}
     )
-    recipe = Recipe.from_settings(settings)
+    recipe = Recipe.from_settings(train_settings.model)
     videos = table
     if recipe.fakes == "sbi":  # the REAL videos only, repeated for an epoch about as long as the others'
         reals = table[table["label"] == 0]
@@ -141,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{machine_load()}; {int(mask.sum())} frames of {args.size}x{args.size} from {len(table)} videos "
             f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}; worker processes 1 and "
             f"{args.workers}; {args.seconds:g} s per recipe and count in {args.rounds} alternating slices"
+        )
+        print(
+            f"CPU the machine gives {args.workers} busy processes of this session: "
+            f"{machine_share(args.workers):.2f}x one (the most any loader can scale here)"
         )
         print(
             f"{'recipe':<26}{'1 worker':>10}{f'{args.workers} workers':>12}{'scaling':>9}{'cores used 1 / N':>18}"

@@ -248,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("RESULT " + json.dumps(run_candidate(candidate, recipe, args, Path(folder))), flush=True)
         return 0
 
-    from benchmarks.pack import machine_load
+    from benchmarks.pack import machine_load, machine_share
 
     passed = [
         f"--{key.replace('_', '-')}={value}"
@@ -259,6 +259,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(temp)
         prepare(folder, args)
         print(f"{machine_load()}; {args.workers} workers; batch {args.batch_size}; {args.epochs} epochs per candidate")
+        print(
+            f"CPU the machine gives {args.workers} busy processes of this session: "
+            f"{machine_share(args.workers):.2f}x one (the most any candidate can scale here)"
+        )
         print(
             f"{'recipe':<13}{'candidate':<20}{'frames/s':>10}{'x one thread':>14}{'cores used':>12}{'first epoch':>13}"
             "  same batches"

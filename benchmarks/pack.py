@@ -63,6 +63,31 @@ def machine_load() -> str:
     return f"cpus {os.cpu_count()}, loadavg {' '.join(f'{load:.2f}' for load in os.getloadavg())}"
 
 
+def spin(start_at: float, seconds: float) -> float:
+    """Busy-loop from ``start_at`` (time.time()) for ``seconds``; the CPU seconds it got."""
+    while time.time() < start_at:
+        time.sleep(0.01)
+    cpu = time.process_time()
+    while time.time() < start_at + seconds:
+        pass
+    return time.process_time() - cpu
+
+
+def machine_share(workers: int, seconds: float = 2.0) -> float:
+    """CPU that ``workers`` busy processes of this session get together, as a multiple of what one
+    gets: the most any loader can scale here (a shared machine, or Linux's autogroup scheduling,
+    which shares the CPU between sessions rather than processes, can make it far less than N)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        list(pool.map(abs, range(workers)))  # start every process first
+        alone = pool.submit(spin, time.time() + 0.5, seconds).result()
+        together = sum(pool.map(spin, [time.time() + 0.5] * workers, [seconds] * workers))
+        alone = (alone + pool.submit(spin, time.time() + 0.5, seconds).result()) / 2  # before and after
+    return together / alone
+
+
 @dataclass
 class Timing:
     wall: float

@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = TrainSettings.from_config(
                 {"arch": args.arch, "frames_per_video": "all", "loader_workers": args.workers, **recipe_settings}
             )
-            recipe = Recipe.from_settings(recipe_settings)
+            recipe = Recipe.from_settings(settings.model)
             table = videos[videos["label"] == 0] if recipe.uses_sbi else videos
             arms[name], _ = make_loaders(
                 settings, recipe, store, table, videos, landmarks=landmarks, batch_size=args.batch_size
