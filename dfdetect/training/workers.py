@@ -165,7 +165,7 @@ class BatchWorkers:
         self._results = context.Queue()
         self._free = list(range(self.n_slots))
         self._slot_of: dict[int, int] = {}  # ticket -> slot, for every ticket not yet answered or fetched
-        self._answers: dict[int, tuple[str | None, int]] = {}  # ticket -> (error, n items), answered, not fetched
+        self._answers: dict[int, str | None] = {}  # ticket -> its traceback (None: made), answered, not fetched
         self._sizes: dict[int, int] = {}
         self._discarded: set[int] = set()
         self._next_ticket = 0
