@@ -4,9 +4,10 @@ then one worker per core.
     .venv/bin/python benchmarks/augment.py [--videos 40] [--size 160] [--slots 8] [--batch-size 32]
                                            [--seconds 6] [--rounds 2] [--workers N]
 
-Packs one demo face batch at ``--size`` (realistic noisy crops; every frame uses the fallback
-keypoints, so the face-part cutout and SBI's face hull always run), then for each recipe (augment
-none, flip and dfdc_winner; fakes sbi; sbi with dfdc_winner) builds the training loader with
+Packs one demo face batch at ``--size`` (realistic noisy crops) and finds its landmarks as the
+landmarks job does (the default model, dlib68; frames without a face use the fallback), then for
+each recipe (augment none, flip and dfdc_winner; fakes sbi; sbi with dfdc_winner) builds the
+training loader with
 ``dfdetect.training.train.make_loaders`` (``frames_per_video: all``, the schema's defaults
 otherwise: worker processes) with ``loader_workers`` 1 and N (default: the cores this process may
 use), and reads its batches in order as Keras's ``fit`` does (``dataset[i]``, then
@@ -14,9 +15,9 @@ use), and reads its batches in order as Keras's ``fit`` does (``dataset[i]``, th
 loaders alternate in ``--rounds`` slices of ``--seconds / rounds`` each, so that load from other
 processes hits both alike. First it measures how much more CPU N busy processes get than one
 on this machine now (the ceiling of any scaling: a loaded machine gives less than N). Then it
-prints frames/s, the scaling N/1, the cores the loader got (CPU
-seconds of the trainer's process and its workers per wall second: on a busy machine fewer than
-N) and the first epoch (the workers' start-up) per recipe, and ends with exactly one line
+prints frames/s, the scaling N/1, the cores the loader got (CPU seconds of the trainer's process
+and its workers per wall second: on a busy machine fewer than N) and the first epoch (the
+workers' start-up) per recipe, and ends with exactly one line
 ``scaling N workers / 1: dfdc_winner A.AAx, sbi B.BBx``.
 """
 
@@ -40,8 +41,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.pack import BATCH, machine_load, machine_share, make_batch  # noqa: E402
-from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
+from benchmarks.pack import BATCH, machine_load, machine_share, make_batch, store_landmarks  # noqa: E402
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
 from dfdetect.training.train import TrainSettings, make_loaders  # noqa: E402
@@ -136,7 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         pack_batch(zip_path, selection, BATCH, store_paths, args.size, args.slots, progress=False)
         store = FrameStore.from_folder(Path(folder) / "store")
         mask = store.masks[BATCH]
-        landmarks = {BATCH: np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)).copy()}
+        keypoints, found = store_landmarks(Path(folder) / "store" / BATCH)
+        landmarks = {BATCH: keypoints}
         packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
         table = videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]].reset_index(drop=True)
         print(
@@ -144,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}; worker processes 1 and "
             f"{args.workers}; {args.seconds:g} s per recipe and count in {args.rounds} alternating slices"
         )
+        print(found)
         print(
             f"CPU the machine gives {args.workers} busy processes of this session: "
             f"{machine_share(args.workers):.2f}x one (the most any loader can scale here)"

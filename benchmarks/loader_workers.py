@@ -104,7 +104,7 @@ def run_candidate(candidate: str, recipe_name: str, args: argparse.Namespace, fo
 
     store = FrameStore.from_folder(folder / "store")
     table = pd.read_parquet(folder / "videos.parquet")
-    landmarks = {batch: np.load(folder / f"{batch}.landmarks.npy") for batch in store.masks}
+    landmarks = {batch: np.load(folder / f"{batch}.keypoints.npy") for batch in store.masks}
     recipe = Recipe(**RECIPES[recipe_name])
     videos = table[table["label"] == 0] if recipe.fakes == "sbi" else table
     # sbi serves each REAL frame twice: as many repeats as make its epoch about as long as the others'
@@ -213,9 +213,10 @@ def same_batches(data, expected: list, epoch_setter) -> bool:
 # The comparison
 
 
-def prepare(folder: Path, args: argparse.Namespace) -> None:
-    from benchmarks.pack import BATCH, make_batch
-    from dfdetect.data.landmarks import fallback_keypoints
+def prepare(folder: Path, args: argparse.Namespace) -> str:
+    """The demo batch, packed, with its landmarks (as the landmarks job finds them) and its video
+    table, under ``folder``; returns the landmarks line."""
+    from benchmarks.pack import BATCH, make_batch, store_landmarks
     from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 
     zip_path, videos, selection = make_batch(folder, args.videos, args.size, args.slots)
@@ -224,8 +225,9 @@ def prepare(folder: Path, args: argparse.Namespace) -> None:
     store = FrameStore.from_folder(folder / "store")
     packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
     videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]].to_parquet(folder / "videos.parquet")
-    mask = store.masks[BATCH]
-    np.save(folder / f"{BATCH}.landmarks.npy", np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)))
+    keypoints, found = store_landmarks(folder / "store" / BATCH)
+    np.save(folder / f"{BATCH}.keypoints.npy", keypoints)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -257,8 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     with tempfile.TemporaryDirectory(prefix="dfdetect-loader-workers-") as temp:
         folder = Path(temp)
-        prepare(folder, args)
+        found = prepare(folder, args)
         print(f"{machine_load()}; {args.workers} workers; batch {args.batch_size}; {args.epochs} epochs per candidate")
+        print(found)
         print(
             f"CPU the machine gives {args.workers} busy processes of this session: "
             f"{machine_share(args.workers):.2f}x one (the most any candidate can scale here)"

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from dfdetect.data.demo import DemoSpec, write_demo_batch  # noqa: E402
@@ -57,6 +58,22 @@ def make_batch(folder: Path, n_videos: int, size: int, n_slots: int) -> tuple[Pa
     manifest = ingest_batch(zip_path, BATCH)
     selection = select_frames(manifest.frames, manifest.videos["video_id"], step=1, count=n_slots)
     return zip_path, manifest.videos, selection
+
+
+def store_landmarks(prefix: Path) -> tuple[np.ndarray, str]:
+    """The landmarks job's keypoints of a packed batch (the default model, dlib68) and a line
+    saying how many frames have a face and how fast they were found."""
+    from dfdetect.data.landmarks import LandmarkPaths, LandmarkSettings, landmark_store, load_landmark_model
+
+    started = time.perf_counter()
+    out = LandmarkPaths.for_prefix(prefix)
+    settings = LandmarkSettings.from_mapping()
+    found = landmark_store(StorePaths.for_prefix(prefix), out, load_landmark_model(settings), progress=False)
+    seconds = time.perf_counter() - started
+    return np.load(out.landmarks), (
+        f"landmarks ({settings.model}): {found['found']} of {found['frames']} frames, "
+        f"{found['frames'] / seconds:.0f} frames/s (model load included)"
+    )
 
 
 def machine_load() -> str:

@@ -12,7 +12,8 @@ trains it with one ``fit`` of ``--epochs`` epochs per arm, in this order:
 
 1. in-memory arrays: the same frames, labels and weights from a contiguous uint8 array;
 2. the pipeline with ``augment: none``;
-3. with ``augment: dfdc_winner`` (face-part cutout on the fallback keypoints);
+3. with ``augment: dfdc_winner`` (its cutouts on the crops' landmarks, found as the landmarks job
+   finds them);
 4. with ``fakes: sbi`` (the REAL half, each frame also served as its self-blended fake).
 
 The pipeline arms use the training loader exactly as ``dfdetect.training.train`` builds it
@@ -54,10 +55,12 @@ ARMS = {
 }
 
 
-def build_store(folder: Path, n_frames: int, size: int, slots: int) -> tuple[Any, pd.DataFrame]:
+def build_store(folder: Path, n_frames: int, size: int, slots: int) -> tuple[Any, pd.DataFrame, dict, str]:
     """A store of ``n_frames`` frames (``slots`` per video, every slot filled) tiled from one demo
-    batch's packed crops; every other video REAL. Returns its StorePaths and the video table."""
-    from benchmarks.pack import BATCH, make_batch
+    batch's packed crops, with their landmarks (the landmarks job's default model) tiled alike;
+    every other video REAL. Returns its StorePaths, the video table, the landmarks and a line
+    about them."""
+    from benchmarks.pack import BATCH, make_batch, store_landmarks
     from dfdetect.data.store import INDEX_COLUMNS, FrameStore, StorePaths, pack_batch
 
     source_folder = folder / "source"
@@ -65,14 +68,18 @@ def build_store(folder: Path, n_frames: int, size: int, slots: int) -> tuple[Any
     pack_batch(zip_path, selection, BATCH, StorePaths.for_prefix(source_folder / "store" / BATCH), size, slots, False)
     source = FrameStore.from_folder(source_folder / "store")
     crops = np.asarray(source.frames[BATCH])[source.masks[BATCH]]  # every packed crop, (n, size, size, 3)
+    keypoints, found = store_landmarks(source_folder / "store" / BATCH)
+    keypoints = keypoints[source.masks[BATCH]]  # (n, points, 2), NaN where no face was found
 
     n_videos = n_frames // slots
     prefix = folder / "store" / STORE_BATCH
     paths = StorePaths.for_prefix(prefix)
     prefix.parent.mkdir(parents=True)
     frames = np.lib.format.open_memmap(paths.frames, mode="w+", dtype=np.uint8, shape=(n_videos, slots, size, size, 3))
+    landmarks = np.empty((n_videos, slots, *keypoints.shape[1:]), dtype=np.float32)
     for video in range(n_videos):
-        frames[video] = crops[np.arange(video * slots, (video + 1) * slots) % len(crops)]
+        tiled = np.arange(video * slots, (video + 1) * slots) % len(crops)
+        frames[video], landmarks[video] = crops[tiled], keypoints[tiled]
     frames.flush()
     del frames
     np.save(paths.mask, np.ones((n_videos, slots), dtype=bool))
@@ -81,7 +88,8 @@ def build_store(folder: Path, n_frames: int, size: int, slots: int) -> tuple[Any
         {"row": range(n_videos), "batch": STORE_BATCH, "video_id": video_ids, "n_filled": slots, "status": "ok"}
     ).assign(reason="")
     index[INDEX_COLUMNS].to_parquet(paths.index, index=False)
-    return paths, pd.DataFrame({"video_id": video_ids, "label": np.arange(n_videos) % 2})
+    videos = pd.DataFrame({"video_id": video_ids, "label": np.arange(n_videos) % 2})
+    return paths, videos, {STORE_BATCH: landmarks}, found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,7 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import keras
 
     from benchmarks.pack import machine_load
-    from dfdetect.data.landmarks import fallback_keypoints
     from dfdetect.data.store import FrameStore
     from dfdetect.training.models import build_model
     from dfdetect.training.recipes import Recipe
@@ -117,11 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     policy = set_mixed_precision(args.mixed_precision)
     n_frames = args.epoch_batches * args.batch_size
     with tempfile.TemporaryDirectory(prefix="dfdetect-bench-train-") as folder:
-        store_paths, videos = build_store(Path(folder), n_frames, args.size, args.slots)
+        store_paths, videos, landmarks, found = build_store(Path(folder), n_frames, args.size, args.slots)
         store = FrameStore([store_paths])
-        landmarks = {
-            STORE_BATCH: np.broadcast_to(fallback_keypoints(args.size), store.masks[STORE_BATCH].shape + (5, 2)).copy()
-        }
         arms = {"in-memory arrays": InMemory(store, videos, args.batch_size, keras)}
         for name, recipe_settings in ARMS.items():
             settings = TrainSettings.from_config(
@@ -139,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"backend {args.backend}, policy {policy}, {args.arch} {args.backbone if args.arch == 'transfer' else ''} "
             f"at {args.size}px, batch {args.batch_size}, {n_frames} images per epoch, {args.epochs} epochs per arm, "
             f"loader_workers {args.workers}; devices {keras.distribution.list_devices()}; {machine_load()}; "
-            f"set-up {time.perf_counter() - started:.0f} s",
+            f"set-up {time.perf_counter() - started:.0f} s; {found}",
             flush=True,
         )
         results = {}

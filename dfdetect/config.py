@@ -178,12 +178,19 @@ def _check_encoders(models: Mapping[str, Any]) -> None:
 
 
 def _check_recipes(models: Mapping[str, Any]) -> None:
-    """Self-blended fakes are single frames: clip models (td_lstm) train on labelled fakes."""
+    """Self-blended fakes are single frames: clip models (td_lstm) train and validate on labelled fakes."""
     for name, settings in models.items():
-        if settings.get("arch") == "td_lstm" and settings.get("fakes") not in (None, "labelled"):
+        if settings.get("arch") != "td_lstm":
+            continue
+        if settings.get("fakes") not in (None, "labelled"):
             raise ConfigError(
                 f"models.{name}.fakes",
                 f"{settings['fakes']} makes single-frame fakes; a td_lstm model needs fakes: labelled",
+            )
+        if settings.get("selection") == "self_blended":
+            raise ConfigError(
+                f"models.{name}.selection",
+                "self_blended validates on single-frame fakes; a td_lstm model selects on labelled videos",
             )
 
 

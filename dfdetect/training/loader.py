@@ -96,7 +96,8 @@ class FrameDataset(keras.utils.PyDataset):
     ``recipe`` (training only, ``dfdetect.training.recipes``): the augmentation preset and the fakes the
     epoch serves (``flip=True`` is ``Recipe(augment="flip", fakes="labelled")``); ``landmarks``
     (batch -> keypoints) when the recipe needs them. Without a recipe nothing is augmented
-    (validation, test).
+    (validation, test). ``validation``: the recipe's items as a fixed validation set (SBI's
+    self-blended validation: the same fakes every epoch, never augmented).
 
     Workers: ``processes=True`` makes batches in ``workers`` worker processes
     (``dfdetect.training.workers``), ahead of the trainer and into shared memory; Keras then
@@ -127,6 +128,7 @@ class FrameDataset(keras.utils.PyDataset):
         landmarks: Mapping[str, np.ndarray] | None = None,
         processes: bool = False,
         batch_multiple: int = 1,
+        validation: bool = False,
         **kwargs,
     ):
         workers = int(kwargs.get("workers", 1))
@@ -163,6 +165,7 @@ class FrameDataset(keras.utils.PyDataset):
                 seed=seed,
                 landmarks=landmarks,
                 clip_slots=self._clip_slots() if mode == "clip" else None,
+                validation=validation,
             )
         )
         self._item_sample = self.plan.item_sample if self.plan else np.arange(len(self.samples))

@@ -7,7 +7,8 @@ in this order and each through ``dfdetect.atomic`` (unique temporary name, fsync
 2. ``history-{epoch}.csv``     one row per finished epoch, each epoch once;
 3. ``weights-{epoch}.weights.h5``  model and optimizer variables, to continue from;
 4. ``state-{epoch}.json``      the manifest, written last: the files above with their sizes and
-                               SHA-256 digests.
+                               SHA-256 digests, and the model's random-number state (the seed
+                               generators of its dropout layers, which the weights file lacks).
 
 A state is only as good as its manifest: files a manifest does not name (a kill before it was
 written) are ignored, and a manifest whose files are missing or differ is skipped. The last two
@@ -27,7 +28,7 @@ import math
 import os
 import re
 import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ class ResumeState:
     best_value: float | None
     stopped: bool  # early stopping ended the training after this epoch
     files: dict[str, dict[str, Any]]  # name -> {"size", "sha256"}
+    rng: list[list[Any]] = field(default_factory=list)  # [variable path, its values] of each seed generator
 
     @classmethod
     def describe(
@@ -90,10 +92,11 @@ class ResumeState:
         best: str | None,
         best_value: float | None,
         stopped: bool,
+        rng: list[list[Any]] | None = None,
     ) -> "ResumeState":
         names = [name for name in (weights, history, best) if name]
         files = {name: {"size": (work / name).stat().st_size, "sha256": digest(work / name)} for name in names}
-        return cls(epochs, weights, history, best, best_value, stopped, files)
+        return cls(epochs, weights, history, best, best_value, stopped, files, list(rng or []))
 
     def write_to(self, path: Path) -> None:
         """The manifest's JSON (to a temporary name: the callback renames it into place)."""
