@@ -40,6 +40,7 @@ LAYOUT = ResultsLayout(RESULTS)
 # Snakemake starts those with --no-hooks), after the DAG is built and before any job starts.
 import atexit
 
+from dfdetect.atomic import remove_temporaries
 from dfdetect.lock import ResultsLockError, acquire, release, release_all
 
 
@@ -51,12 +52,23 @@ def print_run_summary():
             print(f"\ndfdetect end-of-run summary ({path}):\n\n{handle.read()}", file=sys.stderr)
 
 
+def remove_leftover_temporaries():
+    """Temporary files of writers killed in an earlier run (dfdetect.atomic): safe to remove while this
+    run holds the lock, which it takes only when none of the earlier run's jobs is still running."""
+    removed = remove_temporaries(RESULTS)
+    if removed:
+        print(
+            f"dfdetect: removed {len(removed)} temporary file(s) left by killed jobs under {RESULTS}/", file=sys.stderr
+        )
+
+
 onstart:
     try:
         acquire(RESULTS)
     except ResultsLockError as error:
         raise WorkflowError(str(error)) from None
     atexit.register(release_all)
+    remove_leftover_temporaries()
 
 
 onsuccess:
@@ -80,8 +92,8 @@ MODELS = list(config["models"])
 wildcard_constraints:
     batch=r"\d+-\d+",
     model="|".join(map(re.escape, MODELS)) or "(?!)",
-    # "" (the training data) or sets/NAME/ (an evaluation set)
-    data=r"(sets/[A-Za-z0-9_.-]+/)?",
+    # "" (the training data) or sets/NAME/ (a configured evaluation set)
+    data="(sets/(" + ("|".join(map(re.escape, SETS)) or "(?!)") + ")/)?",
     set="|".join(map(re.escape, SETS)) or "(?!)",
 
 
@@ -124,11 +136,11 @@ def encoder_model(wildcards):
     return [LAYOUT.train_file(source, "model")] if source else []
 
 
-def landmark_inputs(wildcards):
+def model_landmarks(model):
     """Every batch's landmarks files, for a model whose recipe needs them (dfdetect.training.recipes)."""
     from dfdetect.training.recipes import Recipe
 
-    if not Recipe.from_settings(config["models"][wildcards.model]).needs_landmarks:
+    if not Recipe.from_settings(config["models"][model]).needs_landmarks:
         return []
     return of_data(TRAINING_DATA, rules.landmarks.output, per_batch=True)
 
@@ -137,6 +149,10 @@ def model_settings(wildcards):
     """A model's settings that change results: its jobs' params (speed keys, such as resources and
     loader_workers, change no output and rerun nothing; the train job reads them from the config)."""
     return result_settings(config["models"][wildcards.model], "model")
+
+
+def landmark_inputs(wildcards):
+    return model_landmarks(wildcards.model)
 
 
 def model_resource(name):
@@ -165,9 +181,25 @@ def set_plot(output, caption):
 
 
 def all_targets():
-    """What `rule all` asks for (called in the Snakefile, after every rule is defined)."""
-    main = [rules.manifest.output.videos, rules.manifest.output.histogram, rules.reduce.output[0]]
-    targets = [of_data(TRAINING_DATA, pattern) for pattern in main]
-    targets += [rules.split.output.summary, *expand(rules.evaluate.output.metrics, model=MODELS)]
-    targets += [rules.report.output.csv]
+    """What `rule all` asks for (called in the Snakefile, after every rule is defined).
+
+    Every finished product a user relies on, not only the comparison at the end: Snakemake rebuilds
+    a missing file only when something asks for it, so a deleted model, evaluation or store file
+    (or a damaged one, once removed) is rebuilt by the next plain `snakemake`, and with it whatever
+    depends on it. Per dataset: manifests, cleaning and the frame store; then the training data's
+    frame selection and splits, each model's training outputs (and the landmarks its recipe
+    reads), evaluation, robustness and evaluation-set scores, and the comparison.
+    """
+    targets = []
+    for data in DATA_BATCHES:
+        targets += expand([*rules.ingest.output, *rules.pack.output], data=data, batch=dataset_batches(data))
+        targets += expand([*rules.manifest.output, *rules.clean.output], data=data)
+    targets += expand(rules.set_videos.output, set=SETS)
+    targets += [of_data(TRAINING_DATA, rules.reduce.output[0]), *rules.split.output]  # a set is never reduced or split
+    for model in MODELS:
+        targets += expand([*rules.train.output, *rules.evaluate.output], model=model)
+        targets += model_landmarks(model)
+        targets += expand(rules.evaluate_set.output, model=model, set=SETS)
+        targets += expand(rules.robustness.output, model=model) if ROBUSTNESS else []
+    targets += [*rules.report.output]
     return targets

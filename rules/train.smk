@@ -26,7 +26,7 @@ rule train:
             subcategory="{model}",
         ),
     log:
-        result("logs/train/{model}.log"),
+        LAYOUT.train_log("{model}"),
     benchmark:
         result("benchmarks/train/{model}.tsv")
     conda:

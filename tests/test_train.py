@@ -169,6 +169,31 @@ def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> 
     return done
 
 
+def test_train_command_refuses_a_model_folder_a_workflow_job_is_training(prepared, tmp_path, capsys):
+    from dfdetect.layout import ResultsLayout
+    from dfdetect.lock import job_lock
+    from dfdetect.training.train import main
+
+    config_path = write_train_config(prepared, tmp_path, "busy", {"arch": "cnn", "epochs": 1})
+    with job_lock(prepared, ResultsLayout(prepared).train_log("busy")):  # as the workflow's train job holds it
+        with pytest.raises(SystemExit) as stopped:
+            main(["--config", str(config_path), "--model", "busy"])
+    assert stopped.value.code == 2 and "another process is running this job" in capsys.readouterr().err
+    assert not (prepared / "models/busy").exists()
+
+
+def test_a_finished_training_is_kept_in_last_good(prepared, tmp_path):
+    out = tmp_path / "kept"
+    run_training(prepared, "kept", {"arch": "cnn", "epochs": 1, "batch_size": 8}, out_dir=out)
+    for name in ("model.keras", "history.csv", "history.png", "train.json", "training_samples.png"):
+        assert os.path.samefile(out / name, out / "last_good" / name)  # a hard link: no copy
+    first = (out / "model.keras").read_bytes()
+    (out / "model.keras").unlink()  # as Snakemake deletes a job's outputs before a retrain
+    with pytest.raises(ValueError, match="NoSuchNet"):  # a retrain that fails
+        run_training(prepared, "kept", {"arch": "transfer", "backbone": "NoSuchNet", "weights": None}, out_dir=out)
+    assert (out / "last_good/model.keras").read_bytes() == first
+
+
 # A recipe that draws in every part of training: self-blended fakes on 68-point hulls, the winner's
 # augmentation, dropout-free cnn (dropout's seed state: test_callbacks_restore_dropout_draws), last epoch.
 RECIPE_SETTINGS = {

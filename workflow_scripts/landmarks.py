@@ -2,9 +2,10 @@
 
 from dfdetect.data.landmarks import LandmarkPaths, LandmarkSettings, landmark_store, load_landmark_model
 from dfdetect.data.store import StorePaths
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0]) as log, job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     settings = LandmarkSettings.from_mapping(snakemake.params.settings)
     (store,) = StorePaths.group(snakemake.input.store)
     counts = landmark_store(

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
+from dfdetect.corrupt import read_parquet
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.metrics import evaluation_metrics, per_manipulation_auc, probability_metrics
 from dfdetect.evaluation.plots import plot_confusion_matrix, plot_precision_recall, plot_roc, plot_score_histograms
@@ -140,8 +141,8 @@ def evaluate_model(
     check_aggregation(aggregation)
     model, store = load_scoring(model_path, store_paths, backend)
     arch = settings["arch"]
-    test = score_store_videos(model, store, pd.read_parquet(test_path), aggregation, batch_size)
-    validation = score_store_videos(model, store, pd.read_parquet(validation_path), aggregation, batch_size)
+    test = score_store_videos(model, store, read_parquet(test_path), aggregation, batch_size)
+    validation = score_store_videos(model, store, read_parquet(validation_path), aggregation, batch_size)
     atomic_to_parquet(test, paths.predictions)
     atomic_to_parquet(validation, paths.validation_predictions)
 
@@ -180,9 +181,9 @@ def evaluate_set(
     check_aggregation(aggregation)
     model, store = load_scoring(model_path, store_paths, backend)
     arch = settings["arch"]
-    scored = score_store_videos(model, store, pd.read_parquet(videos_path), aggregation, batch_size)
+    scored = score_store_videos(model, store, read_parquet(videos_path), aggregation, batch_size)
     atomic_to_parquet(scored, paths.predictions)
-    validation = pd.read_parquet(validation_predictions_path)
+    validation = read_parquet(validation_predictions_path)
     metrics = {"set": set_name, **scored_metrics(name, arch, aggregation, scored, validation, n_resamples, seed)}
     atomic_write_text(paths.metrics, json.dumps(metrics, indent=2) + "\n")
     write_plots(name, scored, metrics["at_validation_threshold"]["threshold"], paths, f"set {set_name}")

@@ -15,8 +15,8 @@ written) are ignored, and a manifest whose files are missing or differ is skippe
 states are kept, so a damaged newest state falls back to the one before; with neither, training
 starts over. Nothing here imports Keras.
 
-``DFDETECT_FAULT_AT=EPOCH:POINT`` (tests only) SIGKILLs the process at that point of the writes,
-as a scheduler or a power cut would; see ``FAULT_POINTS``.
+``DFDETECT_FAULT_AT=EPOCH:POINT`` (tests only, ``dfdetect.faults``) SIGKILLs the process at that
+point of the writes, as a scheduler or a power cut would; see ``FAULT_POINTS``.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
-import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from dfdetect import faults
+from dfdetect.faults import FAULT_ENV as FAULT_ENV  # the training fault points' variable, for tests
+
 log = logging.getLogger("dfdetect.training.train")
 
-FAULT_ENV = "DFDETECT_FAULT_AT"
 STEPS = ("best", "history", "weights", "state")
 # Each step has three points: its temporary file created (empty), written (complete, not yet
 # renamed) and committed (renamed into place). "epoch_end" comes before all writes, "pruned" after.
@@ -51,8 +51,7 @@ _STATE_FILE = re.compile(r"^state-(\d+)\.json$")
 
 def fault_point(epoch: int, point: str) -> None:
     """Test hook: die here, without any clean-up, when ``DFDETECT_FAULT_AT`` names this point."""
-    if os.environ.get(FAULT_ENV) == f"{epoch}:{point}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    faults.fault_point(f"{epoch}:{point}")
 
 
 def file_name(kind: str, epoch: int) -> str:

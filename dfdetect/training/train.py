@@ -13,6 +13,7 @@ The Keras backend is chosen before Keras is imported, so this module imports Ker
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,17 +26,22 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import pandas as pd
 
-from dfdetect.atomic import atomic_path, atomic_write_text
+from dfdetect.atomic import atomic_link, atomic_path, atomic_write_text
 from dfdetect.config import complete_section, result_settings
+from dfdetect.corrupt import read_parquet
 from dfdetect.data.landmarks import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
+from dfdetect.lock import ResultsLockError, job_lock
 from dfdetect.training.backend import select_backend, set_mixed_precision, set_seeds
 from dfdetect.training.resume import ResumeState, latest_state
 
 log = logging.getLogger(__name__)
 
 WORK_DIR_NAME = ".resume"  # inside models/{model}/: checkpoints that survive a killed job
+# Inside models/{model}/: the outputs of the last finished training. Snakemake deletes a job's outputs
+# when the job starts, so without it a retrain that fails (or is killed) would leave no model at all.
+LAST_GOOD_DIR_NAME = "last_good"
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"]
 
 
@@ -113,11 +119,24 @@ class TrainPaths(RulePaths):
         """Checkpoints that survive a killed job, next to the model."""
         return self.model.parent / WORK_DIR_NAME
 
+    @property
+    def last_good(self) -> Path:
+        """The outputs of the last finished training, next to the model (``keep_last_good``)."""
+        return self.model.parent / LAST_GOOD_DIR_NAME
+
+
+def keep_last_good(paths: TrainPaths) -> None:
+    """Link the finished outputs into ``last_good/`` (hard links: no extra space), train.json last:
+    a retrain that fails later still leaves this training's model where the README says."""
+    for name in (*(name for name in TrainPaths.FILES if name != "info"), "info"):
+        output = getattr(paths, name)
+        atomic_link(output, paths.last_good / output.name)
+
 
 def read_split(path: str | Path, model: str, name: str, real_only: bool = False) -> pd.DataFrame:
     """A split's videos; both classes, or (``real_only``: a recipe whose fakes are all self-blended)
     at least one REAL video."""
-    table = pd.read_parquet(path)
+    table = read_parquet(path)
     labels = set(table["label"].astype(int))
     if real_only and 0 not in labels:
         raise TrainingError(
@@ -350,6 +369,7 @@ def train_model(
         },
     }
     atomic_write_text(paths.info, json.dumps(info, indent=2, default=str) + "\n")
+    keep_last_good(paths)
     shutil.rmtree(paths.work)  # finished: nothing left to resume
     log.info(
         "%s: best epoch %d of %d, val_loss %.4f, val_auc %.3f",
@@ -554,18 +574,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not store_paths:
         parser.error(f"no frame store under {layout.store_dir()}: run `snakemake --until split` first")
     encoder_from = settings.get("encoder_from")
-    train_model(
-        args.model,
-        settings,
-        store_paths=store_paths,
-        landmark_paths=LandmarkPaths.in_folder(layout.store_dir()),
-        train_path=layout.split("train"),
-        validation_path=layout.split("validation"),
-        paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model)),
-        image_size=config["image_size"],
-        backend=args.backend or config["keras_backend"],
-        encoder_path=layout.train_file(encoder_from, "model") if encoder_from else None,
-    )
+    # In the workflow's model folder, hold the workflow's train job lock: never two trainers on one folder.
+    lock = job_lock(layout.root, layout.train_log(args.model)) if not args.out_dir else contextlib.nullcontext()
+    try:
+        with lock:
+            train_model(
+                args.model,
+                settings,
+                store_paths=store_paths,
+                landmark_paths=LandmarkPaths.in_folder(layout.store_dir()),
+                train_path=layout.split("train"),
+                validation_path=layout.split("validation"),
+                paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model)),
+                image_size=config["image_size"],
+                backend=args.backend or config["keras_backend"],
+                encoder_path=layout.train_file(encoder_from, "model") if encoder_from else None,
+            )
+    except ResultsLockError as error:
+        parser.error(str(error))
     return 0
 
 
