@@ -63,7 +63,8 @@ def make_batch(folder: Path, n_videos: int, size: int, n_slots: int) -> tuple[Pa
 def store_landmarks(prefix: Path) -> tuple[np.ndarray, str]:
     """The landmarks job's keypoints of a packed batch (the default model, dlib68) and a line
     saying how many frames have a face and how fast they were found."""
-    from dfdetect.data.landmarks import LandmarkPaths, LandmarkSettings, landmark_store, load_landmark_model
+    from dfdetect.data.landmarks.detect import LandmarkSettings, load_landmark_model
+    from dfdetect.data.landmarks.files import LandmarkPaths, landmark_store
 
     started = time.perf_counter()
     out = LandmarkPaths.for_prefix(prefix)

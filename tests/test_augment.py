@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dfdetect.data.ingest import ingest_batch
-from dfdetect.data.landmarks import jaw_and_brows
+from dfdetect.data.landmarks.geometry import jaw_and_brows
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch

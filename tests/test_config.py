@@ -144,7 +144,7 @@ def test_raw_video_part_numbers():
 
 
 def _section_settings_classes():
-    from dfdetect.data.landmarks import LandmarkSettings
+    from dfdetect.data.landmarks.detect import LandmarkSettings
 
     return [FaceSettings, DemoSpec, LandmarkSettings]
 

@@ -16,7 +16,7 @@ import yaml
 
 import dfdetect.training.loader
 from dfdetect.data.ingest import ingest_batch
-from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch

@@ -18,7 +18,7 @@ Departures from the winner, and why:
   classifier_dataset.py:277-288) needs per-frame difference masks that the data does not have.
 - Frames without landmarks: the winner skips the part cutout where its MTCNN landmarks file is
   missing (classifier_dataset.py:272); here such frames take the fallback geometry's keypoints
-  (``dfdetect.data.landmarks.fallback_keypoints``), the face crops being face-centred.
+  (``dfdetect.data.landmarks.geometry.fallback_keypoints``), the face crops being face-centred.
 - The part cutout draws a thick line (width 2 + 2 x the winner's dilation) instead of dilating a
   2 px line with a cross-shaped element as often (classifier_dataset.py:92-128): a round band of
   the same half-width, drawn in one pass.
@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dfdetect.data.landmarks import (
+from dfdetect.data.landmarks.geometry import (
     LEFT_EYE,
     MOUTH_LEFT,
     MOUTH_RIGHT,

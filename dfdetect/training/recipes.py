@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.config import complete_section
-from dfdetect.data.landmarks import has_face
+from dfdetect.data.landmarks.geometry import has_face
 from dfdetect.training.augment import Augmenter, preset_name, sample_rng
 
 FAKES = ("labelled", "sbi", "both")

@@ -29,7 +29,7 @@ import pandas as pd
 from dfdetect.atomic import atomic_link, atomic_path, atomic_write_text
 from dfdetect.config import complete_section, result_settings
 from dfdetect.corrupt import read_parquet
-from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
 from dfdetect.lock import ResultsLockError, job_lock
@@ -469,7 +469,7 @@ def recipe_landmarks(name: str, recipe, landmark_paths: Sequence[LandmarkPaths],
     """The batches' keypoints when the recipe needs them; a missing file fails before training."""
     if not recipe.needs_landmarks:
         return None
-    from dfdetect.data.landmarks import LandmarksMissing, load_landmarks
+    from dfdetect.data.landmarks.files import LandmarksMissing, load_landmarks
 
     try:
         return load_landmarks(landmark_paths, store.masks)
