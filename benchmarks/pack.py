@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from dfdetect.data.demo import DemoSpec, write_demo_batch  # noqa: E402
@@ -59,8 +60,50 @@ def make_batch(folder: Path, n_videos: int, size: int, n_slots: int) -> tuple[Pa
     return zip_path, manifest.videos, selection
 
 
+def store_landmarks(prefix: Path) -> tuple[np.ndarray, str]:
+    """The landmarks job's keypoints of a packed batch (the default model, dlib68) and a line
+    saying how many frames have a face and how fast they were found."""
+    from dfdetect.data.landmarks.detect import LandmarkSettings, load_landmark_model
+    from dfdetect.data.landmarks.files import LandmarkPaths, landmark_store
+
+    started = time.perf_counter()
+    out = LandmarkPaths.for_prefix(prefix)
+    settings = LandmarkSettings.from_mapping()
+    found = landmark_store(StorePaths.for_prefix(prefix), out, load_landmark_model(settings), progress=False)
+    seconds = time.perf_counter() - started
+    return np.load(out.landmarks), (
+        f"landmarks ({settings.model}): {found['found']} of {found['frames']} frames, "
+        f"{found['frames'] / seconds:.0f} frames/s (model load included)"
+    )
+
+
 def machine_load() -> str:
     return f"cpus {os.cpu_count()}, loadavg {' '.join(f'{load:.2f}' for load in os.getloadavg())}"
+
+
+def spin(start_at: float, seconds: float) -> float:
+    """Busy-loop from ``start_at`` (time.time()) for ``seconds``; the CPU seconds it got."""
+    while time.time() < start_at:
+        time.sleep(0.01)
+    cpu = time.process_time()
+    while time.time() < start_at + seconds:
+        pass
+    return time.process_time() - cpu
+
+
+def machine_share(workers: int, seconds: float = 2.0) -> float:
+    """CPU that ``workers`` busy processes of this session get together, as a multiple of what one
+    gets: the most any loader can scale here (a shared machine, or Linux's autogroup scheduling,
+    which shares the CPU between sessions rather than processes, can make it far less than N)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        list(pool.map(abs, range(workers)))  # start every process first
+        alone = pool.submit(spin, time.time() + 0.5, seconds).result()
+        together = sum(pool.map(spin, [time.time() + 0.5] * workers, [seconds] * workers))
+        alone = (alone + pool.submit(spin, time.time() + 0.5, seconds).result()) / 2  # before and after
+    return together / alone
 
 
 @dataclass

@@ -214,7 +214,7 @@ class ResultsLayout:
 
 # Output name -> suffix of the batch's store prefix (pack rule; dfdetect.data.store.StorePaths)
 STORE_FILES = {"frames": ".frames.npy", "mask": ".mask.npy", "index": ".index.parquet"}
-# Output name -> suffix of the batch's store prefix (landmarks rule; dfdetect.data.landmarks.LandmarkPaths)
+# Output name -> suffix of the batch's store prefix (landmarks rule; dfdetect.data.landmarks.files.LandmarkPaths)
 LANDMARK_FILES = {"landmarks": ".landmarks.npy", "boxes": ".landmark_boxes.npy"}
 # Output name -> file name in models/{model}/ (train rule; dfdetect.training.train.TrainPaths has these fields)
 TRAIN_FILES = {

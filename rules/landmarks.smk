@@ -7,7 +7,7 @@ LANDMARK_RESOURCES = config["landmarks"]["resources"]
 rule landmarks:
     input:
         store=of_data(TRAINING_DATA, rules.pack.output),
-    # Names and suffixes are dfdetect.data.landmarks.LandmarkPaths' (dfdetect.layout.LANDMARK_FILES).
+    # Names and suffixes are dfdetect.data.landmarks.files.LandmarkPaths' (dfdetect.layout.LANDMARK_FILES).
     output:
         multiext(LAYOUT.store_prefix("{batch}"), **LANDMARK_FILES),
     log:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dfdetect.data.ingest import ingest_batch
-from dfdetect.data.landmarks import jaw_and_brows
+from dfdetect.data.landmarks.geometry import jaw_and_brows
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
@@ -103,7 +103,7 @@ def test_same_seed_same_batch_other_epoch_other_batch(store):
         dataset = FrameDataset(
             store, videos(store), mode="all", batch_size=8, shuffle=False, recipe=WINNER, landmarks=NO_FACES, seed=seed
         )
-        dataset.epoch = epoch
+        dataset.set_epoch(epoch)
         return dataset[0][0]["frames"]
 
     first, again = batch(0), batch(0)

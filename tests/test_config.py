@@ -265,7 +265,7 @@ def test_raw_video_part_numbers():
 
 
 def _section_settings_classes():
-    from dfdetect.data.landmarks import LandmarkSettings
+    from dfdetect.data.landmarks.detect import LandmarkSettings
 
     return [FaceSettings, DemoSpec, LandmarkSettings]
 
@@ -301,10 +301,10 @@ def test_predict_settings_take_the_schema_defaults_and_ranges():
 
 
 def test_speed_settings_are_left_out_of_what_changes_results():
-    assert speed_keys("model") == {"resources", "loader_workers"}
+    assert speed_keys("model") == {"resources", "loader_workers", "loader_threads"}
     assert speed_keys("faces") == speed_keys("landmarks") == {"resources"}
     entry = complete_section("model", {"arch": "cnn"})
-    assert set(entry) - set(result_settings(entry, "model")) == {"resources", "loader_workers"}
+    assert set(entry) - set(result_settings(entry, "model")) == {"resources", "loader_workers", "loader_threads"}
 
 
 def test_train_settings_hold_no_defaults_and_take_the_schema_defaults():

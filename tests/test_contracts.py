@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import EvaluationPaths
 from dfdetect.layout import EVALUATION_FILES, LANDMARK_FILES, STORE_FILES, TRAIN_FILES, ResultsLayout
@@ -166,7 +166,7 @@ def _python_enums() -> dict[str, tuple[tuple[str, ...], str | None, str]]:
     """Every value list that Python code implements and the schema lists too: name -> (Python's
     values, schema section, schema key)."""
     from dfdetect.data.demo import MANIPULATIONS
-    from dfdetect.data.landmarks import MODELS as LANDMARK_MODELS
+    from dfdetect.data.landmarks.geometry import MODELS as LANDMARK_MODELS
     from dfdetect.evaluation.aggregate import AGGREGATIONS
     from dfdetect.training.augment import PRESETS
     from dfdetect.training.backbones import POOLINGS

@@ -7,20 +7,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfdetect.data.landmarks import (
+from dfdetect.data.landmarks.detect import LandmarkSettings, load_landmark_model
+from dfdetect.data.landmarks.files import LandmarkPaths, LandmarksMissing, landmark_store, load_landmarks
+from dfdetect.data.landmarks.geometry import (
     BROWS,
     CHIN_68,
     HULL_VARIANTS,
-    LandmarkPaths,
-    LandmarkSettings,
-    LandmarksMissing,
     face_hull,
     five_points,
     forehead_points,
     hull_variant,
-    landmark_store,
-    load_landmark_model,
-    load_landmarks,
     mirror_keypoints,
     sbi_region,
 )

@@ -159,3 +159,13 @@ def test_loader_feeds_keras_fit(store):
     )
     history = model.fit(dataset, epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2
+
+
+def test_batch_multiple_cuts_a_short_last_batch_to_whole_shares(store):
+    """Data parallelism on JAX splits every batch evenly over the devices."""
+    table = videos_table(("a", 0), ("b", 1), ("c", 1), ("d", 0))  # 14 frames
+    sizes = {}
+    for replicas in (1, 2, 3):
+        dataset = FrameDataset(store, table, mode="all", batch_size=6, batch_multiple=replicas, shuffle=True)
+        sizes[replicas] = [len(dataset[index][1]) for index in range(len(dataset))]
+    assert sizes == {1: [6, 6, 2], 2: [6, 6, 2], 3: [6, 6]}

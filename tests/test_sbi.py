@@ -9,7 +9,7 @@ import pytest
 
 import dfdetect.training.augment
 from dfdetect.config import ConfigError, _check_recipes
-from dfdetect.data.landmarks import LEFT_EYE, RIGHT_EYE, face_ellipse, face_hull, fallback_keypoints
+from dfdetect.data.landmarks.geometry import LEFT_EYE, RIGHT_EYE, face_ellipse, face_hull, fallback_keypoints
 from dfdetect.training.augment import sample_rng
 from dfdetect.training.recipes import Recipe, RecipeError, RecipePlan
 from dfdetect.training.sbi import CROP_JITTER, SelfBlender, crop_window

@@ -16,7 +16,7 @@ import yaml
 
 import dfdetect.training.loader
 from dfdetect.data.ingest import ingest_batch
-from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
@@ -123,6 +123,18 @@ def test_each_arch_trains_and_writes_its_outputs(prepared, name, settings):
     assert saved["class_weight"] == {"0": pytest.approx(12 / 8), "1": pytest.approx(12 / 16)}
     assert 1 <= saved["best_epoch"] <= saved["epochs_run"]
     assert saved["loader_mode"] == {"cnn": "all", "cnn_middle": "middle", "effnet": "middle", "lstm": "clip"}[name]
+    # speed: the first epoch (compile included) apart from the steady ones
+    timed = saved["epoch_seconds"]
+    assert [epoch["epoch"] for epoch in timed] == list(range(1, settings["epochs"] + 1))
+    assert all(epoch["train_s"] > 0 and epoch["validation_s"] > 0 for epoch in timed)
+    assert saved["first_epoch_s"] == pytest.approx(timed[0]["train_s"] + timed[0]["validation_s"], abs=0.01)
+    if settings["epochs"] > 1:
+        images = saved["recipe"]["n_items_per_epoch"] * (N_SLOTS if name == "lstm" else 1)
+        assert saved["steady_images_per_s"] == pytest.approx(images / timed[1]["train_s"], rel=0.01)
+    else:
+        assert saved["steady_images_per_s"] is None
+    assert saved["loader"]["workers"] == len(os.sched_getaffinity(0))  # no job threads: the usable cores
+    assert saved["loader"]["processes"] == (saved["loader"]["workers"] > 1)
     import keras
 
     model = keras.models.load_model(out / "model.keras")
@@ -312,7 +324,15 @@ KILL_POINTS = [f"0:{point}" for point in FAULT_POINTS] + [
     f"1:{point}" for point in FAULT_POINTS if not point.startswith("best")
 ]
 # 12 training videos, 6 validation: one batch each, so each process traces its step functions once.
-KILL_SETTINGS = {"arch": "cnn", "frames_per_video": "middle", "epochs": KILL_EPOCHS, "batch_size": 12, "patience": 10}
+# One loader worker (a thread): the 50 trainings start no worker processes (tests/test_loader_workers.py).
+KILL_SETTINGS = {
+    "arch": "cnn",
+    "frames_per_video": "middle",
+    "epochs": KILL_EPOCHS,
+    "batch_size": 12,
+    "patience": 10,
+    "loader_workers": 1,
+}
 
 
 def finished_epochs_after(point: str) -> int:
@@ -432,6 +452,70 @@ def test_data_parallel_code_path_on_one_device(prepared):
     import keras
 
     assert keras.models.load_model(prepared / "models/mirrored/model.keras").output_shape == (None, 1)
+
+
+TWO_DEVICES_SCRIPT = """
+import json, sys
+from pathlib import Path
+
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import keras
+import numpy as np
+import pandas as pd
+
+import dfdetect.training.models
+from dfdetect.data.store import FrameStore, StorePaths
+from dfdetect.training.loader import FrameDataset
+from dfdetect.training.train import TrainPaths, train_model
+
+built = []  # the model the trainer builds, to score it as it is in the training process
+build_model = dfdetect.training.models.build_model
+dfdetect.training.models.build_model = lambda *args, **kwargs: built.append(build_model(*args, **kwargs)) or built[-1]
+
+results, out = Path(sys.argv[1]), Path(sys.argv[2])
+store = StorePaths.for_prefix(results / "store/0-0")
+settings = {"arch": "cnn", "frames_per_video": "all", "epochs": 1, "batch_size": 4, "distribute": "always"}
+info = train_model(
+    "two_devices", settings, store_paths=[store], train_path=results / "splits/train.parquet",
+    validation_path=results / "splits/validation.parquet", paths=TrainPaths.in_folder(out), image_size=32,
+    backend="tensorflow",
+)
+validation = FrameDataset(FrameStore([store]), pd.read_parquet(results / "splits/validation.parquet"),
+                          mode="all", batch_size=64)
+frames = {"frames": np.concatenate([validation[index][0]["frames"] for index in range(len(validation))])}
+in_process = built[0].predict(frames, verbose=0)
+reloaded = keras.models.load_model(out / "model.keras").predict(frames, verbose=0)
+print("RESULT " + json.dumps({"distribution": info["distribution"], "frames": len(frames["frames"]),
+                              "largest_difference": float(np.abs(in_process - reloaded).max()),
+                              "spread": float(in_process.std())}))
+"""
+
+
+def test_data_parallel_on_two_devices(prepared, tmp_path):
+    """Two logical CPU devices (in a subprocess: TensorFlow's devices are fixed once it starts)."""
+    done = subprocess.run(
+        [sys.executable, "-c", TWO_DEVICES_SCRIPT, str(prepared), str(tmp_path / "two_devices")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    assert done.returncode == 0 and lines, done.stderr[-3000:]
+    result = json.loads(lines[-1][len("RESULT ") :])
+    distribution = result["distribution"]
+    assert distribution["replicas"] == 2 and len(distribution["devices"]) == 2
+    assert distribution["global_batch_size"] == 2 * 4  # batch_size is per device
+    assert "MirroredStrategy over 2 device(s)" in distribution["description"]
+    saved = json.loads((tmp_path / "two_devices/train.json").read_text())
+    assert saved["distribution"] == distribution
+    assert result["frames"] == 2 * N_SLOTS * 3  # the 6 validation videos' frames, all scored
+    assert result["spread"] > 0  # the scores are not all alike (a test that could not fail otherwise)
+    assert result["largest_difference"] < 1e-5
 
 
 def test_changed_settings_do_not_resume_an_old_run(prepared):

@@ -52,6 +52,9 @@ def test_whole_pipeline_outputs(trained):
         assert (results / f"models/{model}/model.keras").exists()
         info = json.loads((results / f"models/{model}/train.json").read_text())
         assert info["epochs_run"] == 1
+        assert info["first_epoch_s"] > 0 and info["steady_images_per_s"] is None  # one epoch: no steady one
+        # the loader's workers: the job's threads (resources.threads 2, run with --cores 2)
+        assert info["loader"]["workers"] == min(2, len(os.sched_getaffinity(0)))
         metrics = json.loads((results / f"eval/{model}/metrics.json").read_text())
         test = pd.read_parquet(results / "splits/test.parquet")
         assert metrics["n"] == len(test)
@@ -119,8 +122,8 @@ def test_changed_model_setting_retrains_only_that_model(trained):
 
 @pytest.mark.parametrize(
     "speed",
-    [{"resources": {"threads": 1, "mem_mb": 500, "gpu": 0}}, {"loader_workers": 2}],
-    ids=["resources", "workers"],
+    [{"resources": {"threads": 1, "mem_mb": 500, "gpu": 0}}, {"loader_workers": 2}, {"loader_threads": True}],
+    ids=["resources", "workers", "threads"],
 )
 def test_changed_speed_setting_reruns_nothing(trained, speed):
     workdir, _ = trained

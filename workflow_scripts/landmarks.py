@@ -1,6 +1,7 @@
 """Snakemake adapter: face landmarks for every packed frame of one batch."""
 
-from dfdetect.data.landmarks import LandmarkPaths, LandmarkSettings, landmark_store, load_landmark_model
+from dfdetect.data.landmarks.detect import LandmarkSettings, load_landmark_model
+from dfdetect.data.landmarks.files import LandmarkPaths, landmark_store
 from dfdetect.data.store import StorePaths
 from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to

@@ -1,6 +1,6 @@
 """Snakemake adapter: train one model."""
 
-from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to

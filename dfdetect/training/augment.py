@@ -18,7 +18,7 @@ Departures from the winner, and why:
   classifier_dataset.py:277-288) needs per-frame difference masks that the data does not have.
 - Frames without landmarks: the winner skips the part cutout where its MTCNN landmarks file is
   missing (classifier_dataset.py:272); here such frames take the fallback geometry's keypoints
-  (``dfdetect.data.landmarks.fallback_keypoints``), the face crops being face-centred.
+  (``dfdetect.data.landmarks.geometry.fallback_keypoints``), the face crops being face-centred.
 - The part cutout draws a thick line (width 2 + 2 x the winner's dilation) instead of dilating a
   2 px line with a cross-shaped element as often (classifier_dataset.py:92-128): a round band of
   the same half-width, drawn in one pass.
@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dfdetect.data.landmarks import (
+from dfdetect.data.landmarks.geometry import (
     LEFT_EYE,
     MOUTH_LEFT,
     MOUTH_RIGHT,
@@ -242,7 +242,7 @@ def face_part_cutout(image: np.ndarray, keypoints: np.ndarray | None, rng: np.ra
 
 
 class Augmenter:
-    """Apply one preset to single frames; safe to share between the loader's worker threads.
+    """Apply one preset to single frames; safe to share between the loader's worker threads, and picklable.
 
     ``cutout``: with ``dfdc_winner``, add the cutouts before the pipeline (the winner cut out parts
     of the stored crop, then augmented).
@@ -255,9 +255,21 @@ class Augmenter:
         self._local = threading.local()  # one albumentations pipeline (and random state) per thread
         self._factory: Callable[[int], Any] | None = dfdc_winner_pipeline if self.preset == "dfdc_winner" else None
 
+    def __getstate__(self) -> dict:  # pickled into the loader's worker processes: pipelines are rebuilt there
+        return {key: value for key, value in self.__dict__.items() if key != "_local"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
     @property
     def active(self) -> bool:
         return self.preset != "none"
+
+    def warm_up(self) -> None:
+        """Build this thread's pipeline now (importing albumentations) rather than on the first frame."""
+        if self._factory is not None:
+            self._pipeline()
 
     def _pipeline(self) -> Any:
         pipeline = getattr(self._local, "pipeline", None)

@@ -19,31 +19,48 @@ log = logging.getLogger("dfdetect.training.train")
 
 
 class EpochLog(keras.callbacks.Callback):
-    """One log line per epoch with the metrics and the training speed."""
+    """One log line per epoch with the metrics and the training speed; keeps each epoch's seconds.
+
+    ``epochs_timed``: per epoch of this run, the seconds of its training part (until validation
+    begins) and of its validation. The first epoch of a run includes compiling the model.
+    """
 
     def __init__(self, model_name: str, epochs: int, samples: int):
         super().__init__()
         self.model_name, self.epochs, self.samples = model_name, epochs, samples
         self.started = 0.0
+        self.validation_started: float | None = None
+        self.epochs_timed: list[dict[str, float]] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        self.validation_started = None
+
+    def on_test_begin(self, logs=None):  # fit's validation runs through the same callbacks
+        if self.validation_started is None:
+            self.validation_started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
+        ended = time.perf_counter()
+        train_ended = self.validation_started or ended
+        train_seconds, validation_seconds = train_ended - self.started, ended - train_ended
+        self.epochs_timed.append(
+            {"epoch": epoch + 1, "train_s": round(train_seconds, 3), "validation_s": round(validation_seconds, 3)}
+        )
         shown = " ".join(
             f"{key}={float(value):.4f}"
             for key, value in sorted((logs or {}).items())
             if isinstance(value, (int, float, np.floating)) and math.isfinite(float(value))
         )
         log.info(
-            "%s epoch %d/%d: %s (%.1f s, %.0f samples/s)",
+            "%s epoch %d/%d: %s (%.1f s, %.0f samples/s; validation %.1f s)",
             self.model_name,
             epoch + 1,
             self.epochs,
             shown,
-            seconds,
-            self.samples / max(seconds, 1e-9),
+            train_seconds,
+            self.samples / max(train_seconds, 1e-9),
+            validation_seconds,
         )
 
 

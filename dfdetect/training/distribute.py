@@ -4,12 +4,18 @@
 - ``none``: one device, as Keras picks it (the default);
 - ``auto``: all visible GPUs when there are two or more, else one device;
 - ``always``: the data-parallel code path even on a single device (CPU included), e.g. to
-  check a configuration on a laptop before sending it to a multi-GPU node.
+  check a configuration on a laptop before sending it to a multi-GPU node. Without GPUs it runs
+  over every logical CPU device: one on an ordinary machine; two where TensorFlow was given two
+  logical CPUs (``tf.config.set_logical_device_configuration``) or JAX two host devices
+  (``--xla_force_host_platform_device_count=2``), which is how the two-replica path is tested.
 
 TensorFlow uses ``tf.distribute.MirroredStrategy`` (the model is built and compiled in its scope);
 JAX uses Keras's distribution API (``keras.distribution.DataParallel``). The PyTorch backend has
 no in-process data parallelism in Keras 3 (it needs torchrun / DDP): it trains on one device and
-says so. ``batch_size`` stays per device: the global batch is ``batch_size * replicas``.
+says so. ``batch_size`` stays per device: the global batch is ``batch_size * replicas``. JAX
+splits every batch evenly over its devices, so there an epoch's last, short batch is cut to a
+multiple of the replicas (``batch_multiple``: at most replicas - 1 items of an epoch left out);
+MirroredStrategy takes uneven batches as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class Distribution:
     devices: list[str]
     description: str
     scope: ContextManager[Any]
+    batch_multiple: int = 1  # every batch's size must be a multiple of this (JAX shards it evenly)
 
 
 def visible_gpus(backend: str) -> list[str]:
@@ -86,7 +93,11 @@ def choose_distribution(backend: str, mode: str) -> Distribution:
 
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
     return Distribution(
-        len(devices), devices, f"keras DataParallel over {len(devices)} device(s)", contextlib.nullcontext()
+        len(devices),
+        devices,
+        f"keras DataParallel over {len(devices)} device(s)",
+        contextlib.nullcontext(),
+        batch_multiple=len(devices),
     )
 
 
@@ -94,7 +105,7 @@ def _cpu_devices(backend: str) -> list[str]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return [device.name for device in tf.config.list_logical_devices("CPU")][:1]
+        return [device.name for device in tf.config.list_logical_devices("CPU")]
     import keras
 
-    return list(keras.distribution.list_devices("cpu"))[:1]
+    return list(keras.distribution.list_devices("cpu"))

@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.data.store import FrameStore
+from dfdetect.training.batches import BatchMaker, clip_slots
 from dfdetect.training.modelinput import FRAMES_INPUT, MASK_INPUT, nearest_filled_slot
 from dfdetect.training.recipes import Recipe, RecipePlan
+from dfdetect.training.workers import BatchWorkers
 
 MODES = ("middle", "all", "clip")
 
@@ -96,6 +98,20 @@ class FrameDataset(keras.utils.PyDataset):
     (batch -> keypoints) when the recipe needs them. Without a recipe nothing is augmented
     (validation, test). ``validation``: the recipe's items as a fixed validation set (SBI's
     self-blended validation: the same fakes every epoch, never augmented).
+
+    Workers: ``processes=True`` makes batches in ``workers`` worker processes
+    (``dfdetect.training.workers``), ahead of the trainer and into shared memory; Keras then
+    reads them one by one. Otherwise ``workers`` (and ``use_multiprocessing``) are Keras's own
+    PyDataset workers (threads by default). A batch is the same either way: it depends only on
+    the epoch and the batch index.
+
+    ``batch_multiple``: every batch's size is a multiple of it (data parallelism on JAX), so the
+    remainder of a short last batch is left out of the epoch.
+
+    The epoch: ``set_epoch(epoch)`` says which epoch the following batches belong to (it sets the
+    order and the augmentation draws, and starts the worker processes on that epoch's first
+    batches); ``on_epoch_end``, which Keras calls after each epoch, moves to the next one.
+    The processes start with the first batch asked for; ``close()`` stops them.
     """
 
     def __init__(
@@ -110,22 +126,25 @@ class FrameDataset(keras.utils.PyDataset):
         seed: int = 0,
         recipe: Recipe | None = None,
         landmarks: Mapping[str, np.ndarray] | None = None,
+        processes: bool = False,
+        batch_multiple: int = 1,
         validation: bool = False,
         **kwargs,
     ):
+        workers = int(kwargs.get("workers", 1))
+        if processes:  # the worker processes prefetch; Keras asks for one batch at a time
+            kwargs.update(workers=1, use_multiprocessing=False)
         super().__init__(**kwargs)
         self.store = store
         self.mode = mode
         self.batch_size = int(batch_size)
+        self.batch_multiple = int(batch_multiple)
         self.shuffle = shuffle
         self.flip = flip
         self.class_weight = dict(class_weight) if class_weight else None
         self.seed = seed
-        self.epoch = 0
+        self._epoch = 0
         self.samples = sample_table(store, videos, mode)
-        # Plain ndarray views of the memory maps: np.memmap's Python-level __getitem__ costs
-        # microseconds per call, and the gathers index once per frame.
-        self._frames = {batch: np.asarray(frames) for batch, frames in store.frames.items()}
         if self.samples.empty:
             raise ValueError(f"no samples: none of the {len(videos)} videos has a filled slot")
         self._batches = self.samples["batch"].to_numpy()
@@ -151,11 +170,33 @@ class FrameDataset(keras.utils.PyDataset):
         )
         self._item_sample = self.plan.item_sample if self.plan else np.arange(len(self.samples))
         self._item_labels = self.plan.item_labels if self.plan else self._labels
-        self._order = np.arange(len(self._item_sample))
-        self._reorder()
+        self.maker = BatchMaker(
+            store.frames,
+            store.masks,
+            clips=mode == "clip",
+            batches=self._batches,
+            rows=self._rows,
+            slots=self._slots,
+            item_sample=self._item_sample,
+            plan=self.plan,
+        )
+        self._order = self._order_of(0)
+        self.processes, self.workers_wanted = bool(processes), workers
+        self.pool: BatchWorkers | None = None  # started by the first batch asked for
+        self._start_seconds: float | None = None
+        # (epoch, batch index) -> ticket of the batches in the workers: this epoch's, then the next
+        # one's first batches (Keras ends an epoch and starts the next without a pause)
+        self._tickets: dict[tuple[int, int], int] = {}
+        self._next = (0, 0)  # the next (epoch, batch index) to hand to the workers
 
     def __len__(self) -> int:
-        return math.ceil(self.n_items / self.batch_size)
+        return math.ceil(self._n_served / self.batch_size)
+
+    @property
+    def _n_served(self) -> int:
+        """Items served per epoch: all of them, but for the remainder of a short last batch that
+        is not a multiple of ``batch_multiple``."""
+        return self.n_items - (self.n_items % self.batch_size) % self.batch_multiple
 
     @property
     def n_items(self) -> int:
@@ -163,40 +204,114 @@ class FrameDataset(keras.utils.PyDataset):
         return len(self._item_sample)
 
     @property
+    def epoch(self) -> int:
+        """The epoch the batches belong to (their order and augmentation)."""
+        return self._epoch
+
+    @property
     def labels(self) -> np.ndarray:
         """Labels in the order batches serve them (before any shuffle: sample order)."""
         return self._item_labels[self._order]
 
-    def on_epoch_end(self) -> None:
-        self.epoch += 1
-        self._reorder()
+    @property
+    def workers_start_s(self) -> float | None:
+        """Seconds the worker processes took to start (None: not started, or threads)."""
+        return self._start_seconds
 
     def set_epoch(self, epoch: int) -> None:
-        """Serve epoch ``epoch`` next (a resumed run starts at its first unfinished epoch)."""
-        self.epoch = int(epoch)
-        self._reorder()
+        """Serve ``epoch``'s batches from now on; the worker processes drop the batches they were
+        making for another epoch and start on this one's."""
+        epoch = int(epoch)
+        if epoch == self._epoch:
+            return
+        self._epoch = epoch
+        self._order = self._order_of(epoch)
+        if self.pool is not None:
+            for key in [key for key in self._tickets if key[0] != epoch]:
+                self.pool.discard(self._tickets.pop(key))
+            ahead = sorted(index for _, index in self._tickets)
+            if ahead != list(range(len(ahead))):  # only a run from the epoch's first batch is kept
+                self._restart_prefetch(0)
+            else:
+                self._next = (epoch, len(ahead))
+                self._prefetch()
 
-    def _reorder(self) -> None:
+    def on_epoch_end(self) -> None:
+        self.set_epoch(self._epoch + 1)
+
+    def close(self) -> None:
+        """Stop the worker processes (a no-op without them; a later batch starts them again)."""
+        if self.pool is not None:
+            self._start_seconds = self.pool.start_seconds
+            self.pool.close()
+            self.pool = None
+
+    def _order_of(self, epoch: int) -> np.ndarray:
+        """The items of ``epoch`` in serving order."""
         if self.plan is not None:
-            self._order = self.plan.order(self.epoch, self.shuffle)
-        elif self.shuffle:
-            self._order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.samples))
+            return self.plan.order(epoch, self.shuffle)
+        if self.shuffle:
+            return np.random.default_rng([self.seed, epoch]).permutation(len(self.samples))
+        return np.arange(len(self.samples))
+
+    def _items(self, index: int, order: np.ndarray | None = None) -> np.ndarray:
+        order = self._order if order is None else order
+        return order[index * self.batch_size : min((index + 1) * self.batch_size, self._n_served)]
 
     def __getitem__(self, index: int):
         if index < 0 or index >= len(self):
             raise IndexError(f"batch {index} out of range (0..{len(self) - 1})")
-        items = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        chosen, labels = self._item_sample[items], self._item_labels[items]
-        if self.mode == "clip":
-            inputs = self._gather_clips(chosen)
+        items = self._items(index)
+        if self.processes:
+            inputs = self._from_workers(index)
         else:
-            inputs = {FRAMES_INPUT: self._gather_frames(chosen)}
-        if self.plan is not None:  # the recipe's augmentation and self-blended fakes
-            inputs[FRAMES_INPUT] = self.plan.apply(inputs[FRAMES_INPUT], items, self.epoch, inputs.get(MASK_INPUT))
+            inputs = self.maker.make(items, self._epoch)
+        labels = self._item_labels[items]
         if self.class_weight is None:
             return inputs, labels
         weights = np.where(labels > 0.5, self.class_weight[1], self.class_weight[0]).astype("float32")
         return inputs, labels, weights
+
+    # -- worker processes: batches in order, as many ahead as the ring has slots ------------------
+
+    def _from_workers(self, index: int) -> dict[str, np.ndarray]:
+        if self.pool is None:
+            self.pool = BatchWorkers(self.maker, self.batch_size, self.workers_wanted)
+            self._tickets.clear()
+        key = (self._epoch, index)
+        if key not in self._tickets:  # not the batch expected next (Keras's signature probe, a restart)
+            self._restart_prefetch(index)
+        if key not in self._tickets:  # every slot still holds a dropped batch: wait for one
+            self._tickets[key] = self.pool.submit(self._epoch, self._items(index), wait=True)
+            self._next = (self._epoch, index + 1)
+        inputs = self.pool.fetch(self._tickets.pop(key))
+        self._prefetch()
+        return inputs
+
+    def _restart_prefetch(self, index: int) -> None:
+        for ticket in self._tickets.values():
+            self.pool.discard(ticket)
+        self._tickets.clear()
+        self._next = (self._epoch, index)
+        self._prefetch()
+
+    def _prefetch(self) -> None:
+        """Hand the workers the next batches, as many as there are free slots: to the end of this
+        epoch, then into the next one."""
+        next_order = None
+        while self.pool.free_slots:
+            epoch, index = self._next
+            if index >= len(self):
+                if epoch != self._epoch:
+                    return  # one epoch ahead at most
+                epoch, index = epoch + 1, 0
+            if epoch == self._epoch:
+                items = self._items(index)
+            else:
+                next_order = self._order_of(epoch) if next_order is None else next_order
+                items = self._items(index, next_order)
+            self._tickets[(epoch, index)] = self.pool.submit(epoch, items)
+            self._next = (epoch, index + 1)
 
     def preview(self, count: int = 16) -> dict[str, object]:
         """The first ``count`` training inputs of the first epoch exactly as batches serve them (for
@@ -205,12 +320,12 @@ class FrameDataset(keras.utils.PyDataset):
         chosen = self._item_sample[items]
         outlines: list = []
         if self.mode == "clip":
-            clips = self._gather_clips(chosen)
+            clips = self.maker.gather_clips(chosen)
             if self.plan is not None:
                 self.plan.apply(clips[FRAMES_INPUT], items, 0, clips[MASK_INPUT])
             frames, outlines = clips[FRAMES_INPUT][:, 0], [None] * len(items)
         else:
-            frames = self._gather_frames(chosen)
+            frames = self.maker.gather_frames(chosen)
             if self.plan is not None:
                 frames = self.plan.apply(frames, items, 0, outlines=outlines)
             else:
@@ -226,35 +341,4 @@ class FrameDataset(keras.utils.PyDataset):
 
     def _clip_slots(self) -> np.ndarray:
         """(samples, slots): the store slot at each packed clip position, -1 for padding."""
-        slots = np.full((len(self.samples), self.store.n_slots), -1, dtype=np.int64)
-        for position, (batch, row) in enumerate(zip(self._batches, self._rows)):
-            filled = np.flatnonzero(self.store.masks[batch][row])
-            slots[position, : len(filled)] = filled
-        return slots
-
-    def _gather_frames(self, chosen: np.ndarray) -> np.ndarray:
-        size = self.store.image_size
-        out = np.empty((len(chosen), size, size, 3), dtype=np.uint8)
-        batches, rows, slots = self._batches[chosen], self._rows[chosen], self._slots[chosen]
-        # Each frame is copied once, straight from the memory map into its place in the batch:
-        # a fancy-indexed read would build a temporary batch first and copy it again (and page-
-        # fault it in). Store order (batch, row, slot) keeps cold reads moving forward in the file.
-        for position in np.lexsort((slots, rows, batches)):
-            out[position] = self._frames[batches[position]][rows[position], slots[position]]
-        return out
-
-    def _gather_clips(self, chosen: np.ndarray) -> dict[str, np.ndarray]:
-        n_slots, size = self.store.n_slots, self.store.image_size
-        frames = np.empty((len(chosen), n_slots, size, size, 3), dtype=np.uint8)
-        masks = np.zeros((len(chosen), n_slots), dtype=bool)
-        batches, rows = self._batches[chosen], self._rows[chosen]
-        # Filled slots go straight to the front of each clip (right padding), one copy per frame;
-        # only the padding is zeroed.
-        for position in np.lexsort((rows, batches)):
-            batch, row = batches[position], rows[position]
-            filled = np.flatnonzero(self.store.masks[batch][row])
-            for packed_slot, slot in enumerate(filled):
-                frames[position, packed_slot] = self._frames[batch][row, slot]
-            frames[position, len(filled) :] = 0
-            masks[position, : len(filled)] = True
-        return {FRAMES_INPUT: frames, MASK_INPUT: masks}
+        return clip_slots(self.store.masks, self._batches, self._rows, self.store.n_slots)

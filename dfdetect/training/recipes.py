@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.config import complete_section
-from dfdetect.data.landmarks import has_face
+from dfdetect.data.landmarks.geometry import has_face
 from dfdetect.training.augment import Augmenter, preset_name, sample_rng
 
 FAKES = ("labelled", "sbi", "both")
@@ -210,6 +210,12 @@ class RecipePlan:
         return out if clip_slots is not None else out[:, 0]
 
     # -- augmentation -----------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Build the calling thread's augmentation pipelines (a worker does it before its first batch)."""
+        self.augmenter.warm_up()
+        if self._blender is not None:
+            self._blender.warm_up()
 
     def keypoints_of(self, sample: int, position: int | None = None) -> np.ndarray | None:
         """A sample's landmarks; None when its frame has none (the fallback) or none are needed."""

@@ -10,7 +10,7 @@ for the store's square crops, 68 (or 5) landmarks and albumentations 2.x:
    sharpen; the copy is the source or, with p 0.5, the target (utils/sbi.py:175-179);
 2. the mask (utils/sbi.py:162-172): with 68 landmarks, the hull of the 81-point face (the 68 and
    a forehead arc) or, p 0.25, of the 68 alone, under one of Face X-ray's four mask types
-   (``dfdetect.data.landmarks.sbi_region``); with five keypoints, their widened outline; without
+   (``dfdetect.data.landmarks.geometry.sbi_region``); with five keypoints, their widened outline; without
    landmarks, the crop-centred ellipse. Source and mask move together by a random affine
    (translate x 3%, y 1.5%, scale 0.95-1.05, utils/sbi.py:139-144), then the mask alone is
    deformed elastically (alpha 50, sigma 7, utils/sbi.py:146-151, scaled, see ``elastic_side``)
@@ -34,7 +34,7 @@ Departures from the reference, and why:
 - The flip comes after the blend (the reference flips the frame and its landmarks before): the
   pair shares it, so the fakes are the same; the landmarks that later steps use flip with it.
 - 81 landmarks: no 81-point model ships offline, so the 13 forehead points are drawn from the 68
-  (``dfdetect.data.landmarks.forehead_points``).
+  (``dfdetect.data.landmarks.geometry.forehead_points``).
 - The elastic deformation runs at up to 80 px (``elastic_side``), the blur after it removes finer
   detail anyway.
 - A blend mask that comes out empty (the reference divides by its zero maximum,
@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from dfdetect.data.landmarks import face_box, mirror_keypoints, sbi_region
+from dfdetect.data.landmarks.geometry import face_box, mirror_keypoints, sbi_region
 from dfdetect.training.augment import seed_pipeline, single_threaded_opencv
 
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)
@@ -208,11 +208,22 @@ class PostResult:
 
 
 class SelfBlender:
-    """Make SBI fakes from single uint8 frames; safe to share between worker threads."""
+    """Make SBI fakes from single uint8 frames; safe to share between worker threads, and picklable."""
 
     def __init__(self, image_size: int) -> None:
         self.image_size = int(image_size)
         self._local = threading.local()
+
+    def __getstate__(self) -> dict:  # pickled into the loader's worker processes: pipelines are rebuilt there
+        return {key: value for key, value in self.__dict__.items() if key != "_local"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
+
+    def warm_up(self) -> None:
+        """Build this thread's pipelines now (importing albumentations) rather than on the first frame."""
+        self._pipelines()
 
     def _pipelines(self) -> dict[str, Any]:
         pipelines = getattr(self._local, "pipelines", None)

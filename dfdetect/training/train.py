@@ -29,7 +29,7 @@ import pandas as pd
 from dfdetect.atomic import atomic_link, atomic_path, atomic_write_text
 from dfdetect.config import ConfigError, complete_section, result_settings
 from dfdetect.corrupt import read_parquet
-from dfdetect.data.landmarks import LandmarkPaths
+from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
 from dfdetect.lock import ResultsLockError, job_lock
@@ -71,7 +71,8 @@ class TrainSettings:
     selection: str  # which epoch is saved: dfdetect.training.recipes.SELECTIONS
     mixed_precision: bool
     seed: int
-    loader_workers: int
+    loader_workers: int | None  # None: the job's threads (dfdetect.training.workers.default_worker_count)
+    loader_threads: bool  # workers as threads of the training process (debugging) instead of processes
     distribute: str
     model: dict[str, Any]  # the whole entry, for the builders and train.json
 
@@ -194,6 +195,7 @@ def train_model(
     image_size: int,
     backend: str,
     encoder_path: str | Path | None = None,
+    job_threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``name`` and write its model, history, history plot and train.json to ``paths``.
 
@@ -201,6 +203,8 @@ def train_model(
     by the recipes that use landmarks (``dfdetect.training.recipes.Recipe.needs_landmarks``).
 
     ``encoder_path``: the trained frame model named by a td_lstm's ``encoder_from`` setting.
+    ``job_threads``: the threads the job was given (Snakemake's ``threads``); the loader's workers
+    default to them, or, without them, to the cores this process may use.
     """
     started = time.perf_counter()
     try:
@@ -216,7 +220,6 @@ def train_model(
     from dfdetect.training.callbacks import EpochCheckpoint, EpochLog, ResumableEarlyStopping, StepProgress, tensorboard
     from dfdetect.training.distribute import choose_distribution
     from dfdetect.training.figures import plot_history, plot_training_samples
-    from dfdetect.training.loader import FrameDataset, class_weights
     from dfdetect.training.models import build_model, encoder_from_trained
 
     set_seeds(train_settings.seed)
@@ -233,29 +236,18 @@ def train_model(
     try:
         store = FrameStore(store_paths)
         landmarks = recipe_landmarks(name, recipe, landmark_paths, store)
-        # class weights follow the composition of the epoch: with SBI, its self-blended fakes count
-        weights = None if recipe.uses_sbi else class_weights(train_videos["label"])
-        loader_options = dict(
-            mode=train_settings.loader_mode,
-            batch_size=global_batch,
-            workers=train_settings.loader_workers,
-            use_multiprocessing=False,
-        )
-        train_data = FrameDataset(
+        train_data, validation_data = make_loaders(
+            train_settings,
+            recipe,
             store,
             train_videos,
-            shuffle=True,
-            recipe=recipe,
+            validation_videos,
             landmarks=landmarks,
-            class_weight=weights,
-            seed=train_settings.seed,
-            **loader_options,
+            batch_size=global_batch,
+            batch_multiple=distribution.batch_multiple,
+            job_threads=job_threads,
         )
-        if recipe.uses_sbi:
-            weights = train_data.class_weight = class_weights(train_data.labels)
-        validation_data = validation_dataset(
-            recipe, store, validation_videos, landmarks, train_settings.seed, loader_options
-        )
+        weights = train_data.class_weight
     except (KeyError, FileNotFoundError, ValueError) as error:
         raise TrainingError(name, f"cannot load its training data: {error}") from error
     plot_training_samples(train_data.preview(16), paths.samples, f"{name}: training inputs ({recipe.describe()})")
@@ -308,10 +300,11 @@ def train_model(
     stopping = (
         [] if last_epoch else [ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience)]
     )
+    epoch_log = EpochLog(name, train_settings.epochs, train_data.n_items)
     callbacks = [
         *stopping,
         checkpoint,  # after early stopping: its manifest records a stop
-        EpochLog(name, train_settings.epochs, train_data.n_items),
+        epoch_log,
         StepProgress(name, len(train_data), global_batch),
         tensorboard(paths.tensorboard),
     ]
@@ -329,15 +322,18 @@ def train_model(
     if state is not None and (state.stopped or state.epochs >= train_settings.epochs):
         log.info("%s: the interrupted run had finished training; writing its outputs", name)
     else:
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=train_settings.epochs,
-            initial_epoch=finished_before,
-            callbacks=callbacks,
-            shuffle=False,
-            verbose=2,
-        )
+        try:
+            model.fit(
+                train_data,
+                validation_data=validation_data,
+                epochs=train_settings.epochs,
+                initial_epoch=finished_before,
+                callbacks=callbacks,
+                verbose=2,
+                shuffle=False,  # the loader shuffles (seeded, per epoch); its workers make batches in order
+            )
+        finally:
+            train_data.close()  # the loader's worker processes
     fit_seconds = time.perf_counter() - fit_started
 
     state = checkpoint.state
@@ -351,7 +347,6 @@ def train_model(
     fake_share = float(validation_videos["label"].mean())
     plot_history(history, fake_share, paths.plot, f"{name} ({train_settings.arch})")
     best = history.iloc[-1] if last_epoch else history.loc[history["val_loss"].idxmin()]
-    epochs_this_run = len(history) - finished_before
     images_per_epoch = train_data.n_items * (store.n_slots if train_data.mode == "clip" else 1)
     info = {
         "model": name,
@@ -374,7 +369,7 @@ def train_model(
         "n_train_samples": int(len(train_data.samples)),
         "recipe": recipe_summary,
         "selection": selection,
-        "threads": thread_counts(backend, train_settings.loader_workers),
+        "threads": thread_counts(backend, train_data.workers_wanted),
         "class_weight": {str(label): weight for label, weight in weights.items()},
         "validation_fake_share": fake_share,
         "epochs_run": int(len(history)),
@@ -385,9 +380,12 @@ def train_model(
         "best_val_auc": float(best.get("val_auc", float("nan"))),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "fit_time_s": round(fit_seconds, 2),
-        "train_images_per_s": round(epochs_this_run * images_per_epoch / max(fit_seconds, 1e-9), 1)
-        if epochs_this_run
-        else None,
+        **speed_info(epoch_log.epochs_timed, images_per_epoch),
+        "loader": {
+            "workers": train_data.workers_wanted,
+            "processes": train_data.processes,
+            "workers_start_s": train_data.workers_start_s,
+        },
     }
     atomic_write_text(paths.info, json.dumps(info, indent=2, default=str) + "\n")
     keep_last_good(paths)
@@ -401,6 +399,76 @@ def train_model(
         info["best_val_auc"],
     )
     return info
+
+
+def speed_info(epochs_timed: list[dict[str, float]], images_per_epoch: int) -> dict[str, Any]:
+    """train.json's speed: the first epoch of this run (compile included) apart from the rest.
+
+    ``steady_images_per_s``: training images per second of the training parts of the epochs after
+    the first (validation excluded); None when this run trained one epoch or none.
+    """
+    steady = epochs_timed[1:]
+    steady_seconds = sum(epoch["train_s"] for epoch in steady)
+    return {
+        "first_epoch_s": round(epochs_timed[0]["train_s"] + epochs_timed[0]["validation_s"], 2)
+        if epochs_timed
+        else None,
+        "steady_images_per_s": round(len(steady) * images_per_epoch / steady_seconds, 1) if steady_seconds else None,
+        "epoch_seconds": epochs_timed,
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# The loaders
+
+
+def make_loaders(
+    settings: TrainSettings,
+    recipe,
+    store,
+    train_videos: pd.DataFrame,
+    validation_videos: pd.DataFrame,
+    *,
+    landmarks,
+    batch_size: int,
+    batch_multiple: int = 1,
+    job_threads: int | None = None,
+):
+    """(training loader, validation loader) as training uses them (``benchmarks/augment.py`` too).
+
+    The training loader shuffles, applies the recipe and weighs the classes by the composition of
+    its epoch (with SBI, the self-blended fakes count). Its workers: ``loader_workers``, or the
+    job's threads (without them, the cores this process may use); processes as
+    ``worker_processes`` says. Validation (``validation_dataset``) is never augmented: Keras's
+    threads serve it.
+    """
+    from dfdetect.training.loader import FrameDataset, class_weights
+    from dfdetect.training.workers import default_worker_count
+
+    workers = settings.loader_workers or default_worker_count(job_threads)
+    options = dict(mode=settings.loader_mode, batch_size=batch_size, batch_multiple=batch_multiple, workers=workers)
+    train_data = FrameDataset(
+        store,
+        train_videos,
+        shuffle=True,
+        recipe=recipe,
+        landmarks=landmarks,
+        class_weight=None if recipe.uses_sbi else class_weights(train_videos["label"]),
+        seed=settings.seed,
+        processes=worker_processes(settings, workers),
+        **options,
+    )
+    if recipe.uses_sbi:
+        train_data.class_weight = class_weights(train_data.labels)
+    return train_data, validation_dataset(recipe, store, validation_videos, landmarks, settings.seed, options)
+
+
+def worker_processes(settings: TrainSettings, workers: int) -> bool:
+    """Whether the training loader's workers are processes: unless ``loader_threads`` asks for
+    threads, whenever there are two or more. A single worker stays a thread of the training
+    process (it overlaps with training as a process would, and costs no start-up): the demo's
+    jobs, one thread each so that two share two cores, run as they always have."""
+    return not settings.loader_threads and workers > 1
 
 
 # ------------------------------------------------------------------------------------------------
@@ -420,7 +488,7 @@ def recipe_landmarks(name: str, recipe, landmark_paths: Sequence[LandmarkPaths],
     """The batches' keypoints when the recipe needs them; a missing file fails before training."""
     if not recipe.needs_landmarks:
         return None
-    from dfdetect.data.landmarks import LandmarksMissing, load_landmarks
+    from dfdetect.data.landmarks.files import LandmarksMissing, load_landmarks
 
     try:
         return load_landmarks(landmark_paths, store.masks)

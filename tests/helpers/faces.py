@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# dlib68 (dfdetect.data.landmarks.Dlib68Landmarks) on skimage's astronaut, her face cropped and resized
+# dlib68 (dfdetect.data.landmarks.detect.Dlib68Landmarks) on skimage's astronaut, her face cropped and resized
 # to 64 px (tests/test_landmarks.py: astronaut_face(64)), rounded to half pixels.
 ASTRONAUT_68 = np.array(
     [
