@@ -41,9 +41,12 @@ def report(argv: Sequence[str]) -> int:
     """The comparison from whatever metrics exist, listing the models that have none and why.
 
     The Snakemake `report` rule waits for every configured model; after a run in which one
-    model failed (`snakemake --keep-going`), this writes the report of the others.
+    model failed (`snakemake --keep-going`), this writes the report of the others. It prints the
+    spread over runs (mean ± sd per model, and whether each model's difference to the baseline
+    exceeds it): the README's demo table.
     """
-    from dfdetect.evaluation.report import comparison_table, write_report
+    from dfdetect.config import ensemble_runs
+    from dfdetect.evaluation.report import baseline_name, comparison_table, run_table, spread_markdown, write_report
 
     parser = argparse.ArgumentParser(prog="dfdetect report", description=report.__doc__.splitlines()[0])
     parser.add_argument("--config", "--configfile", default="config.yaml")
@@ -51,14 +54,33 @@ def report(argv: Sequence[str]) -> int:
     config = load_config(args.config)
     layout = ResultsLayout(config["results_dir"])
     sets = list(config["evaluation"]["sets"])
-    files = model_result_files(config["models"], layout, sets, config["evaluation"]["robustness"])
-    table, missing = comparison_table(config["models"], files)
+    ensembles = config["ensembles"]
+    files = model_result_files(
+        config["models"],
+        layout,
+        sets,
+        config["evaluation"]["robustness"],
+        {name: ensemble_runs(config, name) for name in ensembles},
+    )
+    table, missing = comparison_table(config["models"], files, ensembles)
     summaries = []
     for path in map(Path, (layout.clean_summary(), layout.split_summary())):
         summaries.append(json.loads(path.read_text()) if path.exists() else {})
     markdown = layout.report_file("comparison.md")
-    write_report(table, missing, summaries[0], summaries[1], layout.report_file("comparison.csv"), markdown)
-    print(f"wrote {markdown} ({len(table) - len(missing)} model(s) with metrics)")
+    baseline = baseline_name(config["evaluation"]["baseline"], config["models"])
+    write_report(
+        table,
+        missing,
+        summaries[0],
+        summaries[1],
+        layout.report_file("comparison.csv"),
+        markdown,
+        runs=run_table(files),
+        runs_path=layout.report_file("comparison_runs.csv"),
+        baseline=baseline,
+    )
+    print(spread_markdown(table, baseline), end="\n\n")
+    print(f"wrote {markdown} ({table['log_loss'].notna().sum()} of {len(table)} with metrics)")
     for entry in missing:
         print(f"missing: {entry}")
     return 0

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from dfdetect.evaluation.report import comparison_table, write_report
+from dfdetect.evaluation.report import baseline_name, comparison_table, run_table, write_report
 from dfdetect.evaluation.run_summary import run_summary, write_run_summary
 from dfdetect.logutil import log_to
 
 with log_to(snakemake.log[0]) as log:
     # params.files: the model -> result file mapping the rule's `results` input was made from
-    table, missing = comparison_table(snakemake.params.models, snakemake.params.files)
+    params = snakemake.params
+    table, missing = comparison_table(params.models, params.files, params.ensembles)
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
     summary = run_summary(
@@ -28,6 +29,9 @@ with log_to(snakemake.log[0]) as log:
         snakemake.output.csv,
         snakemake.output.markdown,
         run_summary=summary,
+        runs=run_table(params.files),
+        runs_path=snakemake.output.runs,
+        baseline=baseline_name(params.baseline, params.models),
     )
     log.info("run summary:\n%s", write_run_summary(summary, snakemake.output.summary))
     log.info("compared %d model(s); missing: %s", len(table), missing or "none")

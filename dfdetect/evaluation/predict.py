@@ -2,7 +2,8 @@
 
     dfdetect predict --model results/models/NAME/model.keras INPUT... [--out scores.csv]
                      [--config config.yaml] [--aggregate mean|median|confident_mean]
-                     [--frames-step 10 --frames-count 30] [--backend tensorflow|jax|torch]
+                     [--frames-step 10 --frames-count 30] [--backend tensorflow|jax|torch] [--raw]
+    dfdetect predict --model A/model.keras --model B/model.keras [--combine mean|logit_mean] INPUT...
 
 An INPUT is an mp4 (faces are extracted with MTCNN exactly as ``extract_faces`` does), a folder
 of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), or a face-batch zip
@@ -14,9 +15,15 @@ Settings: the command line over ``--config`` (validated and completed like the w
 scores clips of the length it was built for: that length comes from the model itself, a config's
 ``frames.count`` does not apply to it, and a ``--frames-count`` that differs is an error.
 
-Output: CSV ``filename,label,status`` (label = probability of FAKE, the DFDC submission format;
-status ``ok`` or ``code: reason``). A video that cannot be scored gets 0.5 and its reason; the
-exit code is 1 only when no video could be scored. The output path is checked before scoring.
+Calibration: each model's scores are calibrated with the ``calibration.json`` next to it (written by
+the workflow's evaluate job, ``dfdetect.evaluation.calibration``); ``--raw`` scores without it. Several
+``--model`` make an ensemble: each model's calibrated video scores combined per video (``--combine``,
+``dfdetect.evaluation.ensemble.combine_scores``), as the workflow's ensembles are evaluated.
+
+Output: CSV ``filename,label,status,calibration`` (label = probability of FAKE, the DFDC submission
+format; status ``ok`` or ``code: reason``; calibration: what was applied). A video that cannot be
+scored gets 0.5 and its reason; the exit code is 1 only when no video could be scored. The output
+path is checked before scoring.
 
 Keras is imported after ``dfdetect.training.backend.select_backend``; MTCNN (TensorFlow) is loaded only
 when an mp4 is scored.
@@ -42,6 +49,9 @@ from dfdetect.config import complete_config
 from dfdetect.data.faces import detect
 from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
+from dfdetect.evaluation.calibration import Calibration
+from dfdetect.evaluation.calibration import load as load_calibration
+from dfdetect.evaluation.ensemble import COMBINE_METHODS, combine_scores
 from dfdetect.evaluation.predict_inputs import (
     FAILED_SCORE,
     STATUS_OK,
@@ -59,11 +69,13 @@ from dfdetect.evaluation.predict_inputs import (
     zip_videos,
 )
 from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
+from dfdetect.layout import CALIBRATION_FILE
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = ["filename", "label", "status"]
+OUTPUT_COLUMNS = ["filename", "label", "status", "calibration"]
+RAW = "raw"  # the calibration column when none was applied
 VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
 
 
@@ -110,24 +122,73 @@ class PredictSettings:
         return self.selection.frame_limit
 
 
+@dataclass(frozen=True)
+class Member:
+    """One model of a Scorer: the loaded model, its input spec and its calibration (None: raw scores)."""
+
+    model: Any
+    spec: ModelSpec
+    calibration: Calibration | None = None
+    name: str = "model"
+
+    def describe(self) -> str:
+        return self.calibration.describe() if self.calibration is not None else RAW
+
+
 class Scorer:
-    """Scores inputs in order, loading the face detector only when an mp4 needs it."""
+    """Scores inputs in order with one model or an ensemble of several, loading the face detector
+    only when an mp4 needs it.
+
+    ``model``: a loaded model, or a sequence of them (an ensemble, ``combine``d per video);
+    ``calibrations``: one per model (None: that model's raw scores), or None for raw scores.
+    """
 
     def __init__(
-        self, model: Any, settings: PredictSettings, detector_factory: Callable[[], FaceDetector] = detect.load_detector
+        self,
+        model: Any,
+        settings: PredictSettings,
+        detector_factory: Callable[[], FaceDetector] = detect.load_detector,
+        calibrations: Sequence[Calibration | None] | None = None,
+        combine: str = "mean",
+        names: Sequence[str] | None = None,
     ) -> None:
-        self.model = model
-        self.spec = model_spec(model)
+        models = list(model) if isinstance(model, (list, tuple)) else [model]
+        calibrations = list(calibrations) if calibrations is not None else [None] * len(models)
+        names = list(names) if names is not None else [f"model {number + 1}" for number in range(len(models))]
+        if len(calibrations) != len(models) or len(names) != len(models):
+            raise ValueError(f"{len(models)} models, {len(calibrations)} calibrations and {len(names)} names")
+        if combine not in COMBINE_METHODS:
+            raise ValueError(f"unknown combine {combine!r}; expected one of {', '.join(COMBINE_METHODS)}")
+        self.members = [
+            Member(item, model_spec(item), calibration, name)
+            for item, calibration, name in zip(models, calibrations, names)
+        ]
+        self.combine = combine
         self.settings = settings
-        if self.spec.is_clip_model and self.spec.n_slots != settings.count:
-            raise ValueError(
-                f"the model scores clips of {self.spec.n_slots} slots, but frames count is "
-                f"{settings.count}: use --frames-count {self.spec.n_slots} (or leave it out)"
-            )
+        sizes = {member.spec.image_size for member in self.members}
+        if len(sizes) > 1:
+            raise ValueError(f"the models take frames of different sizes ({', '.join(map(str, sorted(sizes)))} px)")
+        for member in self.members:
+            if member.spec.is_clip_model and member.spec.n_slots != settings.count:
+                raise ValueError(
+                    f"{member.name} scores clips of {member.spec.n_slots} slots, but frames count is "
+                    f"{settings.count}: use --frames-count {member.spec.n_slots} (or leave it out)"
+                )
+        self.spec = self.members[0].spec
         self.detector = LazyDetector(detector_factory)
 
+    @property
+    def model(self) -> Any:
+        return self.members[0].model
+
+    def describe(self) -> str:
+        """What the calibration column says: each model's calibration, and how an ensemble combines them."""
+        if len(self.members) == 1:
+            return self.members[0].describe()
+        return f"{self.combine} of " + "; ".join(f"{member.name}: {member.describe()}" for member in self.members)
+
     def score(self, inputs: Sequence[str | Path], progress: bool = False) -> pd.DataFrame:
-        """``filename,label,status`` for every video of ``inputs``, in input order."""
+        """``filename,label,status,calibration`` for every video of ``inputs``, in input order."""
         results: list[VideoResult] = []
         pending: list[tuple[int, VideoClip]] = []
         # No total: a zip's video count is known only once it is opened.
@@ -144,7 +205,8 @@ class Scorer:
                         self._flush(pending, results)
                     bar.update(1)
             self._flush(pending, results)
-        return pd.DataFrame([(r.filename, r.label, r.status) for r in results], columns=OUTPUT_COLUMNS)
+        rows = [(r.filename, r.label, r.status, self.describe()) for r in results]
+        return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
     def videos(self, path: Path) -> Iterator[VideoClip | VideoResult]:
         """The clips of one input, or failed results with their reasons."""
@@ -168,8 +230,14 @@ class Scorer:
             return
         frames = np.stack([clip.frames for _, clip in pending])
         masks = np.stack([clip.mask for _, clip in pending])
-        scores = score_clips(self.model, self.spec, frames, masks, self.settings.aggregation, self.settings.batch_size)
-        for (position, _), score in zip(pending, scores.p_fake):
+        member_scores = []
+        for member in self.members:
+            scores = score_clips(
+                member.model, member.spec, frames, masks, self.settings.aggregation, self.settings.batch_size
+            ).p_fake
+            member_scores.append(member.calibration.apply(scores) if member.calibration is not None else scores)
+        video_scores = member_scores[0] if len(self.members) == 1 else combine_scores(member_scores, self.combine)
+        for (position, _), score in zip(pending, video_scores):
             results[position].label = round(float(score), 6)
         pending.clear()
 
@@ -213,7 +281,23 @@ def parser() -> argparse.ArgumentParser:
     command.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="an .mp4, a folder of {n}.png face crops, or a face-batch .zip"
     )
-    command.add_argument("--model", required=True, help="a saved model, e.g. results/models/cnn/model.keras")
+    command.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="a saved model, e.g. results/models/cnn/model.keras; give it several times to score an ensemble",
+    )
+    command.add_argument(
+        "--raw",
+        action="store_true",
+        help=f"scores without calibration (default: each model's {CALIBRATION_FILE}, beside it, applied)",
+    )
+    command.add_argument(
+        "--combine",
+        choices=COMBINE_METHODS,
+        default="mean",
+        help="with several --model: how their calibrated video scores are combined (default: mean)",
+    )
     command.add_argument("--out", help="CSV to write (default: stdout)")
     command.add_argument("--config", help="a workflow config: its faces, frames and evaluation settings apply")
     command.add_argument(
@@ -270,6 +354,23 @@ def check_output_path(out: str | Path) -> None:
         raise OSError(f"--out {out} cannot be written: {error.strerror or error}") from error
 
 
+def model_name(path: str | Path) -> str:
+    """A model's name in the calibration column: its folder (``models/NAME/model.keras``), else its file."""
+    path = Path(path)
+    return path.parent.name if path.name == "model.keras" and path.parent.name else path.name
+
+
+def model_calibration(model_path: str | Path) -> Calibration:
+    """The calibration next to a saved model; ValueError naming the file when it is missing or unreadable."""
+    path = Path(model_path).parent / CALIBRATION_FILE
+    if not path.is_file():
+        raise ValueError(
+            f"no calibration for {model_path}: {path} does not exist (the workflow's evaluate job writes it; "
+            "copy it with the model, or pass --raw to score without calibration)"
+        )
+    return load_calibration(path)
+
+
 def write_scores(table: pd.DataFrame, out: str | None, stdout: TextIO) -> None:
     if out is None:
         table.to_csv(stdout, index=False, lineterminator="\n")
@@ -292,9 +393,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_output_path(args.out)
         except OSError as error:
             command.error(str(error))
-    problem = check_model_file(args.model)
-    if problem:
-        command.error(f"cannot load model: {problem}")
+    for path in args.model:
+        problem = check_model_file(path)
+        if problem:
+            command.error(f"cannot load model: {problem}")
+    try:
+        calibrations = [None if args.raw else model_calibration(path) for path in args.model]
+    except ValueError as error:
+        command.error(str(error))
     logging.basicConfig(level=logging.INFO, format="dfdetect predict: %(message)s", stream=sys.stderr)
 
     from dfdetect.training.backend import select_backend
@@ -302,14 +408,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     select_backend(choose_backend(args.backend, config))
     from dfdetect.training.models import load_model
 
+    models = []
+    for path in args.model:
+        try:
+            models.append(load_model(path))
+        except (OSError, ValueError) as error:
+            command.error(f"cannot load model {path}: {error}")
+    specs = [model_spec(model) for model in models]
+    clip_specs = [spec for spec in specs if spec.is_clip_model]
     try:
-        model = load_model(args.model)
-    except (OSError, ValueError) as error:
-        command.error(f"cannot load model {args.model}: {error}")
-    try:
-        scorer = Scorer(model, resolve_settings(args, config, model_spec(model)))
+        settings = resolve_settings(args, config, clip_specs[0] if clip_specs else specs[0])
+        names = [model_name(path) for path in args.model]
+        scorer = Scorer(models, settings, calibrations=calibrations, combine=args.combine, names=names)
     except (ValueError, ConfigError) as error:
         command.error(str(error))
+    log.info("calibration: %s", scorer.describe())
     table = scorer.score(args.inputs, progress=sys.stderr.isatty())
     write_scores(table, args.out, sys.stdout)
     n_ok = int((table["status"] == STATUS_OK).sum())
