@@ -70,7 +70,7 @@ def test_one_class_validation_keeps_the_scores_and_says_why():
     fitted = fit_calibration(np.ones(5, dtype=int), np.linspace(0.2, 0.9, 5))
     assert (fitted.slope, fitted.intercept) == (1.0, 0.0)
     assert "only one class" in fitted.note
-    assert fitted.apply([0.3, 0.7]) == pytest.approx([0.3, 0.7])
+    assert fitted.apply([0.3, 0.7]) == pytest.approx([0.3, 0.7]) and fitted.describe() == "temperature: raw scores kept"
 
 
 def test_expected_calibration_error_by_hand():
@@ -97,3 +97,18 @@ def test_the_file_round_trips_and_a_bad_one_names_itself(tmp_path):
     with pytest.raises(ValueError, match=f"{path}: not a dfdetect calibration"):
         calibration.load(path)
     assert Calibration("platt", 0.5, 0.1).describe() == "platt a=0.5 b=0.1"
+
+
+def test_a_perfectly_separated_validation_split_does_not_turn_scores_into_certainties():
+    """Plain maximum likelihood sends T to 0 here (every score to 0 or 1); Platt's targets keep it finite."""
+    labels = np.r_[np.zeros(8, dtype=int), np.ones(12, dtype=int)]
+    modest = np.r_[np.linspace(0.05, 0.3, 8), np.linspace(0.7, 0.97, 12)]
+    temperature = fit_temperature(labels, modest)
+    assert 0.1 < temperature < 1  # sharpened towards Platt's targets (12/13 and 1/9), not to certainty
+    fitted = fit_calibration(labels, modest)
+    assert not fitted.kept_raw and fitted.apply(modest).max() < 0.999  # maximum likelihood: 1.0
+    # already over-confident: softening towards the targets is worse on these labels, so the raw scores stay
+    confident = np.r_[np.full(8, 1e-4), np.full(12, 1 - 1e-4)]
+    kept = fit_calibration(labels, confident)
+    assert kept.kept_raw and "not better on the validation labels" in kept.note
+    assert kept.validation["log_loss_calibrated"] == kept.validation["log_loss"]

@@ -13,7 +13,7 @@ import pytest
 from dfdetect.evaluation import predict
 from dfdetect.evaluation.ensemble import combine_scores
 from dfdetect.layout import ResultsLayout
-from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.testkit.batches import family_batch, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
 from tests.helpers.workflow import snakemake, workflow_config
 
@@ -25,13 +25,8 @@ ENSEMBLES = {"duo": {"members": ["twice", "once"], "combine": "logit_mean"}}
 FRAMES = {"min": 20, "max": 100, "step": 10, "count": 4}
 
 
-def batch_videos(prefix: str) -> list[Video]:
-    videos = []
-    for family in range(4):
-        real = f"{prefix}r{family}"
-        videos.append(Video(real, "REAL", None, range(0, 40)))
-        videos += [Video(f"{prefix}f{family}{k}", "FAKE", real, range(0, 40)) for k in range(2)]
-    return videos
+def batch_videos(prefix: str) -> list:
+    return family_batch(prefix, n_families=4, fakes_per_family=2, frames=range(0, 40))
 
 
 def runs_config(workdir, models=MODELS, ensembles=ENSEMBLES, name="test-config.yaml"):

@@ -6,12 +6,16 @@ the validation split's video scores, either
 
 - ``temperature`` scaling (Guo et al., "On Calibration of Modern Neural Networks", ICML 2017): one
   parameter T > 0, ``p' = sigmoid(logit(p) / T)``; or
-- ``platt`` scaling (Platt 1999): ``p' = sigmoid(a * logit(p) + b)``, which can also shift the prior
-  (scikit-learn's unpenalised logistic regression on the logit).
+- ``platt`` scaling (Platt 1999): ``p' = sigmoid(a * logit(p) + b)``, which can also shift the prior.
 
-Both keep the order of the scores, so ROC AUC and the decision calls are unchanged. The identity is
-among the candidates of both fits, so the calibrated validation log loss is never above the raw
-one: a fit that ends worse on validation (a numerical corner) keeps the identity, and says so.
+Both are fitted by minimising the cross-entropy against Platt's smoothed targets, (N+ + 1) / (N+ + 2)
+for FAKE and 1 / (N- + 2) for REAL videos (Platt 1999, section 2.2; scikit-learn's sigmoid
+calibration does the same): on a validation split that the model separates perfectly, as small
+in-distribution splits often are, the plain maximum-likelihood temperature runs to zero and turns
+every score into 0 or 1, which the next unseen video punishes with a log loss of 30. Both keep the
+order of the scores, so ROC AUC and the decision calls are unchanged. A fit whose log loss on the
+validation labels is not below the raw scores' is not used: the raw scores are kept, and the file
+says why, so the calibrated validation log loss is never above the raw one.
 
 The evaluate job writes the fit next to the model, ``models/{model}/calibration.json``::
 
@@ -22,7 +26,7 @@ The evaluate job writes the fit next to the model, ``models/{model}/calibration.
       "slope": 0.415, "intercept": 0.0,   # p' = sigmoid(slope * logit(p) + intercept)
       "fitted_on": {"split": "validation", "n": 29, "n_real": 11, "n_fake": 18},
       "validation": {"log_loss": 0.52, "log_loss_calibrated": 0.41, "ece": 0.21, "ece_calibrated": 0.08},
-      "note": "..."                       # only when the identity was kept, and why
+      "note": "..."                       # only when the raw scores were kept (slope 1, intercept 0), and why
     }
 
 ``logit`` clips probabilities to [1e-15, 1 - 1e-15] first, as the log loss does. ``load`` and
@@ -37,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from scipy.special import expit
 
 from dfdetect.atomic import atomic_write_text
@@ -61,10 +65,17 @@ def logit(scores: Any) -> np.ndarray:
     return np.log(clipped) - np.log1p(-clipped)
 
 
-def mean_negative_log_likelihood(labels: np.ndarray, logits: np.ndarray) -> float:
-    """Mean binary cross-entropy of ``sigmoid(logits)``, computed stably from the logits."""
-    signed = np.where(labels == 1, logits, -logits)
-    return float(np.mean(np.logaddexp(0.0, -signed)))
+def cross_entropy(targets: np.ndarray, logits: np.ndarray) -> float:
+    """Mean binary cross-entropy of ``sigmoid(logits)`` against (soft) ``targets``, stably from the logits:
+    -t log s(z) - (1 - t) log(1 - s(z)) = log(1 + e^z) - t z."""
+    return float(np.mean(np.logaddexp(0.0, logits) - targets * logits))
+
+
+def smoothed_targets(labels: np.ndarray) -> np.ndarray:
+    """Platt's targets: (N+ + 1) / (N+ + 2) for label 1, 1 / (N- + 2) for label 0 (a prior that keeps
+    the fit finite when the scores separate the classes)."""
+    n_fake, n_real = int((labels == 1).sum()), int((labels == 0).sum())
+    return np.where(labels == 1, (n_fake + 1) / (n_fake + 2), 1 / (n_real + 2))
 
 
 @dataclass(frozen=True)
@@ -84,10 +95,19 @@ class Calibration:
         return 1.0 / self.slope if self.method == "temperature" else None
 
     def apply(self, scores: Any) -> np.ndarray:
-        """Calibrated probabilities of ``scores`` (any shape); NaN stays NaN."""
+        """Calibrated probabilities of ``scores`` (any shape); NaN stays NaN; the identity returns them as they are."""
+        if self.slope == 1.0 and self.intercept == 0.0:
+            return np.array(scores, dtype=np.float64)
         return expit(self.slope * logit(scores) + self.intercept)
 
+    @property
+    def kept_raw(self) -> bool:
+        """Whether the fit was not used (``note`` says why): the map is the identity."""
+        return self.note is not None
+
     def describe(self) -> str:
+        if self.kept_raw:
+            return f"{self.method}: raw scores kept"
         if self.method == "temperature":
             return f"temperature T={self.temperature:.4g}"
         return f"platt a={self.slope:.4g} b={self.intercept:.4g}"
@@ -138,15 +158,16 @@ def load(path: str | Path) -> Calibration:
 
 
 def fit_temperature(labels: Any, scores: Any) -> float:
-    """The temperature T minimising the log loss of ``sigmoid(logit(scores) / T)`` on ``labels``.
+    """The temperature T minimising the cross-entropy of ``sigmoid(logit(scores) / T)`` against
+    Platt's smoothed targets of ``labels``.
 
     The loss is convex in 1 / T, so Brent's bounded search over log T finds its minimum.
     """
     labels, scores = labels_and_scores(labels, scores)
-    logits = logit(scores)
+    logits, targets = logit(scores), smoothed_targets(labels)
     low, high = np.log(TEMPERATURE_BOUNDS)
     found = minimize_scalar(
-        lambda log_t: mean_negative_log_likelihood(labels, logits / np.exp(log_t)),
+        lambda log_t: cross_entropy(targets, logits / np.exp(log_t)),
         bounds=(low, high),
         method="bounded",
         options={"xatol": 1e-6},
@@ -155,13 +176,19 @@ def fit_temperature(labels: Any, scores: Any) -> float:
 
 
 def fit_platt(labels: Any, scores: Any) -> tuple[float, float]:
-    """(a, b) of ``sigmoid(a * logit(scores) + b)``: scikit-learn's unpenalised logistic regression."""
-    from sklearn.linear_model import LogisticRegression
-
+    """(a, b) of ``sigmoid(a * logit(scores) + b)`` minimising the cross-entropy against Platt's
+    smoothed targets (a convex problem in (a, b): L-BFGS from the identity)."""
     labels, scores = labels_and_scores(labels, scores)
-    regression = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000)  # C=inf: no penalty
-    regression.fit(logit(scores)[:, None], labels)
-    return float(regression.coef_[0, 0]), float(regression.intercept_[0])
+    logits, targets = logit(scores), smoothed_targets(labels)
+
+    def loss_and_gradient(parameters: np.ndarray) -> tuple[float, np.ndarray]:
+        slope, intercept = parameters
+        combined = slope * logits + intercept
+        residual = expit(combined) - targets
+        return cross_entropy(targets, combined), np.array([np.mean(residual * logits), np.mean(residual)])
+
+    found = minimize(loss_and_gradient, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+    return float(found.x[0]), float(found.x[1])
 
 
 def calibration_metrics(labels: Any, raw: Any, calibrated: Any, bins: int) -> dict[str, float]:
@@ -196,16 +223,19 @@ def fit_calibration(labels: Any, scores: Any, method: str = "temperature", bins:
 
     reason = one_class_reason(labels)
     if reason is not None:
-        return identity(f"not fitted: the validation split has {reason}; scores are left as they are")
+        return identity(f"not fitted: the validation split has {reason}")
     if method == "temperature":
         fitted = Calibration(method, 1.0 / fit_temperature(labels, scores), 0.0, fitted_on)
     else:
         fitted = Calibration(method, *fit_platt(labels, scores), fitted_on)
     if fitted.slope <= 0:
-        return identity(f"the fit ({fitted.describe()}) would reverse the order of the scores; kept them as they are")
+        return identity(f"the fit ({fitted.describe()}) would reverse the order of the scores")
     fitted = _with_metrics(fitted, labels, scores, bins)
-    if fitted.validation["log_loss_calibrated"] > fitted.validation["log_loss"]:
-        return identity(f"the fit ({fitted.describe()}) was not better on validation than the raw scores; kept them")
+    if fitted.validation["log_loss_calibrated"] >= fitted.validation["log_loss"]:
+        return identity(
+            f"the fit ({fitted.describe()}) is not better on the validation labels than the raw scores "
+            f"(log loss {fitted.validation['log_loss_calibrated']:.4f} vs {fitted.validation['log_loss']:.4f})"
+        )
     return fitted
 
 
