@@ -5,10 +5,10 @@
 
 Packs one demo face batch at ``--size`` (realistic noisy crops), then reads shuffled training
 batches through ``FrameDataset`` (mode "all", one thread, ``dataset[i]`` as a Keras worker
-calls it) for each recipe: augment none, flip and dfdc_winner (with face-part cutout on the
-fallback keypoints, as every frame then has some), fakes sbi (half of every batch self-blended
-from the other half), and sbi with dfdc_winner. For each it prints frames/s by wall clock and
-per CPU second of this process (one core: the recipes keep OpenCV to one thread), and how many loader
+calls it) for each recipe: augment none, flip and dfdc_winner (with its cutouts on the 68-point
+landmarks the landmarks job finds, dlib68, timed once before), fakes sbi (half of every batch
+self-blended from the other half), and sbi with dfdc_winner. For each it prints frames/s by wall
+clock and per CPU second of this process (one core: the recipes keep OpenCV to one thread), and how many loader
 workers (``models.NAME.loader_workers``) that is for ``--target`` images/s (4,400: EfficientNetB0
 training on one H200 with JAX, env-notes). Goal: dfdc_winner >= 700 and SBI >= 400
 frames/s per core, so that 12 workers or fewer feed one such GPU.
@@ -35,7 +35,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, make_batch  # noqa: E402
-from dfdetect.data.landmarks import fallback_keypoints  # noqa: E402
+from dfdetect.data.landmarks import (  # noqa: E402
+    LandmarkPaths,
+    LandmarkSettings,
+    landmark_store,
+    load_landmark_model,
+)
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
 
@@ -93,12 +98,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         store = FrameStore.from_folder(Path(folder) / "store")
         mask = store.masks[BATCH]
-        landmarks = {BATCH: np.broadcast_to(fallback_keypoints(args.size), mask.shape + (5, 2)).copy()}
+        started = time.perf_counter()
+        prefix = Path(folder) / "store" / BATCH
+        out = LandmarkPaths.for_prefix(prefix)
+        model = load_landmark_model(LandmarkSettings.from_mapping())
+        found = landmark_store(StorePaths.for_prefix(prefix), out, model, progress=False)
+        landmark_seconds = time.perf_counter() - started
+        landmarks = {BATCH: np.load(out.landmarks)}
         packed = set(store.index.loc[store.index["n_filled"] > 0, "video_id"])
         table = videos.loc[videos["video_id"].isin(packed), ["video_id", "label"]]
         print(
             f"{machine_load()}; {int(mask.sum())} frames of {args.size}x{args.size} from {len(table)} videos "
             f"({int((table['label'] == 0).sum())} REAL), batch {args.batch_size}, {args.seconds:g} s per recipe"
+        )
+        print(
+            f"landmarks (dlib68): {found['found']} of {found['frames']} frames, "
+            f"{found['frames'] / landmark_seconds:.0f} frames/s (model load included)"
         )
         workers = f"workers for {args.target:,.0f}/s"
         print(f"{'recipe':<26}{'frames/s':>10}{'per core':>10}{workers:>22}{'goal/core':>11}")

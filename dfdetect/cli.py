@@ -5,7 +5,7 @@
     dfdetect report --config config.yaml                     # the comparison from whatever exists
     dfdetect where --configfile config.yaml                  # where the results and the report are
     dfdetect raw-part --videos DIR --labels CSV --out parts/dfdc_train_part_0.zip   # another dataset's videos
-    dfdetect unlock --config config.yaml                     # clear a killed run's results_dir lock
+    dfdetect unlock --config config.yaml                     # clear a killed run's results_dir lock [--force]
 
 Subcommands import their heavy modules (Keras, MTCNN) only when they run.
 """
@@ -88,15 +88,24 @@ def report(argv: Sequence[str]) -> int:
 
 def unlock(argv: Sequence[str]) -> int:
     """Remove the results_dir lock a killed run left (dfdetect.lock); only when no run uses the folder."""
-    from dfdetect.lock import describe, lock_path
+    from dfdetect.lock import ResultsLockError, describe, lock_path
     from dfdetect.lock import unlock as remove_lock
 
     parser = argparse.ArgumentParser(prog="dfdetect unlock", description=unlock.__doc__)
     parser.add_argument("--config", "--configfile", default="config.yaml")
     parser.add_argument("--results-dir", help="the locked folder (default: the config's results_dir)")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="remove the lock even when its run (or one of its jobs) is still running on this host",
+    )
     args = parser.parse_args(argv)
     results = Path(args.results_dir) if args.results_dir else Path(load_config(args.config)["results_dir"])
-    holder = remove_lock(results)
+    try:
+        holder = remove_lock(results, force=args.force)
+    except ResultsLockError as error:
+        print(f"dfdetect unlock: {error}", file=sys.stderr)
+        return 1
     if holder is None:
         print(f"{results} is not locked (no {lock_path(results).name})")
     else:

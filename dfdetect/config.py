@@ -7,12 +7,14 @@ checks relations between keys and the file system. Every error names the config 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, TypeVar
 
 from dfdetect.layout import (
     BATCH_FILE_GLOB,
+    NAME_RULE,
     RAW_VIDEO_GLOB,
     TRAINING_DATA,
     ResultsLayout,
@@ -46,7 +48,8 @@ def load_config(path: str | Path, check_sources: bool = True) -> dict[str, Any]:
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PATH) -> None:
-    """Snakemake's schema validation (it fills in the defaults in place), with a short error.
+    """Snakemake's schema validation (it fills in the defaults in place), with a short error, then
+    ``~`` expanded in the folder keys (``expand_home``), in place too.
 
     Snakemake's own error prints the whole schema (hundreds of lines) around jsonschema's one-line
     message; this raises ConfigError with that message and the key path only.
@@ -63,7 +66,30 @@ def validate_config(config: dict[str, Any], schema_path: str | Path = SCHEMA_PAT
         if cause is None:
             raise
         key = ".".join(str(part) for part in cause.absolute_path) or "(top level)"
+        if "propertyNames" in cause.schema_path:  # a model or set name: the one rule for names that become paths
+            name = cause.instance
+            raise ConfigError(f"{key}.{name}", f"{name!r} cannot be a name: use {NAME_RULE}") from None
         raise ConfigError(key, cause.message) from None
+    expand_home(config)
+
+
+def folder_keys(config: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], str]]:
+    """(key as messages name it, the mapping that holds it, its key there) of every folder setting."""
+    found: list[tuple[str, Mapping[str, Any], str]] = [
+        (key, config, key) for key in ("results_dir", "raw_dir", "raw_video_dir") if config.get(key)
+    ]
+    for name, entry in ((config.get("evaluation") or {}).get("sets") or {}).items():
+        found += [(f"evaluation.sets.{name}.{key}", entry, key) for key in ("raw_dir", "raw_video_dir") if key in entry]
+    return found
+
+
+def expand_home(config: dict[str, Any]) -> None:
+    """A leading ``~`` in a folder setting becomes the home folder, once, for every reader and writer:
+    Snakemake and ``open`` take ``~`` literally (a run would write into ``./~`` and look for its
+    inputs at home)."""
+    for _, holder, key in folder_keys(config):
+        if isinstance(holder[key], str):
+            holder[key] = os.path.expanduser(holder[key])  # type: ignore[index]
 
 
 def complete_config(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -173,6 +199,8 @@ def check_config(config: Mapping[str, Any], check_sources: bool = True) -> None:
     _check_baseline(config)
     _check_results_dir(Path(config["results_dir"]))
     _check_recipes(config.get("models") or {})
+    if check_sources:
+        _check_raw_folders_apart(config)
     if check_sources and not config["demo"]["enabled"]:
         _check_raw_sources(config)
     if check_sources:
@@ -187,6 +215,38 @@ def _check_results_dir(results: Path) -> None:
                 where = "is a file" if folder == results else f"is below '{folder}', which is a file"
                 raise ConfigError("results_dir", f"'{results}' {where}; it must be a folder (or not exist yet)")
             return
+
+
+def raw_folders(config: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(config key, folder) of every raw data folder the workflow reads (raw_dir only without the demo)."""
+    return [
+        (key, holder[name])
+        for key, holder, name in folder_keys(config)
+        if key != "results_dir" and holder[name] and not (key == "raw_dir" and config["demo"]["enabled"])
+    ]
+
+
+def _check_raw_folders_apart(config: Mapping[str, Any]) -> None:
+    """Raw data and results never share a folder: the workflow writes, replaces and deletes files
+    under results_dir (and a user's `rm -rf results` must never reach the raw data)."""
+    results = Path(config["results_dir"]).resolve()
+    for key, folder in raw_folders(config):
+        raw = Path(folder).resolve()
+        named = f"'{folder}' and results_dir '{config['results_dir']}'"
+        if raw == results:
+            raise ConfigError(key, f"{named} are the same folder: outputs would be written among the raw data")
+        if results in raw.parents:
+            raise ConfigError(
+                key,
+                f"{named}: the raw folder is inside results_dir, where the workflow writes and deletes "
+                "files; keep raw data outside it (copy generated demo batches out first to use them as raw data)",
+            )
+        if raw in results.parents:
+            raise ConfigError(
+                "results_dir",
+                f"'{config['results_dir']}' is inside {key} '{folder}': outputs would be written among the raw "
+                "data; choose a results_dir outside it",
+            )
 
 
 def _check_encoders(models: Mapping[str, Any]) -> None:
@@ -228,12 +288,19 @@ def _check_baseline(config: Mapping[str, Any]) -> None:
 
 
 def _check_recipes(models: Mapping[str, Any]) -> None:
-    """Self-blended fakes are single frames: clip models (td_lstm) train on labelled fakes."""
+    """Self-blended fakes are single frames: clip models (td_lstm) train and validate on labelled fakes."""
     for name, settings in models.items():
-        if settings.get("arch") == "td_lstm" and settings.get("fakes") not in (None, "labelled"):
+        if settings.get("arch") != "td_lstm":
+            continue
+        if settings.get("fakes") not in (None, "labelled"):
             raise ConfigError(
                 f"models.{name}.fakes",
                 f"{settings['fakes']} makes single-frame fakes; a td_lstm model needs fakes: labelled",
+            )
+        if settings.get("selection") == "self_blended":
+            raise ConfigError(
+                f"models.{name}.selection",
+                "self_blended validates on single-frame fakes; a td_lstm model selects on labelled videos",
             )
 
 
@@ -351,7 +418,10 @@ def discover_batches(config: Mapping[str, Any], data: str = TRAINING_DATA) -> di
         raw_dir = Path(source.raw_dir)
         if raw_dir.is_dir():
             for path in sorted(raw_dir.glob(BATCH_FILE_GLOB)):
-                add(batch_id(path), path)
+                try:
+                    add(batch_id(path), path)
+                except ValueError as error:  # a name the glob matches that is no batch id ("part-..-1")
+                    raise ConfigError(source.key, str(error)) from None
     if source.raw_video_dir:
         for path in sorted(Path(source.raw_video_dir).glob(RAW_VIDEO_GLOB)):
             part = part_number(path)

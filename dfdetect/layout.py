@@ -4,15 +4,23 @@ The rules declare their outputs with these paths (``rules/common.smk`` makes ``L
 Snakemake wildcards such as ``"{batch}"`` for the arguments; the commands that run without
 Snakemake (``dfdetect train``, ``report``, ``where``) and batch discovery find the same files
 through the same methods. A path typed anywhere else is a bug waiting for a rename.
+
+Every path the layout gives is inside ``results_dir``: names that become path parts (models,
+evaluation sets, batch ids) must pass ``check_name`` (the schema's ``$defs.path_name``: no
+separator, never ``.`` or ``..``), and ``ResultsLayout.path`` refuses an absolute path or a ``.`` or
+``..`` part, so no name can point a writer at the training data or outside the folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterable, Mapping, Sequence, TypeVar
+
+from dfdetect.schema import config_schema
 
 T = TypeVar("T")
 B = TypeVar("B", bound="BatchPaths")
@@ -50,6 +58,50 @@ def raw_video_part_number(path: str | Path) -> str:
     return str(int(match.group(1)))
 
 
+NAME_RULE = "letters, digits, '_', '.' and '-' only, not starting with '.' (never '.' or '..'), no '/'"
+_WILDCARD = re.compile(r"^\{[A-Za-z_][A-Za-z0-9_]*\}$")  # a Snakemake wildcard such as "{model}"
+
+
+class LayoutError(ValueError):
+    """A name or path that would put an output outside results_dir (or over another output)."""
+
+
+@functools.cache
+def name_pattern() -> re.Pattern[str]:
+    """The one rule for names that become paths: the schema's ``$defs.path_name`` pattern."""
+    return re.compile(config_schema()["$defs"]["path_name"]["pattern"])
+
+
+def check_name(kind: str, name: Any) -> str:
+    """``name`` when it can be one file or folder name under results_dir; LayoutError naming ``kind`` else."""
+    if not isinstance(name, str) or name_pattern().match(name) is None:
+        raise LayoutError(f"{kind} name {name!r} cannot become a file name under results_dir: use {NAME_RULE}")
+    return name
+
+
+def _part(kind: str, value: str) -> str:
+    """A name for a path part, or a Snakemake wildcard standing for one (the rules' patterns)."""
+    return value if _WILDCARD.match(value) else check_name(kind, value)
+
+
+def _run(run: str) -> str:
+    """A run suffix: "" (run 0), ``/runs/R`` (R >= 1) or the rules' "{run}" wildcard."""
+    if run in (FIRST_RUN, "{run}") or re.fullmatch(r"/runs/[1-9][0-9]*", run):
+        return run
+    raise LayoutError(f"run suffix {run!r}: want '' (run 0) or '/runs/R' (R >= 1)")
+
+
+def _data(data: str) -> str:
+    """A dataset prefix: "" (the training data), ``sets/NAME/`` or the rules' "{data}" wildcard."""
+    if data in (TRAINING_DATA, "{data}"):
+        return data
+    name = data.removeprefix("sets/").removesuffix("/")
+    if not (data.startswith("sets/") and data.endswith("/")):
+        raise LayoutError(f"dataset prefix {data!r}: want '' or 'sets/NAME/'")
+    _part("evaluation set", name)
+    return data
+
+
 @dataclass(frozen=True)
 class ResultsLayout:
     root: Path
@@ -58,7 +110,14 @@ class ResultsLayout:
         object.__setattr__(self, "root", Path(self.root))
 
     def path(self, relative: str) -> str:
-        """A path under the results folder, as a string (Snakemake patterns are strings)."""
+        """A path under the results folder, as a string (Snakemake patterns are strings).
+
+        An absolute ``relative``, or one with a ``.`` or ``..`` part, raises LayoutError: it
+        would name something outside the results folder, or another output than it says.
+        """
+        parts = relative.split("/")
+        if relative.startswith("/") or any(part in (".", "..") for part in parts):
+            raise LayoutError(f"{relative!r} is not a path inside results_dir ({self.root})")
         return str(self.root / relative)
 
     # The data-prep paths take ``data``: "" for the training data, ``set_data(NAME)`` for an
@@ -66,10 +125,10 @@ class ResultsLayout:
 
     # Raw inputs the workflow makes (demo batches, faces extracted from raw video parts)
     def demo_zip(self, batch: str, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}demo/raw/{batch_file_name(batch)}")
+        return self.path(f"{_data(data)}demo/raw/{batch_file_name(_part('batch', batch))}")
 
     def faces_zip(self, part: str, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}faces/{batch_file_name(f'{part}-0')}")
+        return self.path(f"{_data(data)}faces/{batch_file_name(_part('raw video part', part) + '-0')}")
 
     def faces_report(self, part: str, data: str = TRAINING_DATA) -> str:
         """extract_faces' per-video table beside its zip (``dfdetect.data.faces.extract.report_path``)."""
@@ -77,35 +136,35 @@ class ResultsLayout:
 
     # Manifests, cleaning, reduction
     def frame_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}manifests/frames/{batch}.parquet")
+        return self.path(f"{_data(data)}manifests/frames/{_part('batch', batch)}.parquet")
 
     def video_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}manifests/videos/{batch}.parquet")
+        return self.path(f"{_data(data)}manifests/videos/{_part('batch', batch)}.parquet")
 
     def skipped_manifest(self, batch: str, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}manifests/skipped/{batch}.parquet")
+        return self.path(f"{_data(data)}manifests/skipped/{_part('batch', batch)}.parquet")
 
     def videos(self, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}manifests/videos.parquet")
+        return self.path(f"{_data(data)}manifests/videos.parquet")
 
     def clean_videos(self, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}clean/videos.parquet")
+        return self.path(f"{_data(data)}clean/videos.parquet")
 
     def clean_summary(self, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}clean/summary.json")
+        return self.path(f"{_data(data)}clean/summary.json")
 
     def selection(self, batch: str, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}reduced/batches/{batch}.parquet")
+        return self.path(f"{_data(data)}reduced/batches/{_part('batch', batch)}.parquet")
 
     def reduced(self, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}reduced/frames.parquet")
+        return self.path(f"{_data(data)}reduced/frames.parquet")
 
     # The packed frame store: store/{batch} plus a suffix of STORE_FILES (pack) or LANDMARK_FILES (landmarks)
     def store_dir(self, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}store")
+        return self.path(f"{_data(data)}store")
 
     def store_prefix(self, batch: str, data: str = TRAINING_DATA) -> str:
-        return self.path(f"{data}store/{batch}")
+        return self.path(f"{_data(data)}store/{_part('batch', batch)}")
 
     def store_file(self, batch: str, output: str, data: str = TRAINING_DATA) -> str:
         """The pack or landmarks rule's output ``output`` (a key of STORE_FILES or LANDMARK_FILES)."""
@@ -114,7 +173,7 @@ class ResultsLayout:
     # Evaluation sets: prepared like the training data under sets/NAME/, never split
     @staticmethod
     def set_data(name: str) -> str:
-        return f"sets/{name}/"
+        return f"sets/{_part('evaluation set', name)}/"
 
     def set_videos(self, name: str) -> str:
         """Every kept, packed video of set ``name``: what each model is scored on."""
@@ -140,21 +199,25 @@ class ResultsLayout:
     @staticmethod
     def run_number(run: str) -> int:
         """The inverse of ``run_part``: "" -> 0, ``/runs/2`` -> 2."""
-        return 0 if run == FIRST_RUN else int(run.removeprefix("/runs/"))
+        return 0 if run == FIRST_RUN else int(_run(run).removeprefix("/runs/"))
 
     def model_dir(self, model: str, run: str = FIRST_RUN) -> str:
-        return self.path(f"models/{model}{run}")
+        return self.path(f"models/{_part('model', model)}{_run(run)}")
 
     def train_file(self, model: str, output: str, run: str = FIRST_RUN) -> str:
         """The train rule's output ``output`` (a key of TRAIN_FILES) of ``model``'s run ``run``."""
         return f"{self.model_dir(model, run)}/{TRAIN_FILES[output]}"
+
+    def train_log(self, model: str, run: str = FIRST_RUN) -> str:
+        """The train job's log (its job lock is named after it: ``dfdetect.lock.job_lock``)."""
+        return self.path(f"logs/train/{_part('model', model)}{_run(run)}.log")
 
     def calibration_file(self, model: str, run: str = FIRST_RUN) -> str:
         """The calibration of a model's video scores, next to the model (written by the evaluate rule)."""
         return f"{self.model_dir(model, run)}/{CALIBRATION_FILE}"
 
     def eval_dir(self, model: str, run: str = FIRST_RUN) -> str:
-        return self.path(f"eval/{model}{run}")
+        return self.path(f"eval/{_part('model', model)}{_run(run)}")
 
     def eval_file(self, model: str, output: str, run: str = FIRST_RUN) -> str:
         """The evaluate (or ensemble) rule's output ``output`` (a key of EVALUATION_FILES) of ``model``."""
@@ -163,7 +226,7 @@ class ResultsLayout:
     def set_eval_file(self, model: str, name: str, output: str, run: str = FIRST_RUN) -> str:
         """The evaluate_set (or ensemble_set) rule's output ``output`` (a key of SET_EVALUATION_FILES) of
         ``model`` on set ``name``."""
-        return f"{self.eval_dir(model, run)}/sets/{name}/{SET_EVALUATION_FILES[output]}"
+        return f"{self.eval_dir(model, run)}/{self.set_data(name)}{SET_EVALUATION_FILES[output]}"
 
     def robustness_file(self, model: str, output: str) -> str:
         """The robustness rule's output ``output`` (a key of ROBUSTNESS_FILES) of ``model``."""

@@ -43,6 +43,7 @@ LAYOUT = ResultsLayout(RESULTS)
 # Snakemake starts those with --no-hooks), after the DAG is built and before any job starts.
 import atexit
 
+from dfdetect.atomic import remove_temporaries
 from dfdetect.lock import ResultsLockError, acquire, release, release_all
 
 
@@ -54,12 +55,23 @@ def print_run_summary():
             print(f"\ndfdetect end-of-run summary ({path}):\n\n{handle.read()}", file=sys.stderr)
 
 
+def remove_leftover_temporaries():
+    """Temporary files of writers killed in an earlier run (dfdetect.atomic): safe to remove while this
+    run holds the lock, which it takes only when none of the earlier run's jobs is still running."""
+    removed = remove_temporaries(RESULTS)
+    if removed:
+        print(
+            f"dfdetect: removed {len(removed)} temporary file(s) left by killed jobs under {RESULTS}/", file=sys.stderr
+        )
+
+
 onstart:
     try:
         acquire(RESULTS)
     except ResultsLockError as error:
         raise WorkflowError(str(error)) from None
     atexit.register(release_all)
+    remove_leftover_temporaries()
 
 
 onsuccess:
@@ -87,8 +99,8 @@ wildcard_constraints:
     ensemble="|".join(map(re.escape, ENSEMBLES)) or "(?!)",
     # "" (run 0, the model users deploy) or /runs/R (the other runs of a model with repeats)
     run=r"(/runs/[1-9][0-9]*)?",
-    # "" (the training data) or sets/NAME/ (an evaluation set)
-    data=r"(sets/[A-Za-z0-9_.-]+/)?",
+    # "" (the training data) or sets/NAME/ (a configured evaluation set)
+    data="(sets/(" + ("|".join(map(re.escape, SETS)) or "(?!)") + ")/)?",
     set="|".join(map(re.escape, SETS)) or "(?!)",
 
 
@@ -146,11 +158,11 @@ def encoder_model(wildcards):
     return [LAYOUT.train_file(source, "model", LAYOUT.run_part(run))]
 
 
-def landmark_inputs(wildcards):
+def model_landmarks(model):
     """Every batch's landmarks files, for a model whose recipe needs them (dfdetect.training.recipes)."""
     from dfdetect.training.recipes import Recipe
 
-    if not Recipe.from_settings(config["models"][wildcards.model]).needs_landmarks:
+    if not Recipe.from_settings(config["models"][model]).needs_landmarks:
         return []
     return of_data(TRAINING_DATA, rules.landmarks.output, per_batch=True)
 
@@ -165,6 +177,10 @@ def model_settings(wildcards):
     resources and loader_workers, change no output and rerun nothing; the train job reads them from
     the config; repeats says how many runs there are, not what one computes)."""
     return result_settings(model_run_entry(wildcards), "model")
+
+
+def landmark_inputs(wildcards):
+    return model_landmarks(wildcards.model)
 
 
 def model_resource(name):
@@ -211,13 +227,31 @@ def member_inputs(pattern):
 
 
 def all_targets():
-    """What `rule all` asks for (called in the Snakefile, after every rule is defined)."""
-    main = [rules.manifest.output.videos, rules.manifest.output.histogram, rules.reduce.output[0]]
-    targets = [of_data(TRAINING_DATA, pattern) for pattern in main]
-    targets += [rules.split.output.summary]
+    """What `rule all` asks for (called in the Snakefile, after every rule is defined).
+
+    Every finished product a user relies on, not only the comparison at the end: Snakemake rebuilds
+    a missing file only when something asks for it, so a deleted model, evaluation or store file
+    (or a damaged one, once removed) is rebuilt by the next plain `snakemake`, and with it whatever
+    depends on it. Per dataset: manifests, cleaning and the frame store; then the training data's
+    frame selection and splits, each model run's training outputs (and the landmarks its recipe
+    reads), evaluation and evaluation-set scores, run 0's robustness, each ensemble run's
+    evaluations, and the comparison.
+    """
+    targets = []
+    for data in DATA_BATCHES:
+        targets += expand([*rules.ingest.output, *rules.pack.output], data=data, batch=dataset_batches(data))
+        targets += expand([*rules.manifest.output, *rules.clean.output], data=data)
+    targets += expand(rules.set_videos.output, set=SETS)
+    targets += [of_data(TRAINING_DATA, rules.reduce.output[0]), *rules.split.output]  # a set is never reduced or split
     for model in MODELS:
-        targets += expand(rules.evaluate.output.metrics, model=model, run=model_runs(model))
+        runs = model_runs(model)
+        targets += expand([*rules.train.output, *rules.evaluate.output], model=model, run=runs)
+        targets += model_landmarks(model)
+        targets += expand(rules.evaluate_set.output, model=model, set=SETS, run=runs)
+        targets += expand(rules.robustness.output, model=model) if ROBUSTNESS else []
     for ensemble in ENSEMBLES:
-        targets += expand(rules.ensemble.output.metrics, ensemble=ensemble, run=model_runs(ensemble))
-    targets += [rules.report.output.csv]
+        runs = model_runs(ensemble)
+        targets += expand(rules.ensemble.output, ensemble=ensemble, run=runs)
+        targets += expand(rules.ensemble_set.output, ensemble=ensemble, set=SETS, run=runs)
+    targets += [*rules.report.output]
     return targets

@@ -1,5 +1,5 @@
-# Landmarks: MTCNN's five keypoints for every packed frame of a batch, next to its frame store.
-# Only train jobs whose recipe needs them (augment: dfdc_winner, fakes: sbi | both) depend on it.
+# Landmarks (landmarks.model: dlib68 | mtcnn5) for every packed frame of a batch, next to its frame store.
+# Only train jobs whose recipe needs them (augment: dfdc_winner, fakes: sbi | both, selection: self_blended) depend on it.
 LANDMARK_SETTINGS = result_settings(config["landmarks"], "landmarks")
 LANDMARK_RESOURCES = config["landmarks"]["resources"]
 

@@ -30,7 +30,7 @@ rule train:
             labels={"model": "{model}", "run": "{run}", "figure": "training samples"},
         ),
     log:
-        result("logs/train/{model}{run}.log"),
+        LAYOUT.train_log("{model}", "{run}"),
     benchmark:
         result("benchmarks/train/{model}{run}.tsv")
     conda:

@@ -7,19 +7,24 @@ import pandas as pd
 import pytest
 
 from dfdetect.data.ingest import ingest_batch
+from dfdetect.data.landmarks import jaw_and_brows
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.training.augment import (
     Augmenter,
     black_out_part,
+    blackout_convex_hull,
     choose_part,
     dfdc_winner_pipeline,
+    face_part_cutout,
     preset_name,
     sample_rng,
+    seed_pipeline,
 )
 from dfdetect.training.loader import FrameDataset
 from dfdetect.training.recipes import Recipe
+from tests.helpers.faces import face_68
 
 SIZE = 32
 FLIP = Recipe(augment="flip", fakes="labelled")
@@ -65,7 +70,32 @@ def test_winner_pipeline_keeps_uint8_and_shape():
     for sample in range(8):
         image, _ = augmenter(texture(sample)[0], sample_rng(1, 0, sample), EYES_AND_MOUTH)
         assert image.dtype == np.uint8 and image.shape == (SIZE, SIZE, 3)
-    assert len(dfdc_winner_pipeline(SIZE).transforms) == 8  # the winner's list, PadIfNeeded folded into the resize
+    transforms = dfdc_winner_pipeline(SIZE).transforms
+    # the winner's list without IsotropicResize + PadIfNeeded, no-ops on crops at the model's size
+    assert [type(transform).__name__ for transform in transforms] == [
+        "ImageCompression",
+        "GaussNoise",
+        "GaussianBlur",
+        "HorizontalFlip",
+        "OneOf",
+        "ToGray",
+        "Affine",
+    ]
+    assert transforms[-1].keep_ratio  # ShiftScaleRotate's one scale for both axes
+
+
+def test_winner_affine_scales_both_axes_alike():
+    import albumentations as A
+
+    affine = dfdc_winner_pipeline(SIZE).transforms[-1]
+    only = A.Compose([A.Affine(**{**affine.get_transform_init_args(), "p": 1, "rotate": (0, 0)})])
+    square = np.zeros((SIZE, SIZE, 3), np.uint8)
+    square[8:24, 8:24] = 255
+    for sample in range(20):
+        seed_pipeline(only, sample_rng(0, 0, sample))
+        out = only(image=square)["image"][..., 0] > 127
+        rows, cols = np.flatnonzero(out.any(axis=1)), np.flatnonzero(out.any(axis=0))
+        assert abs(len(rows) - len(cols)) <= 1  # the square stays a square: no separate x and y scales
 
 
 def test_same_seed_same_batch_other_epoch_other_batch(store):
@@ -118,6 +148,36 @@ def test_cutout_part_shares_follow_the_winner():
     assert shares["eyes"] == pytest.approx(0.5, abs=0.03)
     assert shares["mouth"] == pytest.approx(0.25, abs=0.03)
     assert shares["nose"] == pytest.approx(0.125, abs=0.03)
+
+
+def test_blackout_convex_hull_blacks_out_one_half_of_the_jaw_and_brows():
+    import cv2
+
+    points = face_68(SIZE)
+    polygon = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.fillPoly(polygon, [np.round(jaw_and_brows(points)).astype(np.int32)], 1)
+    halves = set()
+    for sample in range(40):
+        image = np.full((SIZE, SIZE, 3), 200, np.uint8)
+        halves.add(blackout_convex_hull(image, points, sample_rng(0, 0, sample)))
+        black = (image == 0).all(axis=-1)
+        assert not black[polygon == 0].any()  # only inside the face outline
+        assert 0.3 < black.sum() / polygon.sum() < 0.7  # about half of it
+    assert halves == {"upper", "lower", "left", "right"}
+
+
+def test_cutout_shares_follow_the_winner_and_the_hull_needs_68_points():
+    def shares(keypoints) -> dict:
+        done = [face_part_cutout(texture(0)[0], keypoints, sample_rng(0, 0, k)) for k in range(3000)]
+        return {
+            "part": np.mean([kind in ("eyes", "mouth", "nose") for kind in done]),
+            "hull": np.mean([str(kind).startswith("hull_") for kind in done]),
+        }
+
+    with_68 = shares(face_68(SIZE))
+    assert with_68["part"] == pytest.approx(0.7 * 0.875, abs=0.03)
+    assert with_68["hull"] == pytest.approx(0.3 * 0.2, abs=0.015)  # classifier_dataset.py:272-276
+    assert shares(EYES_AND_MOUTH)["hull"] == 0 and shares(None)["hull"] == 0
 
 
 def test_clip_frames_share_one_draw_and_padding_stays_empty(store):

@@ -264,9 +264,91 @@ def test_bad_sets_name_their_key(entry, key):
     assert raised.value.key == key
 
 
-def test_set_names_are_checked_by_the_schema():
-    with pytest.raises(Exception, match="does not match"):
-        complete_config({"evaluation": {"sets": {"bad/name": {"raw_dir": "x"}}}})
+# --- names that become paths, and the folders results and raw data live in ------------------------
+
+BAD_NAMES = [".", "..", "...", ".hidden", "bad/name", "a\\b", "", "x y"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+@pytest.mark.parametrize(
+    ("kind", "config_of"),
+    [
+        ("models", lambda name: {"models": {name: {"arch": "cnn"}}}),
+        ("evaluation.sets", lambda name: {"evaluation": {"sets": {name: {"raw_dir": "x"}}}}),
+    ],
+)
+def test_names_that_would_escape_their_folder_are_refused_naming_the_key(kind, config_of, name):
+    with pytest.raises(ConfigError, match="cannot be a name") as raised:
+        complete_config(config_of(name))
+    assert raised.value.key == f"{kind}.{name}"
+
+
+@pytest.mark.parametrize("name", ["cnn", "cnn.v2", "effnet_b4-160", "0", "_x"])
+def test_ordinary_names_are_accepted(name):
+    assert name in complete_config({"models": {name: {"arch": "cnn"}}})["models"]
+
+
+def test_a_raw_zip_whose_name_is_no_batch_id_is_a_config_error(tmp_path):
+    (tmp_path / "deepfake-detection-faces-part-..-1.zip").write_bytes(b"")
+    config = complete_config({"raw_dir": str(tmp_path), "results_dir": str(tmp_path / "r"), "demo": {"enabled": False}})
+    with pytest.raises(ConfigError, match=r"part-\.\.-1\.zip: not a face-batch file name") as raised:
+        discover_batches(config)
+    assert raised.value.key == "raw_dir"
+
+
+def raw_folder(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    zipfile.ZipFile(folder / batch_file_name("0-0"), "w").close()
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("layout", "key", "says"),
+    [
+        (lambda t: {"raw_dir": raw_folder(t / "data"), "results_dir": str(t / "data")}, "raw_dir", "the same folder"),
+        (lambda t: {"raw_dir": raw_folder(t / "data"), "results_dir": str(t / "data/")}, "raw_dir", "the same"),
+        (lambda t: {"raw_dir": raw_folder(t / "r/demo/raw"), "results_dir": str(t / "r")}, "raw_dir", "inside results"),
+        (lambda t: {"raw_dir": raw_folder(t / "data"), "results_dir": str(t / "data/out")}, "results_dir", "inside"),
+        (
+            lambda t: {
+                "raw_video_dir": raw_folder(t / "r/parts"),
+                "results_dir": str(t / "r"),
+                "raw_dir": str(t / "x"),
+            },
+            "raw_video_dir",
+            "inside results",
+        ),
+        (
+            lambda t: {
+                "raw_dir": raw_folder(t / "data"),
+                "results_dir": str(t / "r"),
+                "evaluation": {"sets": {"s": {"raw_dir": raw_folder(t / "r/s")}}},
+            },
+            "evaluation.sets.s.raw_dir",
+            "inside results",
+        ),
+    ],
+)
+def test_results_and_raw_data_never_share_a_folder(tmp_path, layout, key, says):
+    config = complete_config({"demo": {"enabled": False}, **layout(tmp_path)})
+    with pytest.raises(ConfigError, match=says) as raised:
+        check_config(config)
+    assert raised.value.key == key
+    assert "results_dir" in str(raised.value) and (key == "results_dir" or key.split(".")[-1] in str(raised.value))
+
+
+def test_raw_dir_is_not_checked_against_results_when_the_demo_replaces_it(tmp_path):
+    check_config(complete_config({"raw_dir": str(tmp_path / "r/raw"), "results_dir": str(tmp_path / "r")}))
+
+
+def test_home_in_folder_keys_is_expanded_once_for_every_reader(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config = complete_config(
+        {"results_dir": "~/results", "raw_dir": "~/raw", "evaluation": {"sets": {"s": {"raw_video_dir": "~/v"}}}}
+    )
+    assert config["results_dir"] == f"{tmp_path}/results" and config["raw_dir"] == f"{tmp_path}/raw"
+    assert config["evaluation"]["sets"]["s"]["raw_video_dir"] == f"{tmp_path}/v"
+    assert ResultsLayout(config["results_dir"]).videos() == f"{tmp_path}/results/manifests/videos.parquet"
 
 
 def test_the_packing_size_cap_is_the_schema_default():

@@ -180,13 +180,14 @@ def _python_enums() -> dict[str, tuple[tuple[str, ...], str | None, str]]:
     """Every value list that Python code implements and the schema lists too: name -> (Python's
     values, schema section, schema key)."""
     from dfdetect.data.demo import MANIPULATIONS
+    from dfdetect.data.landmarks import MODELS as LANDMARK_MODELS
     from dfdetect.evaluation.aggregate import AGGREGATIONS
     from dfdetect.training.augment import PRESETS
     from dfdetect.training.backbones import POOLINGS
     from dfdetect.training.backend import SUPPORTED_BACKENDS
     from dfdetect.training.distribute import DISTRIBUTE_MODES
     from dfdetect.training.models import ARCHS
-    from dfdetect.training.recipes import FAKES
+    from dfdetect.training.recipes import FAKES, SELECTIONS
 
     return {
         "demo manipulations": (MANIPULATIONS, "demo", "manipulations"),
@@ -197,6 +198,8 @@ def _python_enums() -> dict[str, tuple[tuple[str, ...], str | None, str]]:
         "archs": (ARCHS, "model", "arch"),
         "poolings": (POOLINGS, "model", "pooling"),
         "fakes": (FAKES, "model", "fakes"),
+        "selections": (SELECTIONS, "model", "selection"),
+        "landmark models": (tuple(LANDMARK_MODELS), "landmarks", "model"),
     }
 
 

@@ -245,6 +245,19 @@ def test_batched_detection_matches_per_frame_detection(detector, two_face_video)
             assert np.allclose(as_xyxy(a), as_xyxy(b), atol=1.0)
 
 
+def test_a_video_cut_short_is_extracted_from_its_frames_with_a_note(detector, tmp_path):
+    frames, _ = videos.face_frames(["astronaut"], 40)
+    whole = videos.write_mp4(tmp_path / "whole.mp4", frames)
+    cut = videos.cut_short_mp4(whole, tmp_path / "cut.mp4", 0.7)
+    settings = FaceSettings.of(every_k=8)
+    assert extract.extract_video_faces(whole, detector, settings).partial_decode == ""
+    found = extract.extract_video_faces(cut, detector, settings)
+    assert 0 < found.n_frames_read < 30 and found.n_faces > 0
+    assert found.partial_decode == f"decoded {found.n_frames_read} of 40 frames: the file ends early (cut short?)"
+    # predict stops decoding at the last frame a slot can take: no note for the frames after it
+    assert extract.extract_video_faces(cut, detector, settings, frame_limit=found.n_frames_read).partial_decode == ""
+
+
 def test_faceless_video_yields_no_faces(detector, noise_video):
     found = extract.extract_video_faces(noise_video, detector, FaceSettings.of())
     assert found.n_faces == 0 and found.n_frames_read == N_FRAMES

@@ -120,6 +120,18 @@ def test_unlisted_folder_unsafe_and_foreign_members_are_skipped(tmp_path, caplog
     assert "ghost/" in caplog.text and "../escape/1.png" in caplog.text
 
 
+def test_many_unsafe_members_are_one_warning_and_each_a_skipped_row(tmp_path, caplog):
+    extra = {f"../escape{number}/1.png": b"x" for number in range(60)}
+    videos = [Video("a", frames=[0, 1])]
+    zip_path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", videos, extra_members=extra)
+    with caplog.at_level("WARNING"):
+        manifest = ingest_batch(zip_path, "0-0")
+    assert (manifest.skipped["reason"] == "unsafe_path").sum() == 60
+    (line,) = [record.getMessage() for record in caplog.records]
+    assert "ignoring 60 member(s), unsafe_path (absolute path or '..'): " in line
+    assert "'../escape0/1.png', '../escape1/1.png', '../escape2/1.png' and 57 more" in line
+
+
 def test_duplicate_video_within_metadata(tmp_path):
     videos = [Video("a", frames=[0]), Video("a", frames=[0], folder=False)]
     zip_path = write_face_batch(tmp_path / "deepfake-detection-faces-part-0-0.zip", videos)

@@ -1,5 +1,5 @@
-"""Landmarks: MTCNN finds a real face's eyes in a packed store, no face gives NaN, and only the train jobs
-whose recipe needs them wait for them."""
+"""Landmarks: dlib68 and MTCNN find a real face's eyes in a packed store, no face gives NaN, the 68-point
+geometry (mirror, forehead, hull variants) is right, and only the train jobs whose recipe needs them wait."""
 
 from __future__ import annotations
 
@@ -7,10 +7,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfdetect.data.landmarks import LandmarkPaths, LandmarksMissing, landmark_store, load_landmarks
+from dfdetect.data.landmarks import (
+    BROWS,
+    CHIN_68,
+    HULL_VARIANTS,
+    LandmarkPaths,
+    LandmarkSettings,
+    LandmarksMissing,
+    face_hull,
+    five_points,
+    forehead_points,
+    hull_variant,
+    landmark_store,
+    load_landmark_model,
+    load_landmarks,
+    mirror_keypoints,
+    sbi_region,
+)
 from dfdetect.data.store import StorePaths
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs_detail
+from tests.helpers.faces import face_68
 from tests.helpers.workflow import dry_run, snakemake, workflow_config
 
 SIZE = 64
@@ -34,24 +51,70 @@ def write_store(prefix, frames: np.ndarray, mask: np.ndarray) -> None:
 
 
 @pytest.mark.slow
-def test_landmarks_find_a_real_faces_eyes_and_nan_without_a_face(tmp_path):
+@pytest.mark.parametrize("model", ["dlib68", "mtcnn5"])
+def test_landmarks_find_a_real_faces_eyes_and_nan_without_a_face(tmp_path, model):
     pytest.importorskip("skimage")
-    from dfdetect.data.faces.detect import load_detector
-
     frames = np.zeros((2, 2, SIZE, SIZE, 3), dtype=np.uint8)
     frames[0, 0] = astronaut_face(SIZE)
     frames[1, 0] = 128  # a grey frame: no face
     mask = np.array([[True, False], [True, False]])  # slot 1 of each video is empty
     write_store(tmp_path / "0-0", frames, mask)
     out = LandmarkPaths.for_prefix(tmp_path / "0-0")
-    counts = landmark_store(StorePaths.for_prefix(tmp_path / "0-0"), out, load_detector("CPU:0"), progress=False)
-    assert counts == {"frames": 2, "found": 1, "share": 0.5}
+    model_ = load_landmark_model(LandmarkSettings.of(model=model))
+    counts = landmark_store(StorePaths.for_prefix(tmp_path / "0-0"), out, model_, progress=False)
+    points = 68 if model == "dlib68" else 5
+    assert counts == {"points": points, "frames": 2, "found": 1, "fallback": 1, "share": 0.5, "fallback_share": 0.5}
     keypoints, boxes = np.load(out.landmarks), np.load(out.boxes)
-    assert keypoints.shape == (2, 2, 5, 2) and keypoints.dtype == np.float32 and boxes.shape == (2, 2, 5)
-    for found, expected in zip(keypoints[0, 0, :2], EYES_IN_CROP):
+    assert keypoints.shape == (2, 2, points, 2) and keypoints.dtype == np.float32 and boxes.shape == (2, 2, 5)
+    for found, expected in zip(five_points(keypoints[0, 0])[:2], EYES_IN_CROP):
         assert np.abs(found / SIZE - np.array(expected)).max() < 0.05  # within 3 px at 64 px
-    assert boxes[0, 0, 4] > 0.9
+    assert boxes[0, 0, 4] > (0.9 if model == "mtcnn5" else 0)  # MTCNN's confidence, dlib's HOG score
     assert np.isnan(keypoints[1, 0]).all() and np.isnan(keypoints[:, 1]).all() and np.isnan(boxes[1]).all()
+
+
+@pytest.mark.slow
+def test_mirrored_points_are_the_mirrored_faces_points():
+    """dlib68 on the flipped face finds the flipped points, each under its mirrored name."""
+    pytest.importorskip("skimage")
+    model = load_landmark_model(LandmarkSettings.from_mapping())
+    face = astronaut_face(SIZE)
+    points, _ = model.detect(np.stack([face, face[:, ::-1]]))
+    assert not np.isnan(points).any()
+    error = np.linalg.norm(mirror_keypoints(points[0], SIZE) - points[1], axis=-1)
+    assert np.median(error) < 1.0 and error.max() < 3.5  # px at 64 px: the predictor is not exactly symmetric
+    np.testing.assert_array_equal(mirror_keypoints(mirror_keypoints(points[0], SIZE), SIZE), points[0])
+    five = five_points(points[0])
+    np.testing.assert_allclose(mirror_keypoints(mirror_keypoints(five, SIZE), SIZE), five)
+
+
+def test_forehead_arc_rises_above_the_brows_and_widens_the_hull():
+    points = face_68(SIZE)
+    forehead = forehead_points(points)
+    brow_top = points[BROWS][:, 1].min()
+    assert forehead.shape == (13, 2) and forehead[6, 1] < brow_top - 0.3 * (points[CHIN_68, 1] - brow_top)
+    assert forehead[0, 0] < points[BROWS][:, 0].min() and forehead[-1, 0] > points[BROWS][:, 0].max()
+    assert np.all(np.diff(forehead[:, 0]) > 0)  # left to right
+    with_forehead = face_hull(points, SIZE)
+    plain = hull_variant(points, SIZE, "facehull")
+    assert (plain <= with_forehead).all() and with_forehead.sum() > 1.15 * plain.sum()
+    assert with_forehead[: int(brow_top) - 5].any() and not plain[: int(brow_top) - 1].any()
+
+
+def test_hull_variants_cover_the_face_and_sbi_draws_them_all():
+    points = face_68(SIZE)
+    nose = tuple(np.round(points[30]).astype(int))
+    areas = {}
+    for variant in HULL_VARIANTS:
+        mask = hull_variant(points, SIZE, variant)
+        assert mask.dtype == np.uint8 and mask[nose[1], nose[0]] == 1, variant
+        areas[variant] = int(mask.sum())
+    assert areas["extended"] > areas["components"]  # the brows raised
+    rng = np.random.default_rng(0)
+    kinds = [sbi_region(points, SIZE, rng)[1] for _ in range(200)]
+    assert set(kinds) == set(HULL_VARIANTS)
+    assert sbi_region(None, SIZE, rng)[1] == "ellipse"
+    assert sbi_region(five_points(points), SIZE, rng)[1] == "outline5"
+    assert sbi_region(np.full((68, 2), np.nan), SIZE, rng)[1] == "ellipse"
 
 
 def test_missing_or_stale_landmarks_name_the_batch(tmp_path):
@@ -63,6 +126,11 @@ def test_missing_or_stale_landmarks_name_the_batch(tmp_path):
     np.save(batches[1].landmarks, np.full((4, 3, 5, 2), np.nan, np.float32))
     with pytest.raises(LandmarksMissing, match="batch 0-1: .*shape"):
         load_landmarks(batches, masks)
+    np.save(batches[1].landmarks, np.full((1, 3, 68, 2), np.nan, np.float32))
+    with pytest.raises(LandmarksMissing, match="batch 0-1: .*holds 68 points per face, the other batches 5"):
+        load_landmarks(batches, masks)
+    np.save(batches[0].landmarks, np.full((2, 3, 68, 2), np.nan, np.float32))
+    assert load_landmarks(batches, masks)["0-1"].shape == (1, 3, 68, 2)
 
 
 def two_batches_and_recipe_models(tmp_path):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -264,6 +267,20 @@ def test_mp4_scores_like_its_extracted_face_batch(models, detector, tmp_path):
     assert table["label"].iloc[0] == table["label"].iloc[1]
 
 
+def test_an_mp4_cut_short_is_scored_from_its_frames_with_a_note(models, detector, tmp_path):
+    frames, _ = videos.face_frames(["astronaut"], 40)
+    whole = videos.write_mp4(tmp_path / "whole.mp4", frames)
+    cut = videos.cut_short_mp4(whole, tmp_path / "cut.mp4", 0.7)  # the first key frame is a third of the file
+    settings = PredictSettings.of(faces=FaceSettings.of(crop_size=CROP_SIZE), step=2, count=30)  # frames 0-59
+    table = Scorer(models["cnn"], settings, detector_factory=lambda: detector).score([whole, cut])
+    assert list(table["status"]) == ["ok", "ok"] and table["note"].iloc[0] == ""
+    assert table["n_frames_scored"].iloc[0] == 20  # every 2nd of 40 frames
+    note = table["note"].iloc[1]
+    decoded = int(note.split()[1])
+    assert note == f"decoded {decoded} of 40 frames: the file ends early (cut short?)" and 5 < decoded < 30
+    assert table["n_frames_scored"].iloc[1] == (decoded + 1) // 2
+
+
 @pytest.mark.slow
 def test_mp4_without_faces_or_undecodable_gets_half_and_a_reason(models, detector, tmp_path):
     noise = videos.write_mp4(tmp_path / "noise.mp4", videos.faceless_frames(6))
@@ -307,7 +324,7 @@ def test_cli_writes_the_competition_csv_and_scores_the_good_inputs(model_paths, 
         str(COUNT),
     ]
     assert predict.main(argv) == 0
-    assert out.read_text().splitlines()[0] == "filename,label,status,calibration"
+    assert out.read_text().splitlines()[0] == "filename,label,status,n_frames_scored,note,calibration"
     table = read_csv(out)
     assert list(table["filename"]) == [
         "aaaaaaaaaa.mp4",
@@ -333,8 +350,9 @@ def test_cli_exits_non_zero_when_nothing_is_scored_and_writes_to_stdout(model_pa
     empty.mkdir()
     assert predict.main([str(garbage), str(empty), "--model", str(model_paths["cnn"])]) == 1
     table = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
-    assert list(table.columns) == ["filename", "label", "status", "calibration"]
+    assert list(table.columns) == ["filename", "label", "status", "n_frames_scored", "note", "calibration"]
     assert list(table["filename"]) == ["broken.mp4", "zzzzzzzzzz.mp4"]
+    assert list(table["n_frames_scored"]) == [0, 0]
     assert list(table["label"]) == [0.5, 0.5]
     assert table["status"].iloc[1].startswith("no_faces: ")
 
@@ -395,7 +413,49 @@ def test_a_model_file_that_is_not_a_keras_archive_is_named_as_such(face_zip, tmp
     with pytest.raises(SystemExit) as stopped:
         predict.main([str(face_zip), "--model", str(not_a_model)])
     assert stopped.value.code == 2
-    assert "exists but is not a Keras model archive" in capsys.readouterr().err
+    message = capsys.readouterr().err
+    assert f"{not_a_model} cannot be read (not a Keras model archive" in message
+    assert "remove it and rerun `snakemake` to retrain" in message
+
+
+@pytest.mark.parametrize(
+    ("out_of", "says"),
+    [
+        (lambda inputs: inputs["mp4"], "is input 1 of 3"),
+        (lambda inputs: inputs["folder"] / "0.png", "is inside input 2 of 3"),
+        (lambda inputs: inputs["folder"] / "new.csv", "is inside input 2 of 3"),
+        (lambda inputs: inputs["zip"], "is input 3 of 3"),
+        (lambda inputs: inputs["model"], "is the model"),
+        (lambda inputs: inputs["config"], "is the config"),
+        (lambda inputs: inputs["link"], "is input 1 of 3"),  # another name of the same file
+    ],
+)
+def test_an_output_that_would_replace_an_input_fails_before_any_scoring(
+    model_paths, face_zip, face_folder, tmp_path, capsys, monkeypatch, out_of, says
+):
+    mp4 = videos.write_mp4(tmp_path / "clip.mp4", videos.faceless_frames(3))
+    (tmp_path / "config.yaml").write_text("frames: {step: 10}\n")
+    os.link(mp4, tmp_path / "same-clip.mp4")
+    inputs = {"mp4": mp4, "folder": face_folder, "zip": face_zip, "model": model_paths["cnn"]}
+    inputs.update(config=tmp_path / "config.yaml", link=tmp_path / "same-clip.mp4")
+    before = {path: path.read_bytes() for path in [mp4, face_zip, model_paths["cnn"], *face_folder.iterdir()]}
+    scored = []
+    monkeypatch.setattr(predict.Scorer, "score", lambda *args, **kwargs: scored.append(args))
+    argv = [str(mp4), str(face_folder), str(face_zip), "--model", str(model_paths["cnn"])]
+    with pytest.raises(SystemExit) as stopped:
+        predict.main([*argv, "--config", str(inputs["config"]), "--out", str(out_of(inputs))])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err and scored == []
+    assert {path: path.read_bytes() for path in before} == before and not (face_folder / "new.csv").exists()
+
+
+def test_predict_command_refuses_to_write_over_its_model(model_paths, face_zip):
+    model = model_paths["cnn"]
+    before = model.read_bytes()
+    command = [sys.executable, "-m", "dfdetect.cli", "predict", str(face_zip), "--model", str(model)]
+    done = subprocess.run([*command, "--out", str(model)], capture_output=True, text=True)
+    assert done.returncode == 2 and f"--out {model} is the model" in done.stderr
+    assert model.read_bytes() == before
 
 
 def test_an_unwritable_output_fails_before_any_scoring(model_paths, face_zip, tmp_path, capsys, monkeypatch):

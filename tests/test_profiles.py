@@ -48,7 +48,19 @@ NEEDS = {
         "albumentations",
         "opencv-python-headless",
     },
-    "faces": {"mtcnn", "tensorflow", "keras", "imageio-ffmpeg", "numpy", "pandas", "pyarrow", "pillow", "tqdm"},
+    "faces": {
+        "mtcnn",
+        "tensorflow",
+        "keras",
+        "imageio-ffmpeg",
+        "numpy",
+        "pandas",
+        "pyarrow",
+        "pillow",
+        "tqdm",
+        "dlib-bin",
+        "face-recognition-models",
+    },
 }
 # Runtime dependencies that no job environment needs, and why.
 MAIN_PROCESS_ONLY = {

@@ -52,7 +52,13 @@ def results(tmp_path):
     write_json(eval_dir / "cnn" / "metrics.json", metrics_for(0.45, 0.81))
     write_json(
         models_dir / "cnn" / "train.json",
-        {"epochs_run": 8, "best_epoch": 6, "wall_time_s": 120.4, "backend": "tensorflow"},
+        {
+            "epochs_run": 8,
+            "best_epoch": 6,
+            "wall_time_s": 120.4,
+            "backend": "tensorflow",
+            "selection": {"mode": "self_blended", "validation": "self_blended"},
+        },
     )
     write_json(eval_dir / "xception" / "metrics.json", metrics_for(0.30, 0.91))
     write_json(models_dir / "xception" / "train.json", {"epochs_run": 5})  # older train.json: keys missing
@@ -122,10 +128,11 @@ def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results
     for name in MODELS:
         assert f"| {name} |" in markdown
     assert "removed_from_config" not in markdown
-    assert (
-        "| xception | transfer | Xception | middle | 5 | 0.910 ± – (1) | 0.300 ± – (1) | – | 0.910 [0.850, 0.960] |"
-        in (markdown)
+    xception = (
+        "| xception | transfer | Xception | middle | 5 | – | 0.910 ± – (1) | 0.300 ± – (1) | – | 0.910 [0.850, 0.960] |"
     )
+    assert xception in markdown
+    assert "| cnn | cnn | – | all | 8 | self-blended val. loss, epoch 6 | 0.810" in markdown  # how it was chosen
     assert "<NA>" not in markdown and "nan" not in markdown
     # cleaning: 8 videos before, 5 after; one drop per reason; the split table
     assert "| before | 8 | 3 | 5 | 62.5% | 5 |" in markdown

@@ -20,8 +20,10 @@ from dfdetect.data.landmarks import LandmarkPaths
 from dfdetect.data.reduce import select_frames
 from dfdetect.data.store import StorePaths, pack_batch
 from dfdetect.testkit.batches import Video, write_face_batch
+from dfdetect.training.recipes import Recipe
 from dfdetect.training.resume import FAULT_ENV, FAULT_POINTS, latest_state
 from dfdetect.training.train import TrainingError, TrainPaths, train_model
+from tests.helpers.faces import face_68
 
 pytestmark = pytest.mark.slow
 IMAGE_SIZE = 32
@@ -155,20 +157,149 @@ def train_killed_at(config_path: Path, name: str, out_dir: Path, point: str) -> 
     return done
 
 
-def test_interrupted_training_resumes_from_its_last_finished_epoch(prepared, tmp_path):
-    settings = {"arch": "cnn", "frames_per_video": "all", "epochs": 4, "batch_size": 8, "patience": 10}
-    config_path = write_train_config(prepared, tmp_path, "slow", settings)
-    out = tmp_path / "slow"
-    train_killed_at(config_path, "slow", out, "2:weights:written")  # inside the third epoch's backup
-    assert not (out / "train.json").exists() and not (out / "model.keras").exists()
-    assert latest_state(out / ".resume").epochs == 2  # the half-written backup is not part of any state
+def test_train_command_refuses_a_model_folder_a_workflow_job_is_training(prepared, tmp_path, capsys):
+    from dfdetect.layout import ResultsLayout
+    from dfdetect.lock import job_lock
+    from dfdetect.training.train import main
 
-    subprocess.run(train_command(config_path, "slow", out), check=True, capture_output=True)
+    config_path = write_train_config(prepared, tmp_path, "busy", {"arch": "cnn", "epochs": 1})
+    with job_lock(prepared, ResultsLayout(prepared).train_log("busy")):  # as the workflow's train job holds it
+        with pytest.raises(SystemExit) as stopped:
+            main(["--config", str(config_path), "--model", "busy"])
+    assert stopped.value.code == 2 and "another process is running this job" in capsys.readouterr().err
+    assert not (prepared / "models/busy").exists()
+
+
+def test_a_finished_training_is_kept_in_last_good(prepared, tmp_path):
+    out = tmp_path / "kept"
+    run_training(prepared, "kept", {"arch": "cnn", "epochs": 1, "batch_size": 8}, out_dir=out)
+    for name in ("model.keras", "history.csv", "history.png", "train.json", "training_samples.png"):
+        assert os.path.samefile(out / name, out / "last_good" / name)  # a hard link: no copy
+    first = (out / "model.keras").read_bytes()
+    (out / "model.keras").unlink()  # as Snakemake deletes a job's outputs before a retrain
+    with pytest.raises(ValueError, match="NoSuchNet"):  # a retrain that fails
+        run_training(prepared, "kept", {"arch": "transfer", "backbone": "NoSuchNet", "weights": None}, out_dir=out)
+    assert (out / "last_good/model.keras").read_bytes() == first
+
+
+# A recipe that draws in every part of training: self-blended fakes on 68-point hulls, the winner's
+# augmentation, dropout-free cnn (dropout's seed state: test_callbacks_restore_dropout_draws), last epoch.
+RECIPE_SETTINGS = {
+    "arch": "cnn",
+    "frames_per_video": 2,
+    "epochs": 3,
+    "batch_size": 4,
+    "patience": 10,
+    "fakes": "sbi",
+    "augment": "dfdc_winner",
+    "selection": "last_epoch",
+}
+
+
+@pytest.fixture(scope="module")
+def recipe_results(prepared, tmp_path_factory) -> Path:
+    """A copy of ``prepared``'s results with 68-point landmarks for every second video."""
+    import shutil
+
+    results = tmp_path_factory.mktemp("recipe") / "results"
+    shutil.copytree(prepared / "splits", results / "splits")
+    store_copy(prepared, results / "store", keypoints=68)
+    return results
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(recipe_results, tmp_path_factory) -> Path:
+    """``RECIPE_SETTINGS`` trained start to end by ``dfdetect train``."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    config_path = write_train_config(recipe_results, folder, "recipe", RECIPE_SETTINGS)
+    subprocess.run(train_command(config_path, "recipe", folder / "recipe"), check=True, capture_output=True)
+    return folder / "recipe"
+
+
+def assert_same_model(first: Path, second: Path) -> None:
+    """Bit for bit: every weight of model.keras and every loss of the history."""
+    import keras
+
+    for mine, theirs in zip(
+        keras.models.load_model(first / "model.keras").get_weights(),
+        keras.models.load_model(second / "model.keras").get_weights(),
+    ):
+        np.testing.assert_array_equal(mine, theirs)
+    columns = ["epoch", "loss", "val_loss", "accuracy", "val_accuracy"]
+    pd.testing.assert_frame_equal(
+        pd.read_csv(first / "history.csv")[columns], pd.read_csv(second / "history.csv")[columns]
+    )
+
+
+def test_two_runs_of_one_config_are_bit_identical(recipe_results, uninterrupted, tmp_path):
+    config_path = write_train_config(recipe_results, tmp_path, "recipe", RECIPE_SETTINGS)
+    subprocess.run(train_command(config_path, "recipe", tmp_path / "recipe"), check=True, capture_output=True)
+    assert_same_model(uninterrupted, tmp_path / "recipe")
+    info = json.loads((uninterrupted / "train.json").read_text())
+    assert {"cpus", "loader_workers", "tensorflow_intra_op", "tensorflow_inter_op"} <= set(info["threads"])
+    assert info["selection"]["mode"] == "last_epoch" and info["best_epoch"] == RECIPE_SETTINGS["epochs"]
+    assert info["recipe"]["landmark_points"] == 68 and info["recipe"]["fallback_share"] == 0.5
+
+
+def test_interrupted_training_resumes_as_if_never_interrupted(recipe_results, uninterrupted, tmp_path):
+    config_path = write_train_config(recipe_results, tmp_path, "recipe", RECIPE_SETTINGS)
+    out = tmp_path / "recipe"
+    train_killed_at(config_path, "recipe", out, "1:weights:written")  # inside the second epoch's backup
+    assert not (out / "train.json").exists() and not (out / "model.keras").exists()
+    assert latest_state(out / ".resume").epochs == 1  # the half-written backup is not part of any state
+
+    subprocess.run(train_command(config_path, "recipe", out), check=True, capture_output=True)
     info = json.loads((out / "train.json").read_text())
     history = pd.read_csv(out / "history.csv")
-    assert history["epoch"].tolist() == list(range(4))  # every epoch once, none repeated
-    assert info["resumed_after_epochs"] == 2 and info["epochs_run"] == 4
+    assert history["epoch"].tolist() == list(range(3))  # every epoch once, none repeated
+    assert info["resumed_after_epochs"] == 1 and info["epochs_run"] == 3
     assert not (out / ".resume").exists()
+    # the same epochs' orders, augmentations and fakes, the same optimizer state: the same model
+    assert_same_model(uninterrupted, out)
+
+
+def test_callbacks_restore_dropout_draws(tmp_path):
+    """The resume state holds the seed generators' state, which Keras's weights file lacks: a
+    model with dropout resumed after an epoch ends where the uninterrupted one does."""
+    import keras
+
+    from dfdetect.training.callbacks import EpochCheckpoint
+    from dfdetect.training.resume import latest_state
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(32, 8)).astype("float32"), rng.integers(0, 2, 32).astype("float32")
+
+    def model() -> keras.Model:
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((8,))
+        hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(16, activation="relu")(inputs))
+        built = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(hidden))
+        built.compile(optimizer="adam", loss="binary_crossentropy")
+        return built
+
+    def fit(work: Path, epochs: int, initial: int = 0) -> keras.Model:
+        trained = model()
+        state = latest_state(work) if initial else None
+        trained.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=epochs,
+            initial_epoch=initial,
+            shuffle=False,
+            verbose=0,
+            validation_data=(x, y),
+            callbacks=[EpochCheckpoint(work, state)],
+        )
+        return trained
+
+    whole = fit(tmp_path / "whole", 2)
+    (tmp_path / "parts").mkdir()
+    fit(tmp_path / "parts", 1)
+    assert latest_state(tmp_path / "parts").rng  # the dropout layer's seed generator
+    resumed = fit(tmp_path / "parts", 2, initial=1)
+    for mine, theirs in zip(whole.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 # Every point of the first epoch's checkpoint writes (the first epoch always writes a best model)
@@ -367,8 +498,9 @@ def test_bad_backbone_and_weights_name_the_model(prepared, tmp_path):
 # ---------------------------------------------------------------- training recipes
 
 
-def store_copy(prepared: Path, folder: Path, keypoints: bool) -> Path:
-    """The store in ``folder`` (so that its landmarks do not leak into other tests), with landmarks."""
+def store_copy(prepared: Path, folder: Path, keypoints: int | bool) -> Path:
+    """The store in ``folder`` (so that its landmarks do not leak into other tests), with landmarks
+    for every second video: five (``keypoints`` True or 5) or 68 points per face."""
     import shutil
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -376,8 +508,9 @@ def store_copy(prepared: Path, folder: Path, keypoints: bool) -> Path:
         shutil.copy(prepared / f"store/0-0.{part}", folder / f"0-0.{part}")
     if keypoints:
         mask = np.load(folder / "0-0.mask.npy")
-        landmarks = np.full(mask.shape + (5, 2), np.nan, np.float32)
-        landmarks[::2] = np.array([(10, 12), (22, 12), (16, 18), (11, 25), (21, 25)], np.float32)  # every 2nd video
+        face = face_68(IMAGE_SIZE) if keypoints == 68 else np.array([(10, 12), (22, 12), (16, 18), (11, 25), (21, 25)])
+        landmarks = np.full(mask.shape + face.shape, np.nan, np.float32)
+        landmarks[::2] = face
         np.save(folder / "0-0.landmarks.npy", landmarks)
     return folder / "0-0"
 
@@ -395,7 +528,7 @@ def test_recipe_without_its_landmarks_fails_before_training(prepared, tmp_path):
 def test_sbi_without_real_videos_fails_clearly(prepared, tmp_path):
     train = pd.read_parquet(prepared / "splits/train.parquet")
     train[train["label"] == 1].to_parquet(tmp_path / "fakes_only.parquet")
-    with pytest.raises(TrainingError, match="model 'sbi_fakes'.*fakes: sbi.*no REAL video"):
+    with pytest.raises(TrainingError, match="model 'sbi_fakes'.*self-blended fakes.*no REAL video"):
         run_training(
             prepared,
             "sbi_fakes",
@@ -437,12 +570,22 @@ def test_sbi_and_winner_recipe_trains_on_real_videos_only(prepared, tmp_path, mo
         "augment": "dfdc_winner",
         "fakes": "sbi",
         "needs_landmarks": True,
+        "landmark_points": 5,
         "samples_with_landmarks": 2 * N_SLOTS,
         "samples_with_fallback": 2 * N_SLOTS,
+        "fallback_share": 0.5,
         "n_items_per_epoch": 2 * n_real_samples,
         "n_sbi_fakes_per_epoch": n_real_samples,
+    }
+    # chosen on self-blended fakes of the validation split's 2 REAL videos (every slot), no labelled fake
+    assert info["selection"] == {
+        "mode": "self_blended",
+        "validation": "self_blended",
+        "description": "lowest validation loss on the validation split's REAL frames, each with a self-blended fake",
+        "n_validation_items": 2 * 2 * N_SLOTS,
+        "n_validation_fakes": 2 * N_SLOTS,
     }
     assert info["class_weight"] == {"0": 1.0, "1": 1.0}  # half real, half self-blended in every epoch
     assert (tmp_path / "sbi_winner/training_samples.png").stat().st_size > 0
     train_recipe, validation_recipe = recipes
-    assert train_recipe.fakes == "sbi" and validation_recipe is None  # validation: labelled, never augmented
+    assert train_recipe.fakes == "sbi" and validation_recipe == Recipe("none", "sbi")  # never augmented

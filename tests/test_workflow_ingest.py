@@ -120,7 +120,7 @@ def test_duplicate_video_across_batches_fails_naming_both(tmp_path):
         ({"split": {"validation": 0}}, "config key 'split.validation'"),
         ({"models": {"m": {"arch": "rnn"}}}, "config key 'models.m.arch': 'rnn' is not one of"),
         ({"raw_dir": "/nonexistent/raw"}, "config key 'raw_dir': folder '/nonexistent/raw' does not exist"),
-        ({"raw_dir": "."}, "config key 'raw_dir': folder '.' holds no deepfake-detection-faces-part"),
+        ({"raw_dir": "."}, "config key 'results_dir': 'results' is inside raw_dir '.'"),
         ({"keras_backend": "theano"}, "'theano' is not one of"),
         (
             {"models": {"seq": {"arch": "td_lstm", "encoder_from": "nosuch"}}},

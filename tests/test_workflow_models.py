@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.testkit.dryrun import planned_jobs, planned_wildcards
-from tests.helpers.workflow import snakemake, workflow_config
+from tests.helpers.workflow import snakemake, tiny_models_config
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 
@@ -31,18 +30,6 @@ def batch_videos(prefix: str) -> list[Video]:
     return videos
 
 
-def models_config(workdir: Path, models: dict, name: str = "test-config.yaml") -> Path:
-    return workflow_config(
-        workdir,
-        name,
-        image_size=16,
-        frames={"min": 20, "max": 100, "step": 10, "count": 4},
-        split={"test": 0.25, "validation": 0.25, "seed": 5},
-        evaluation={"bootstrap": 50, "robustness": False},
-        models=models,
-    )
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("wf-models")
@@ -50,7 +37,7 @@ def trained(tmp_path_factory):
         write_face_batch(
             workdir / "raw" / f"deepfake-detection-faces-part-{batch}.zip", batch_videos(f"b{number}"), size=16
         )
-    config = models_config(workdir, TINY_MODELS)
+    config = tiny_models_config(workdir, TINY_MODELS)
     snakemake(workdir, config)
     return workdir, config
 
@@ -89,7 +76,7 @@ def test_nothing_to_do_then_rerun_one_rule(trained):
 def test_changed_model_setting_retrains_only_that_model(trained):
     workdir, _ = trained
     changed = dict(TINY_MODELS, small_cnn=dict(TINY_MODELS["small_cnn"], learning_rate=0.01))
-    output = snakemake(workdir, models_config(workdir, changed, "changed-lr.yaml"), "-n").stdout
+    output = snakemake(workdir, tiny_models_config(workdir, changed, "changed-lr.yaml"), "-n").stdout
     assert planned_wildcards(output, "train", "model") == {"small_cnn"}
     assert planned_wildcards(output, "evaluate", "model") == {"small_cnn"}
     assert set(planned_jobs(output)) == {"train", "evaluate", "report", "all"}
@@ -103,7 +90,7 @@ def test_changed_model_setting_retrains_only_that_model(trained):
 def test_changed_speed_setting_reruns_nothing(trained, speed):
     workdir, _ = trained
     changed = dict(TINY_MODELS, small_cnn=dict(TINY_MODELS["small_cnn"], **speed))
-    output = snakemake(workdir, models_config(workdir, changed, "changed-speed.yaml"), "-n").stdout
+    output = snakemake(workdir, tiny_models_config(workdir, changed, "changed-speed.yaml"), "-n").stdout
     assert planned_jobs(output) == {}, output[-2000:]
 
 
@@ -128,7 +115,7 @@ def test_failed_and_removed_models_are_reported_not_crashing(trained):
         "small_cnn": TINY_MODELS["small_cnn"],  # small_lstm removed from the config
         "broken": {"arch": "transfer", "backbone": "NoSuchNet", "weights": None, "epochs": 1},
     }
-    config = models_config(workdir, models, "with-broken.yaml")
+    config = tiny_models_config(workdir, models, "with-broken.yaml")
     done = snakemake(workdir, config, "--keep-going", check=False)
     assert done.returncode != 0
     assert "NoSuchNet" in (workdir / "results/logs/train/broken.log").read_text()

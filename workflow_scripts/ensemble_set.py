@@ -2,9 +2,10 @@
 
 from dfdetect.evaluation.ensemble import EnsembleSettings, evaluate_ensemble_set
 from dfdetect.evaluation.evaluate import SetEvaluationPaths
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]):
+with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     evaluation = snakemake.params.evaluation
     evaluate_ensemble_set(
         snakemake.wildcards.ensemble,

@@ -2,9 +2,10 @@
 
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import EvaluationPaths, evaluate_model
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]):
+with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     evaluation = snakemake.params.evaluation
     evaluate_model(
         snakemake.wildcards.model,

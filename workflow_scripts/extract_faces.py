@@ -2,7 +2,9 @@
 
 from dfdetect.data.faces.detect import FaceSettings
 from dfdetect.data.faces.extract import extract_part
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]):  # extract_part logs its summary; Snakemake checks output.report exists
+# extract_part logs its summary; Snakemake checks output.report exists
+with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     extract_part(snakemake.input[0], snakemake.output.batch, FaceSettings.from_mapping(snakemake.params.settings))

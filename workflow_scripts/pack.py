@@ -1,14 +1,14 @@
 """Snakemake adapter: decode one batch's selected frames into the frame store."""
 
-import pandas as pd
-
+from dfdetect.corrupt import read_parquet
 from dfdetect.data.store import STATUS_OK, StorePaths, pack_batch
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0]) as log, job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     index = pack_batch(
         snakemake.input.zip,
-        pd.read_parquet(snakemake.input.selection),
+        read_parquet(snakemake.input.selection),
         snakemake.wildcards.batch,
         StorePaths.from_mapping(dict(snakemake.output.items())),
         snakemake.params.image_size,

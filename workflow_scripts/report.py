@@ -3,23 +3,23 @@
 import json
 from pathlib import Path
 
-import pandas as pd
-
+from dfdetect.corrupt import read_parquet
 from dfdetect.evaluation.report import baseline_name, comparison_table, run_table, write_report
 from dfdetect.evaluation.run_summary import run_summary, write_run_summary
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]) as log:
+with log_to(snakemake.log[0]) as log, job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     # params.files: the model -> result file mapping the rule's `results` input was made from
     params = snakemake.params
     table, missing = comparison_table(params.models, params.files, params.ensembles)
     clean_summary = json.loads(Path(snakemake.input.clean).read_text())
     split_summary = json.loads(Path(snakemake.input.splits).read_text())
     summary = run_summary(
-        pd.read_parquet(snakemake.input.videos),
-        pd.read_parquet(snakemake.input.cleaned),
-        [pd.read_parquet(path) for path in snakemake.input.store_indexes],
-        [pd.read_parquet(path) for path in snakemake.input.skipped],
+        read_parquet(snakemake.input.videos),
+        read_parquet(snakemake.input.cleaned),
+        [read_parquet(path) for path in snakemake.input.store_indexes],
+        [read_parquet(path) for path in snakemake.input.skipped],
     )
     write_report(
         table,

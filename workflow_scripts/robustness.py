@@ -2,9 +2,10 @@
 
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.robustness import RobustnessPaths, evaluate_robustness
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 
-with log_to(snakemake.log[0]):
+with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     evaluation = snakemake.params.evaluation
     evaluate_robustness(
         snakemake.wildcards.model,

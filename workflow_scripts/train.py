@@ -4,10 +4,11 @@ from dfdetect.config import run_settings
 from dfdetect.data.landmarks import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.layout import ResultsLayout
+from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 from dfdetect.training.train import TrainPaths, train_model
 
-with log_to(snakemake.log[0]):
+with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakemake.log[0]):
     train_model(
         snakemake.wildcards.model,
         # params.settings (what changes results) decides reruns; the entry adds its speed keys (loader_workers);

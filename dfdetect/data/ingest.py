@@ -15,6 +15,7 @@ from typing import Iterable
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
+from dfdetect.corrupt import read_parquet
 from dfdetect.data.facebatch import (
     MANIPULATION_COLUMN,
     METADATA_MEMBER,
@@ -53,6 +54,7 @@ def ingest_archive(archive: zipfile.ZipFile, zip_path: str | Path, batch: str) -
         raise FaceBatchError(f"{zip_path}: no {METADATA_MEMBER} in the zip (a face batch needs one at its root)")
     metadata = read_metadata(read_member(archive, METADATA_MEMBER, zip_path), source=f"{zip_path}")
     frames, skipped = _face_members(members, batch)
+    log_skipped(zip_path, skipped)
     listed = set(metadata["video_id"])
     unlisted = ~frames["video_id"].isin(listed)
     if unlisted.any():
@@ -78,6 +80,21 @@ def ingest_archive(archive: zipfile.ZipFile, zip_path: str | Path, batch: str) -
     return BatchManifest(frames=frames, videos=videos, skipped=skipped)
 
 
+def log_skipped(zip_path: str | Path, skipped: pd.DataFrame, shown: int = 3) -> None:
+    """One warning per reason, with the first few members: a zip with thousands of stray members
+    says so in a line, and the skipped manifest lists every one."""
+    for reason, group in skipped.groupby("reason", sort=True):
+        first = group[["member", "detail"]].head(shown).itertuples(index=False)
+        what = reason
+        if group["detail"].nunique() == 1:  # one detail for all: say it once
+            what = f"{reason} ({group['detail'].iloc[0]})"
+            examples = ", ".join(repr(member) for member, _ in first)
+        else:
+            examples = ", ".join(f"{member!r} ({detail})" for member, detail in first)
+        more = f" and {len(group) - shown} more" if len(group) > shown else ""
+        log.warning("%s: ignoring %d member(s), %s: %s%s", zip_path, len(group), what, examples, more)
+
+
 def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows: list[tuple[str, int, int, str, int]] = []
     skipped: list[tuple[str, str, str]] = []
@@ -86,14 +103,11 @@ def _face_members(members: Iterable[zipfile.ZipInfo], batch: str) -> tuple[pd.Da
         if name == METADATA_MEMBER or info.is_dir():
             continue
         if is_unsafe_member(name):
-            log.warning("ignoring member %r: absolute path or '..' (never followed)", name)
             skipped.append((name, "unsafe_path", "absolute path or '..'"))
             continue
         face = parse_face_member(name)
         if face is None:
-            detail = not_a_face_detail(name)
-            log.warning("ignoring member %r: not a face image (%s)", name, detail)
-            skipped.append((name, "not_a_face_image", detail))
+            skipped.append((name, "not_a_face_image", not_a_face_detail(name)))
             continue
         rows.append((face.video_id, face.frame_index, face.face_index, name, info.file_size))
     frames = pd.DataFrame(rows, columns=FRAME_COLUMNS[1:])
@@ -163,7 +177,7 @@ def write_batch_manifest(
 
 def combine_video_tables(paths: Iterable[str | Path]) -> pd.DataFrame:
     """All batches' video tables in one; a video id in two batches is an error naming both."""
-    tables = [pd.read_parquet(path) for path in paths]
+    tables = [read_parquet(path) for path in paths]
     if not tables:
         raise FaceBatchError("no batches to combine: no face-batch zips were found")
     videos = pd.concat(tables, ignore_index=True)

@@ -29,6 +29,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, commit, temporary_name
+from dfdetect.corrupt import CorruptFileError, read_parquet
 from dfdetect.data.facebatch import open_batch_zip
 from dfdetect.layout import STORE_FILES, BatchPaths
 from dfdetect.schema import schema_default
@@ -196,6 +197,27 @@ def pack_batch(
     return index[INDEX_COLUMNS]
 
 
+def load_array(path: Path, mmap: bool = False) -> np.ndarray:
+    """One ``.npy`` of the store (memory-mapped with ``mmap``); a damaged one raises CorruptFileError."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, EOFError) as error:  # e.g. "mmap length is greater than file size"
+        raise CorruptFileError(path, error) from error
+
+
+def check_batch_files(paths: StorePaths, n_videos: int, frames: tuple[int, ...], mask: tuple[int, ...]) -> None:
+    """The three files of one batch describe the same videos and slots (each written whole, but maybe
+    by different pack runs when one was replaced by hand)."""
+    if len(frames) != 5 or frames[0] != n_videos or mask != frames[:2]:
+        raise CorruptFileError(
+            paths.frames,
+            f"frames {frames}, mask {mask} ({paths.mask.name}) and {n_videos} videos in {paths.index.name} disagree",
+            "remove the three files of this batch and rerun `snakemake`: the workflow repacks it",
+        )
+
+
 class FrameStore:
     """Read side: memory-maps the arrays of several batches and finds videos in them."""
 
@@ -207,11 +229,12 @@ class FrameStore:
             for path in (paths.frames, paths.mask, paths.index):
                 if not path.exists():
                     raise FileNotFoundError(f"frame store file {path} is missing (run the pack rule for it)")
-            index = pd.read_parquet(paths.index)
+            index = read_parquet(paths.index)
             batch = str(index["batch"].iloc[0]) if len(index) else paths.batch
             # mmap cannot map an empty array; an empty batch is tiny anyway.
-            self.frames[batch] = np.load(paths.frames, mmap_mode="r" if len(index) else None)
-            self.masks[batch] = np.load(paths.mask)
+            self.frames[batch] = load_array(paths.frames, mmap=bool(len(index)))
+            self.masks[batch] = load_array(paths.mask)
+            check_batch_files(paths, len(index), self.frames[batch].shape, self.masks[batch].shape)
             indexes.append(index)
         if not indexes:
             raise ValueError("a frame store needs at least one batch")

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_to_parquet, atomic_write_text
+from dfdetect.corrupt import read_parquet
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.calibration import Calibration, calibration_metrics, fit_calibration
 from dfdetect.evaluation.calibration import load as load_calibration
@@ -205,8 +206,8 @@ def evaluate_model(
     check_aggregation(aggregation)
     model, store = load_scoring(model_path, store_paths, backend)
     arch = settings["arch"]
-    test = score_store_videos(model, store, pd.read_parquet(test_path), aggregation, batch_size)
-    validation = score_store_videos(model, store, pd.read_parquet(validation_path), aggregation, batch_size)
+    test = score_store_videos(model, store, read_parquet(test_path), aggregation, batch_size)
+    validation = score_store_videos(model, store, read_parquet(validation_path), aggregation, batch_size)
     calibration = fit_calibration(validation["label"], validation["p_fake"], calibration_method, calibration_bins)
     calibration.save(calibration_path)
     test, validation = with_calibrated(test, calibration), with_calibrated(validation, calibration)
@@ -274,10 +275,10 @@ def evaluate_set(
     check_aggregation(aggregation)
     model, store = load_scoring(model_path, store_paths, backend)
     arch = settings["arch"]
-    scored = score_store_videos(model, store, pd.read_parquet(videos_path), aggregation, batch_size)
+    scored = score_store_videos(model, store, read_parquet(videos_path), aggregation, batch_size)
     calibration = load_calibration(calibration_path)
     scored = with_calibrated(scored, calibration)
-    validation = pd.read_parquet(validation_predictions_path)
+    validation = read_parquet(validation_predictions_path)
     metrics = {"set": set_name, **scored_metrics(name, arch, aggregation, scored, validation, n_resamples, seed)}
     metrics |= calibrated_metrics(scored, calibration.method, calibration.describe(), calibration_bins)
     write_set_evaluation(name, set_name, scored, paths, metrics)

@@ -20,10 +20,12 @@ the workflow's evaluate job, ``dfdetect.evaluation.calibration``); ``--raw`` sco
 ``--model`` make an ensemble: each model's calibrated video scores combined per video (``--combine``,
 ``dfdetect.evaluation.ensemble.combine_scores``), as the workflow's ensembles are evaluated.
 
-Output: CSV ``filename,label,status,calibration`` (label = probability of FAKE, the DFDC submission
-format; status ``ok`` or ``code: reason``; calibration: what was applied). A video that cannot be
-scored gets 0.5 and its reason; the exit code is 1 only when no video could be scored. The output
-path is checked before scoring.
+Output: CSV ``filename,label,status,n_frames_scored,note,calibration`` (label = probability of FAKE,
+the DFDC submission format; status ``ok`` or ``code: reason``; note, for instance, that an mp4 decoded
+only partly; calibration: what was applied). A video that cannot be scored gets 0.5 and its reason;
+the exit code is 1 only when no video could be scored. The output path is checked before scoring: it
+must be writable and must not be an input, a model, its calibration, the config or a file inside an
+input folder.
 
 Keras is imported after ``dfdetect.training.backend.select_backend``; MTCNN (TensorFlow) is loaded only
 when an mp4 is scored.
@@ -35,7 +37,6 @@ import argparse
 import logging
 import os
 import sys
-import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
@@ -46,6 +47,7 @@ from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, temporary_name
 from dfdetect.config import complete_config
+from dfdetect.corrupt import CorruptFileError, check_model_archive
 from dfdetect.data.faces import detect
 from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
@@ -74,7 +76,9 @@ from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 
-OUTPUT_COLUMNS = ["filename", "label", "status", "calibration"]
+# The DFDC submission's filename,label, then whether the video was scored, from how many frames, a note
+# (an mp4 that decoded only partly is scored from the frames it has, and says so), and the calibration applied.
+OUTPUT_COLUMNS = ["filename", "label", "status", "n_frames_scored", "note", "calibration"]
 RAW = "raw"  # the calibration column when none was applied
 VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
 
@@ -188,7 +192,7 @@ class Scorer:
         return f"{self.combine} of " + "; ".join(f"{member.name}: {member.describe()}" for member in self.members)
 
     def score(self, inputs: Sequence[str | Path], progress: bool = False) -> pd.DataFrame:
-        """``filename,label,status,calibration`` for every video of ``inputs``, in input order."""
+        """``OUTPUT_COLUMNS`` for every video of ``inputs``, in input order."""
         results: list[VideoResult] = []
         pending: list[tuple[int, VideoClip]] = []
         # No total: a zip's video count is known only once it is opened.
@@ -197,7 +201,7 @@ class Scorer:
                 bar.set_postfix_str(path.name)
                 for item in self.videos(path):
                     if isinstance(item, VideoClip):
-                        results.append(VideoResult(item.filename))
+                        results.append(VideoResult(item.filename, n_frames_scored=int(item.mask.sum()), note=item.note))
                         pending.append((len(results) - 1, item))
                     else:
                         results.append(item)
@@ -205,7 +209,7 @@ class Scorer:
                         self._flush(pending, results)
                     bar.update(1)
             self._flush(pending, results)
-        rows = [(r.filename, r.label, r.status, self.describe()) for r in results]
+        rows = [(r.filename, r.label, r.status, r.n_frames_scored, r.note, self.describe()) for r in results]
         return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
     def videos(self, path: Path) -> Iterator[VideoClip | VideoResult]:
@@ -276,7 +280,7 @@ def parser() -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(
         prog="dfdetect predict",
         description="Score videos (mp4, a folder of face crops, or a face-batch zip) with a saved model; "
-        "writes filename,label,status (label = probability of FAKE).",
+        "writes filename,label,status,n_frames_scored,note (label = probability of FAKE).",
     )
     command.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="an .mp4, a folder of {n}.png face crops, or a face-batch .zip"
@@ -332,14 +336,11 @@ def choose_backend(requested: str | None, config: Mapping[str, Any]) -> str:
 
 
 def check_model_file(path: str | Path) -> str | None:
-    """Why ``path`` cannot be a saved Keras model, or None (a .keras file is a zip archive)."""
-    path = Path(path)
-    if not path.exists():
-        return f"{path} does not exist"
-    if path.is_dir():
-        return f"{path} is a folder, not a Keras model archive (.keras)"
-    if not zipfile.is_zipfile(path):
-        return f"{path} exists but is not a Keras model archive (a .keras file, as train writes)"
+    """Why ``path`` cannot be a saved Keras model, or None (checked before Keras is imported)."""
+    try:
+        check_model_archive(path)
+    except (OSError, CorruptFileError) as error:
+        return str(error)
     return None
 
 
@@ -371,6 +372,21 @@ def model_calibration(model_path: str | Path) -> Calibration:
     return load_calibration(path)
 
 
+def check_output_is_not_an_input(out: str | Path, reads: Mapping[str, str | Path | None]) -> None:
+    """Fail before any scoring when ``--out`` would replace what predict reads: a file it names in
+    ``reads`` (what -> path: the inputs, the model, the config), or a file inside an input folder."""
+    target = Path(out).resolve()
+    for what, path in reads.items():
+        if path is None:
+            continue
+        source = Path(path).resolve()
+        same = target == source or (target.exists() and source.exists() and os.path.samefile(target, source))
+        if same:
+            raise ValueError(f"--out {out} is {what} ({path}): the scores would replace it; write them elsewhere")
+        if source in target.parents:
+            raise ValueError(f"--out {out} is inside {what} ({path}): write the scores outside the input folders")
+
+
 def write_scores(table: pd.DataFrame, out: str | None, stdout: TextIO) -> None:
     if out is None:
         table.to_csv(stdout, index=False, lineterminator="\n")
@@ -389,9 +405,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a missing file, bad YAML, the schema's or the config checks' errors
         command.error(f"--config {args.config}: {error}")
     if args.out:
+        reads = {"the config": args.config}
+        for number, path in enumerate(args.model, 1):
+            which = "the model" if len(args.model) == 1 else f"model {number} of {len(args.model)}"
+            reads[which] = path
+            reads[f"the calibration of {which}"] = Path(path).parent / CALIBRATION_FILE
+        reads.update({f"input {number} of {len(args.inputs)}": path for number, path in enumerate(args.inputs, 1)})
         try:
+            check_output_is_not_an_input(args.out, reads)
             check_output_path(args.out)
-        except OSError as error:
+        except (OSError, ValueError) as error:
             command.error(str(error))
     for path in args.model:
         problem = check_model_file(path)
@@ -429,6 +452,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("scored %d of %d video(s)%s", n_ok, len(table), f"; wrote {args.out}" if args.out else "")
     for row in table[table["status"] != STATUS_OK].itertuples(index=False):
         log.warning("%s: %s (scored %.1f)", row.filename, row.status, FAILED_SCORE)
+    for row in table[(table["status"] == STATUS_OK) & (table["note"] != "")].itertuples(index=False):
+        log.warning("%s: %s; scored from %d frame(s)", row.filename, row.note, row.n_frames_scored)
     return 0 if n_ok else 1
 
 

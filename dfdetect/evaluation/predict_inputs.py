@@ -67,6 +67,7 @@ class VideoClip:
     filename: str
     frames: np.ndarray  # (count, size, size, 3) uint8; zeros where the mask is False
     mask: np.ndarray  # (count,) bool, True where a slot holds a frame
+    note: str = ""  # e.g. an mp4 that decoded only partly (scored from the frames it has)
 
 
 @dataclass
@@ -74,6 +75,8 @@ class VideoResult:
     filename: str
     label: float = FAILED_SCORE
     status: str = STATUS_OK
+    n_frames_scored: int = 0
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,7 @@ class FaceSource:
 
     frames: pd.DataFrame
     read_face: Callable[[str, int], np.ndarray]  # (member, image_size) -> face
+    note: str = ""  # what the scores should carry about the source (an mp4 that decoded only partly)
 
 
 def resize_face(face: np.ndarray, image_size: int) -> np.ndarray:
@@ -100,7 +104,7 @@ def build_clip(filename: str, selection: pd.DataFrame, source: FaceSource, image
         except DECODE_ERRORS as error:
             raise VideoFailure(UNREADABLE, f"face image {member} cannot be decoded ({error})") from error
         mask[slot] = True
-    return VideoClip(filename, frames, mask)
+    return VideoClip(filename, frames, mask, source.note)
 
 
 def selected_clips(
@@ -179,7 +183,7 @@ def mp4_face_source(
     ]
     # Only a single-face frame is ever selected, so only `{n}.png` is ever read.
     crops = {face_member_name(video_id, index): frame_faces[0].crop for index, frame_faces in found.faces.items()}
-    return FaceSource(_frame_table(rows), lambda member, size: resize_face(crops[member], size))
+    return FaceSource(_frame_table(rows), lambda member, size: resize_face(crops[member], size), found.partial_decode)
 
 
 def folder_face_source(folder: Path) -> FaceSource:

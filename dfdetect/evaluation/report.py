@@ -35,6 +35,7 @@ COMPARISON_COLUMNS = [
     "frames",
     "epochs_run",
     "best_epoch",
+    "selection",
     "n_test",
     "n_runs",
     "roc_auc",
@@ -100,6 +101,7 @@ def model_row(
         "frames": frames_label(model_settings, train_info),
         "epochs_run": train_info.get("epochs_run"),
         "best_epoch": train_info.get("best_epoch"),
+        "selection": (train_info.get("selection") or {}).get("mode"),
         "n_test": metrics.get("n"),
         "roc_auc": metrics.get("roc_auc"),
         "roc_auc_ci_low": interval[0],
@@ -319,6 +321,7 @@ def comparison_markdown(table: pd.DataFrame) -> str:
         "backbone",
         "frames",
         "epochs",
+        "selected by",
         "ROC AUC, mean ± sd (runs)",
         "log loss, mean ± sd (runs)",
         "calibrated log loss, mean ± sd (runs)",
@@ -343,6 +346,7 @@ def comparison_markdown(table: pd.DataFrame) -> str:
                 text(row["backbone"]),
                 text(row["frames"]),
                 text(row["epochs_run"]),
+                selection_text(row),
                 *(mean_sd(row, metric) for metric in SPREAD_METRICS),
                 auc_with_interval(row),
                 raw_to_calibrated(row, "", "log_loss"),
@@ -446,6 +450,22 @@ def runs_markdown(runs: pd.DataFrame) -> str:
     return markdown_table(header, rows)
 
 
+SELECTION_TEXT = {
+    "labelled": "labelled val. loss",
+    "self_blended": "self-blended val. loss",
+    "last_epoch": "last epoch",
+}
+
+
+def selection_text(row: pd.Series) -> str:
+    """How the model's saved epoch was chosen (train.json ``selection``) and which epoch it is."""
+    mode = row.get("selection")
+    if is_missing(mode):
+        return "–"
+    epoch = row.get("best_epoch")
+    return SELECTION_TEXT.get(str(mode), str(mode)) + ("" if is_missing(epoch) else f", epoch {int(epoch)}")
+
+
 def set_names(table: pd.DataFrame) -> list[str]:
     return [
         column.removesuffix("_roc_auc_ci_low")
@@ -476,7 +496,7 @@ def generalization_markdown(table: pd.DataFrame) -> str | None:
     perturbed = "mean_perturbed_auc" in table.columns
     if not (sets or manipulations or perturbed):
         return None
-    header = ["model", "test ROC AUC [95% CI]"]
+    header = ["model", "selected by", "test ROC AUC [95% CI]"]
     for name in sets:
         header += [f"{name} ROC AUC [95% CI]", f"{name} log loss", f"{name} gap to test"]
     header += [f"test {column.removeprefix('auc_')}" for column in manipulations]
@@ -484,7 +504,7 @@ def generalization_markdown(table: pd.DataFrame) -> str | None:
     header += ["mean perturbed ROC AUC"] if perturbed else []
     rows = []
     for _, row in table.iterrows():
-        cells = [text(row["model"]), auc_with_interval(row)]
+        cells = [text(row["model"]), selection_text(row), auc_with_interval(row)]
         for name in sets:
             gap = row.get(f"{name}_auc_gap")
             cells += [

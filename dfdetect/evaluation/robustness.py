@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from dfdetect.atomic import atomic_path
+from dfdetect.corrupt import read_parquet
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.metrics import ROBUSTNESS_COLUMNS, mean_perturbed_auc, robustness_record
 from dfdetect.evaluation.perturb import conditions, perturb_frames, video_seed
@@ -101,7 +102,7 @@ def evaluate_robustness(
 
     check_aggregation(aggregation)
     model, store = load_scoring(model_path, store_paths, backend)
-    table = robustness_table(model, store, pd.read_parquet(test_path), aggregation, batch_size, seed)
+    table = robustness_table(model, store, read_parquet(test_path), aggregation, batch_size, seed)
     write_robustness(name, table, paths)
     log.info(
         "%s: mean perturbed ROC AUC %s over %d conditions",

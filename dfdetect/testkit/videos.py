@@ -144,6 +144,24 @@ def mp4_bytes(frames: Sequence[np.ndarray], fps: int = 10) -> bytes:
         return write_mp4(Path(folder) / "video.mp4", frames, fps).read_bytes()
 
 
+def cut_short_mp4(source: str | Path, target: str | Path, share: float) -> Path:
+    """``source`` with its index moved to the front (``-movflags +faststart``, as streaming sites
+    serve mp4s) and only the first ``share`` of its bytes kept: a download cut short. ffmpeg decodes
+    the frames that are there and stops without an error."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    target = Path(target)
+    faststart = target.with_name(f"faststart-{target.name}")
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), "-c", "copy"]
+    subprocess.run([*command, "-movflags", "+faststart", str(faststart)], check=True)
+    data = faststart.read_bytes()
+    faststart.unlink()
+    target.write_bytes(data[: int(len(data) * share)])
+    return target
+
+
 def garbage_mp4_bytes(n_bytes: int = 4096, seed: int = 0) -> bytes:
     """Bytes that no decoder accepts (random, with no container header)."""
     return np.random.default_rng(seed).integers(0, 256, size=n_bytes, dtype=np.uint8).tobytes()

@@ -5,13 +5,23 @@
 - ``none``: the frames as stored.
 - ``flip``: a horizontal flip with probability 0.5.
 - ``dfdc_winner``: the augmentation of the first-place DFDC solution (Selim Seferbekov,
-  github.com/selimsef/dfdc_deepfake_challenge, ``training/pipelines/train_classifier.py``,
-  ``create_train_transforms``), written for albumentations 2.x, plus its face-part cutout
-  (``training/datasets/classifier_dataset.py``, ``remove_landmark``) when landmarks are given.
+  github.com/selimsef/dfdc_deepfake_challenge; file:line references are to its ``training/``):
+  ``pipelines/train_classifier.py:45-61`` (``create_train_transforms``) in albumentations 2.x,
+  after its landmark cutouts (``datasets/classifier_dataset.py:270-276``) when landmarks are given.
 
 Every draw comes from the generator the caller passes; the loader makes one per (seed, epoch,
 sample), so a run is repeatable whatever the worker count or batch order. Nothing here imports
 Keras or TensorFlow: this runs in the loader's workers.
+
+Departures from the winner, and why:
+- Its third cutout (p 0.1 of the rest: half of the frame's difference mask to the original,
+  classifier_dataset.py:277-288) needs per-frame difference masks that the data does not have.
+- Frames without landmarks: the winner skips the part cutout where its MTCNN landmarks file is
+  missing (classifier_dataset.py:272); here such frames take the fallback geometry's keypoints
+  (``dfdetect.data.landmarks.fallback_keypoints``), the face crops being face-centred.
+- The part cutout draws a thick line (width 2 + 2 x the winner's dilation) instead of dilating a
+  2 px line with a cross-shaped element as often (classifier_dataset.py:92-128): a round band of
+  the same half-width, drawn in one pass.
 """
 
 from __future__ import annotations
@@ -23,10 +33,21 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dfdetect.data.landmarks import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, NOSE, RIGHT_EYE
+from dfdetect.data.landmarks import (
+    LEFT_EYE,
+    MOUTH_LEFT,
+    MOUTH_RIGHT,
+    NOSE,
+    RIGHT_EYE,
+    fallback_keypoints,
+    five_points,
+    has_face,
+    jaw_and_brows,
+)
 
 PRESETS = ("none", "flip", "dfdc_winner")
-CUTOUT_P = 0.7  # the winner: remove_landmark on 70% of the frames that have landmarks
+CUTOUT_P = 0.7  # remove_landmark on 70% of the frames (classifier_dataset.py:272)
+BLACKOUT_HULL_P = 0.2  # else blackout_convex_hull on 20% (classifier_dataset.py:275): 0.3 x 0.2 = 6% of all
 
 
 def preset_name(value: bool | str | None) -> str:
@@ -82,46 +103,37 @@ def single_threaded_opencv() -> None:
 
 
 def dfdc_winner_pipeline(image_size: int) -> Any:
-    """The winner's ``create_train_transforms`` in albumentations 2.x terms.
+    """The winner's ``create_train_transforms`` (train_classifier.py:45-61) in albumentations 2.x terms.
 
     Differences, each forced by the data or the library version:
     - GaussNoise: the winner's albumentations 0.4 default ``var_limit=(10, 50)`` (uint8 variance)
       is std 3.2-7.1 grey levels, ``std_range`` (0.0124, 0.0277) of 255 here (2.x's own default
       is ten times stronger).
-    - IsotropicResize + PadIfNeeded: the winner resized crops of any size to the model's side with
-      one of three (down, up) interpolation pairs. The store's crops all have the model's side
-      already, so the same resampling is a downscale to 50-100% and back with one of those pairs.
-    - ShiftScaleRotate (deprecated in 2.x) becomes ``Affine`` with the same ranges (shift 10%,
-      scale 0.8-1.2, rotate 10 degrees, constant black border).
+    - IsotropicResize + PadIfNeeded (train_classifier.py:51-56) are left out: IsotropicResize returns
+      an image whose longer side is the model's size unchanged (transforms/albu.py:11-12), and the
+      store's crops are at the model's size, so both are no-ops here.
+    - ShiftScaleRotate (train_classifier.py:59; deprecated in 2.x, whose version scales x and y
+      apart) becomes ``Affine`` with the same ranges and one scale for both axes (``keep_ratio``), as
+      albumentations 0.4's ShiftScaleRotate drew it: shift 10% per axis, scale 0.8-1.2, rotate 10
+      degrees, constant black border.
     - FancyPCA: the classic transform of albumentations 0.4 (``_classic_fancy_pca``).
     """
     import albumentations as A
     import cv2
 
     single_threaded_opencv()
-
-    def resize_pair(down: int, up: int) -> Any:
-        return A.Downscale(scale_range=(0.5, 1.0), interpolation_pair={"downscale": down, "upscale": up}, p=1)
-
     return A.Compose(
         [
             A.ImageCompression(quality_range=(60, 100), p=0.5),
             A.GaussNoise(std_range=(math.sqrt(10) / 255, math.sqrt(50) / 255), p=0.1),
             A.GaussianBlur(blur_limit=(3, 3), p=0.05),
             A.HorizontalFlip(p=0.5),
-            A.OneOf(
-                [
-                    resize_pair(cv2.INTER_AREA, cv2.INTER_CUBIC),
-                    resize_pair(cv2.INTER_AREA, cv2.INTER_LINEAR),
-                    resize_pair(cv2.INTER_LINEAR, cv2.INTER_LINEAR),
-                ],
-                p=1,
-            ),
             A.OneOf([A.RandomBrightnessContrast(), _classic_fancy_pca(), A.HueSaturationValue()], p=0.7),
             A.ToGray(p=0.2),
             A.Affine(
                 translate_percent=(-0.1, 0.1),
                 scale=(0.8, 1.2),
+                keep_ratio=True,
                 rotate=(-10, 10),
                 border_mode=cv2.BORDER_CONSTANT,
                 fill=0,
@@ -181,14 +193,48 @@ def choose_part(rng: np.random.Generator) -> str | None:
     return None
 
 
-def face_part_cutout(image: np.ndarray, keypoints: np.ndarray, rng: np.random.Generator) -> str | None:
-    """With p 0.7, black out one face part chosen by ``choose_part``; returns the part (or None)."""
-    if rng.random() >= CUTOUT_P:
-        return None
-    part = choose_part(rng)
-    if part is not None:
-        black_out_part(image, part, keypoints)
-    return part
+def blackout_convex_hull(image: np.ndarray, points68: np.ndarray, rng: np.random.Generator) -> str:
+    """The winner's blackout_convex_hull (classifier_dataset.py:54-85), in place: black out one
+    half (upper, lower, left or right of its centroid) of the polygon of the jaw line and brows.
+    Returns which half."""
+    import cv2
+
+    height, width = image.shape[:2]
+    face = np.zeros((height, width), dtype=np.uint8)
+    cv2.fillPoly(face, [np.round(jaw_and_brows(points68)).astype(np.int32)], 1)
+    ys, xs = np.nonzero(face)
+    if ys.size == 0:
+        return "none"
+    y, x = int(ys.mean()), int(xs.mean())
+    first = rng.random() > 0.5
+    if rng.random() > 0.5:  # the other half is cleared from the polygon: this one is blacked out
+        if first:
+            face[:y, :], half = 0, "lower"
+        else:
+            face[y:, :], half = 0, "upper"
+    elif first:
+        face[:, :x], half = 0, "right"
+    else:
+        face[:, x:], half = 0, "left"
+    image[face > 0] = 0
+    return half
+
+
+def face_part_cutout(image: np.ndarray, keypoints: np.ndarray | None, rng: np.random.Generator) -> str | None:
+    """The winner's cutouts (classifier_dataset.py:270-276), in place: with p 0.7 one face part
+    (``choose_part``) on the five keypoints (of 68 points, or the fallback's without landmarks),
+    else with p 0.2 ``blackout_convex_hull`` on a frame's 68 points (frames without them skip it,
+    as the winner's does when dlib finds no face). Returns what was blacked out (or None)."""
+    if rng.random() < CUTOUT_P:
+        found = keypoints is not None and bool(has_face(np.asarray(keypoints)))
+        points = five_points(keypoints) if found else fallback_keypoints(image.shape[0])
+        part = choose_part(rng)
+        if part is not None:
+            black_out_part(image, part, points)
+        return part
+    if rng.random() < BLACKOUT_HULL_P and keypoints is not None and len(keypoints) == 68 and has_face(keypoints):
+        return f"hull_{blackout_convex_hull(image, keypoints, rng)}"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -198,8 +244,8 @@ def face_part_cutout(image: np.ndarray, keypoints: np.ndarray, rng: np.random.Ge
 class Augmenter:
     """Apply one preset to single frames; safe to share between the loader's worker threads.
 
-    ``cutout``: with ``dfdc_winner``, add the face-part cutout before the pipeline (the winner
-    cut out parts of the stored crop, then augmented).
+    ``cutout``: with ``dfdc_winner``, add the cutouts before the pipeline (the winner cut out parts
+    of the stored crop, then augmented).
     """
 
     def __init__(self, preset: str | bool, image_size: int, cutout: bool = True) -> None:
@@ -228,7 +274,8 @@ class Augmenter:
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """(augmented image, mask moved with it). ``image`` (H, W, 3) uint8 may be changed in place.
 
-        ``mask`` (H, W) follows the geometric transforms (for the training-samples figure).
+        ``keypoints``: the frame's 68 or 5 points as the frame is now (None: no landmarks, the
+        fallback's). ``mask`` (H, W) follows the geometric transforms (for the training-samples figure).
         """
         if self.preset == "none":
             return image, mask
@@ -237,7 +284,7 @@ class Augmenter:
                 image = image[:, ::-1]
                 mask = None if mask is None else mask[:, ::-1]
             return image, mask
-        if self.cutout and keypoints is not None:
+        if self.cutout:
             face_part_cutout(image, keypoints, rng)
         pipeline = self._pipeline()
         seed_pipeline(pipeline, rng)

@@ -64,20 +64,47 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             self.wait = len(losses) - 1 - best_index
 
 
+def seed_generator_state(model: keras.Model) -> list[list]:
+    """[path, values] of every seed generator's state variable in ``model`` (its dropout layers'
+    random streams): ``model.variables`` holds them besides the weights, ``save_weights`` does not."""
+    weights = {id(variable) for variable in model.weights}
+    return [
+        [variable.path, np.asarray(keras.ops.convert_to_numpy(variable)).tolist()]
+        for variable in model.variables
+        if id(variable) not in weights
+    ]
+
+
+def restore_seed_generator_state(model: keras.Model, saved: list[list]) -> None:
+    """Put back what ``seed_generator_state`` saved, variable by variable in the model's order."""
+    weights = {id(variable) for variable in model.weights}
+    variables = [variable for variable in model.variables if id(variable) not in weights]
+    if variables and not saved:  # a state written before the manifest held them: resume, not bit for bit
+        log.warning("the resume state holds no seed generator state: dropout draws restart from the seed")
+        return
+    if len(variables) != len(saved):
+        raise ValueError(f"the resume state holds {len(saved)} seed generators, the model has {len(variables)}")
+    for variable, (_, values) in zip(variables, saved):
+        variable.assign(np.asarray(values, dtype=variable.dtype))
+
+
 class EpochCheckpoint(keras.callbacks.Callback):
     """The trainer's only writer of resume state: after each epoch, the best model (when it
-    improved), the history, the weights with the optimizer state, then the manifest, each written
-    atomically (see ``dfdetect.training.resume``). Replaces Keras's BackupAndRestore, ModelCheckpoint and
-    CSVLogger, which write in place and leave a corrupt file when the job is killed mid-write.
+    improved), the history, the weights with the optimizer state, then the manifest (with the
+    seed generators' state), each written atomically (see ``dfdetect.training.resume``). Replaces
+    Keras's BackupAndRestore, ModelCheckpoint and CSVLogger, which write in place and leave a
+    corrupt file when the job is killed mid-write.
 
-    Put it after the EarlyStopping callback, so that a manifest records that training stopped.
+    ``last``: every epoch counts as the best (``selection: last_epoch``). Put it after the
+    EarlyStopping callback, so that a manifest records that training stopped.
     """
 
-    def __init__(self, work: str | Path, state: ResumeState | None, monitor: str = "val_loss"):
+    def __init__(self, work: str | Path, state: ResumeState | None, monitor: str = "val_loss", last: bool = False):
         super().__init__()
         self.work = Path(work)
         self.state = state
         self.monitor = monitor
+        self.last = last
         self.rows: list[dict] = read_history(self.work / state.history).to_dict("records") if state else []
 
     def on_train_begin(self, logs=None):
@@ -87,14 +114,15 @@ class EpochCheckpoint(keras.callbacks.Callback):
         if optimizer is not None and not optimizer.built:  # its variables must exist to be loaded
             optimizer.build(self.model.trainable_variables)
         self.model.load_weights(self.work / self.state.weights)
+        restore_seed_generator_state(self.model, self.state.rng)
 
     def on_epoch_end(self, epoch, logs=None):
         fault_point(epoch, "epoch_end")
         logs = dict(logs or {})
         self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted(logs.items())}})
         best, best_value = (self.state.best, self.state.best_value) if self.state else (None, None)
-        if is_better(logs.get(self.monitor), best_value):
-            best, best_value = file_name("best", epoch), float(logs[self.monitor])
+        if self.last or is_better(logs.get(self.monitor), best_value):
+            best, best_value = file_name("best", epoch), float(logs.get(self.monitor, math.nan))
             self._write(epoch, "best", best, self.model.save, ".keras")
         history = file_name("history", epoch)
         self._write(epoch, "history", history, lambda path: pd.DataFrame(self.rows).to_csv(path, index=False), ".csv")
@@ -108,6 +136,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
             best=best,
             best_value=best_value,
             stopped=bool(self.model.stop_training),
+            rng=seed_generator_state(self.model),
         )
         self._write(epoch, "state", file_name("state", epoch), lambda path: state.write_to(path), ".json")
         self.state = state

@@ -94,7 +94,8 @@ class FrameDataset(keras.utils.PyDataset):
     ``recipe`` (training only, ``dfdetect.training.recipes``): the augmentation preset and the fakes the
     epoch serves (``flip=True`` is ``Recipe(augment="flip", fakes="labelled")``); ``landmarks``
     (batch -> keypoints) when the recipe needs them. Without a recipe nothing is augmented
-    (validation, test).
+    (validation, test). ``validation``: the recipe's items as a fixed validation set (SBI's
+    self-blended validation: the same fakes every epoch, never augmented).
     """
 
     def __init__(
@@ -109,6 +110,7 @@ class FrameDataset(keras.utils.PyDataset):
         seed: int = 0,
         recipe: Recipe | None = None,
         landmarks: Mapping[str, np.ndarray] | None = None,
+        validation: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -144,6 +146,7 @@ class FrameDataset(keras.utils.PyDataset):
                 seed=seed,
                 landmarks=landmarks,
                 clip_slots=self._clip_slots() if mode == "clip" else None,
+                validation=validation,
             )
         )
         self._item_sample = self.plan.item_sample if self.plan else np.arange(len(self.samples))
@@ -166,6 +169,11 @@ class FrameDataset(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
+        self._reorder()
+
+    def set_epoch(self, epoch: int) -> None:
+        """Serve epoch ``epoch`` next (a resumed run starts at its first unfinished epoch)."""
+        self.epoch = int(epoch)
         self._reorder()
 
     def _reorder(self) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from dfdetect.corrupt import REBUILD_MODEL, CorruptFileError, check_model_archive
 from dfdetect.schema import schema_default
 from dfdetect.training.backbones import FROM_SCRATCH_BATCHNORM_MOMENTUM, ModelConfigError, backbone_features
 from dfdetect.training.layers import FrameWise, SlotMask
@@ -227,5 +228,15 @@ def build_model(
 
 
 def load_model(path: str | Path) -> keras.Model:
-    """Load a saved dfdetect model; importing this module has registered its custom layers."""
-    return keras.models.load_model(path)
+    """Load a saved dfdetect model; importing this module has registered its custom layers.
+
+    A file that is missing raises FileNotFoundError; one that exists but cannot be loaded raises
+    CorruptFileError naming it and the next step.
+    """
+    import zipfile
+
+    check_model_archive(path)
+    try:
+        return keras.models.load_model(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        raise CorruptFileError(path, f"Keras cannot load it: {error}", REBUILD_MODEL) from error

@@ -7,15 +7,16 @@ in this order and each through ``dfdetect.atomic`` (unique temporary name, fsync
 2. ``history-{epoch}.csv``     one row per finished epoch, each epoch once;
 3. ``weights-{epoch}.weights.h5``  model and optimizer variables, to continue from;
 4. ``state-{epoch}.json``      the manifest, written last: the files above with their sizes and
-                               SHA-256 digests.
+                               SHA-256 digests, and the model's random-number state (the seed
+                               generators of its dropout layers, which the weights file lacks).
 
 A state is only as good as its manifest: files a manifest does not name (a kill before it was
 written) are ignored, and a manifest whose files are missing or differ is skipped. The last two
 states are kept, so a damaged newest state falls back to the one before; with neither, training
 starts over. Nothing here imports Keras.
 
-``DFDETECT_FAULT_AT=EPOCH:POINT`` (tests only) SIGKILLs the process at that point of the writes,
-as a scheduler or a power cut would; see ``FAULT_POINTS``.
+``DFDETECT_FAULT_AT=EPOCH:POINT`` (tests only, ``dfdetect.faults``) SIGKILLs the process at that
+point of the writes, as a scheduler or a power cut would; see ``FAULT_POINTS``.
 """
 
 from __future__ import annotations
@@ -24,18 +25,18 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
-import signal
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from dfdetect import faults
+from dfdetect.faults import FAULT_ENV as FAULT_ENV  # the training fault points' variable, for tests
+
 log = logging.getLogger("dfdetect.training.train")
 
-FAULT_ENV = "DFDETECT_FAULT_AT"
 STEPS = ("best", "history", "weights", "state")
 # Each step has three points: its temporary file created (empty), written (complete, not yet
 # renamed) and committed (renamed into place). "epoch_end" comes before all writes, "pruned" after.
@@ -50,8 +51,7 @@ _STATE_FILE = re.compile(r"^state-(\d+)\.json$")
 
 def fault_point(epoch: int, point: str) -> None:
     """Test hook: die here, without any clean-up, when ``DFDETECT_FAULT_AT`` names this point."""
-    if os.environ.get(FAULT_ENV) == f"{epoch}:{point}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    faults.fault_point(f"{epoch}:{point}")
 
 
 def file_name(kind: str, epoch: int) -> str:
@@ -78,6 +78,7 @@ class ResumeState:
     best_value: float | None
     stopped: bool  # early stopping ended the training after this epoch
     files: dict[str, dict[str, Any]]  # name -> {"size", "sha256"}
+    rng: list[list[Any]] = field(default_factory=list)  # [variable path, its values] of each seed generator
 
     @classmethod
     def describe(
@@ -90,10 +91,11 @@ class ResumeState:
         best: str | None,
         best_value: float | None,
         stopped: bool,
+        rng: list[list[Any]] | None = None,
     ) -> "ResumeState":
         names = [name for name in (weights, history, best) if name]
         files = {name: {"size": (work / name).stat().st_size, "sha256": digest(work / name)} for name in names}
-        return cls(epochs, weights, history, best, best_value, stopped, files)
+        return cls(epochs, weights, history, best, best_value, stopped, files, list(rng or []))
 
     def write_to(self, path: Path) -> None:
         """The manifest's JSON (to a temporary name: the callback renames it into place)."""

@@ -13,6 +13,7 @@ The Keras backend is chosen before Keras is imported, so this module imports Ker
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -25,17 +26,22 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import pandas as pd
 
-from dfdetect.atomic import atomic_path, atomic_write_text
+from dfdetect.atomic import atomic_link, atomic_path, atomic_write_text
 from dfdetect.config import complete_section, result_settings
+from dfdetect.corrupt import read_parquet
 from dfdetect.data.landmarks import LandmarkPaths
 from dfdetect.data.store import StorePaths
 from dfdetect.layout import TRAIN_FILES, ResultsLayout, RulePaths
+from dfdetect.lock import ResultsLockError, job_lock
 from dfdetect.training.backend import select_backend, set_mixed_precision, set_seeds
 from dfdetect.training.resume import ResumeState, latest_state
 
 log = logging.getLogger(__name__)
 
 WORK_DIR_NAME = ".resume"  # inside models/{model}/: checkpoints that survive a killed job
+# Inside models/{model}/: the outputs of the last finished training. Snakemake deletes a job's outputs
+# when the job starts, so without it a retrain that fails (or is killed) would leave no model at all.
+LAST_GOOD_DIR_NAME = "last_good"
 HISTORY_COLUMNS = ["epoch", "loss", "accuracy", "auc", "val_loss", "val_accuracy", "val_auc"]
 
 
@@ -61,6 +67,7 @@ class TrainSettings:
     frames_per_video: str | int
     patience: int
     augment: bool | str  # a preset of dfdetect.training.augment (true = flip); see dfdetect.training.recipes
+    selection: str  # which epoch is saved: dfdetect.training.recipes.SELECTIONS
     mixed_precision: bool
     seed: int
     loader_workers: int
@@ -111,15 +118,28 @@ class TrainPaths(RulePaths):
         """Checkpoints that survive a killed job, next to the model."""
         return self.model.parent / WORK_DIR_NAME
 
+    @property
+    def last_good(self) -> Path:
+        """The outputs of the last finished training, next to the model (``keep_last_good``)."""
+        return self.model.parent / LAST_GOOD_DIR_NAME
+
+
+def keep_last_good(paths: TrainPaths) -> None:
+    """Link the finished outputs into ``last_good/`` (hard links: no extra space), train.json last:
+    a retrain that fails later still leaves this training's model where the README says."""
+    for name in (*(name for name in TrainPaths.FILES if name != "info"), "info"):
+        output = getattr(paths, name)
+        atomic_link(output, paths.last_good / output.name)
+
 
 def read_split(path: str | Path, model: str, name: str, real_only: bool = False) -> pd.DataFrame:
     """A split's videos; both classes, or (``real_only``: a recipe whose fakes are all self-blended)
     at least one REAL video."""
-    table = pd.read_parquet(path)
+    table = read_parquet(path)
     labels = set(table["label"].astype(int))
     if real_only and 0 not in labels:
         raise TrainingError(
-            model, f"fakes: sbi blends its fakes from REAL frames, but the {name} split ({path}) holds no REAL video"
+            model, f"self-blended fakes are made from REAL frames, but the {name} split ({path}) holds no REAL video"
         )
     if labels != {0, 1} and not real_only:
         have = "REAL" if labels == {0} else "FAKE" if labels == {1} else "no"
@@ -199,7 +219,8 @@ def train_model(
 
     recipe = recipe_of(name, train_settings.model)
     train_videos = read_split(train_path, name, "train", real_only=recipe.fakes == "sbi")
-    validation_videos = read_split(validation_path, name, "validation")  # labelled videos, never augmented
+    # validation: labelled videos, or (selection self_blended) REAL ones with self-blended fakes; never augmented
+    validation_videos = read_split(validation_path, name, "validation", real_only=recipe.validation == "self_blended")
     try:
         store = FrameStore(store_paths)
         landmarks = recipe_landmarks(name, recipe, landmark_paths, store)
@@ -223,19 +244,27 @@ def train_model(
         )
         if recipe.uses_sbi:
             weights = train_data.class_weight = class_weights(train_data.labels)
-        validation_data = FrameDataset(store, validation_videos, **loader_options)
+        validation_data = validation_dataset(
+            recipe, store, validation_videos, landmarks, train_settings.seed, loader_options
+        )
     except (KeyError, FileNotFoundError, ValueError) as error:
         raise TrainingError(name, f"cannot load its training data: {error}") from error
     plot_training_samples(train_data.preview(16), paths.samples, f"{name}: training inputs ({recipe.describe()})")
     recipe_summary = recipe_info(recipe, train_data)
+    selection = selection_info(recipe, validation_data)
     log.info(
-        "%s: %s; %d items per epoch (%d self-blended); landmarks for %d samples, fallback for %d",
+        "%s: %s; %d items per epoch (%d self-blended); landmarks (%s points) for %d samples, "
+        "fallback ellipse for %d (%.1f%%); selection %s on %s",
         name,
         recipe.describe(),
         recipe_summary["n_items_per_epoch"],
         recipe_summary["n_sbi_fakes_per_epoch"],
+        recipe_summary["landmark_points"],
         recipe_summary["samples_with_landmarks"],
         recipe_summary["samples_with_fallback"],
+        100 * recipe_summary["fallback_share"],
+        selection["mode"],
+        selection["validation"],
     )
     if store.image_size != image_size:
         raise TrainingError(name, f"the frame store holds {store.image_size}px frames but image_size is {image_size}")
@@ -263,12 +292,20 @@ def train_model(
     finished_before = state.epochs if state else 0
     if finished_before:
         log.info("resuming %s after %d finished epoch(s)", name, finished_before)
-    checkpoint = EpochCheckpoint(paths.work, state, monitor="val_loss")
+    last_epoch = recipe.selection == "last_epoch"
+    checkpoint = EpochCheckpoint(paths.work, state, monitor="val_loss", last=last_epoch)
+    stopping = (
+        [] if last_epoch else [ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience)]
+    )
     callbacks = [
-        ResumableEarlyStopping(earlier, monitor="val_loss", patience=train_settings.patience),
+        *stopping,
         checkpoint,  # after early stopping: its manifest records a stop
         EpochLog(name, train_settings.epochs, train_data.n_items),
     ]
+    # A resumed run goes on as if never interrupted: the loader serves the next epoch's order,
+    # augmentation and fakes (they are drawn per (seed, epoch, sample)), and Keras does not
+    # reshuffle the batches with Python's global random (the loader shuffles per (seed, epoch)).
+    train_data.set_epoch(finished_before)
     fit_started = time.perf_counter()
     if state is not None and (state.stopped or state.epochs >= train_settings.epochs):
         log.info("%s: the interrupted run had finished training; writing its outputs", name)
@@ -279,6 +316,7 @@ def train_model(
             epochs=train_settings.epochs,
             initial_epoch=finished_before,
             callbacks=callbacks,
+            shuffle=False,
             verbose=2,
         )
     fit_seconds = time.perf_counter() - fit_started
@@ -293,7 +331,7 @@ def train_model(
         history.to_csv(temporary, index=False)
     fake_share = float(validation_videos["label"].mean())
     plot_history(history, fake_share, paths.plot, f"{name} ({train_settings.arch})")
-    best = history.loc[history["val_loss"].idxmin()]
+    best = history.iloc[-1] if last_epoch else history.loc[history["val_loss"].idxmin()]
     epochs_this_run = len(history) - finished_before
     images_per_epoch = train_data.n_items * (store.n_slots if train_data.mode == "clip" else 1)
     info = {
@@ -316,6 +354,8 @@ def train_model(
         "n_validation_videos": int(len(validation_videos)),
         "n_train_samples": int(len(train_data.samples)),
         "recipe": recipe_summary,
+        "selection": selection,
+        "threads": thread_counts(backend, train_settings.loader_workers),
         "class_weight": {str(label): weight for label, weight in weights.items()},
         "validation_fake_share": fake_share,
         "epochs_run": int(len(history)),
@@ -323,7 +363,7 @@ def train_model(
         "stopped_early": bool(len(history) < train_settings.epochs),
         "best_epoch": int(best["epoch"]) + 1,
         "best_val_loss": float(best["val_loss"]),
-        "best_val_auc": float(best["val_auc"]),
+        "best_val_auc": float(best.get("val_auc", float("nan"))),
         "wall_time_s": round(time.perf_counter() - started, 2),
         "fit_time_s": round(fit_seconds, 2),
         "train_images_per_s": round(epochs_this_run * images_per_epoch / max(fit_seconds, 1e-9), 1)
@@ -331,6 +371,7 @@ def train_model(
         else None,
     }
     atomic_write_text(paths.info, json.dumps(info, indent=2, default=str) + "\n")
+    keep_last_good(paths)
     shutil.rmtree(paths.work)  # finished: nothing left to resume
     log.info(
         "%s: best epoch %d of %d, val_loss %.4f, val_auc %.3f",
@@ -372,15 +413,66 @@ def recipe_info(recipe, train_data) -> dict[str, Any]:
     plan = train_data.plan
     counts = plan.landmark_counts() if plan is not None else {"landmarks": 0, "fallback": 0}
     n_sbi = int(plan.item_sbi.sum()) if plan is not None else 0
+    counted = counts["landmarks"] + counts["fallback"]
     return {
         "augment": recipe.augment,
         "fakes": recipe.fakes,
         "needs_landmarks": recipe.needs_landmarks,
+        "landmark_points": plan.n_points if plan is not None else None,
         "samples_with_landmarks": counts["landmarks"],
         "samples_with_fallback": counts["fallback"],
+        "fallback_share": round(counts["fallback"] / counted, 4) if counted else 0.0,
         "n_items_per_epoch": int(train_data.n_items),
         "n_sbi_fakes_per_epoch": n_sbi,
     }
+
+
+def validation_dataset(recipe, store, videos: pd.DataFrame, landmarks, seed: int, loader_options: Mapping[str, Any]):
+    """The validation loader the recipe's selection needs: the split's labelled videos, or its REAL
+    videos each frame paired with a self-blended fake (the same fakes every epoch, never augmented)."""
+    from dfdetect.training.loader import FrameDataset
+    from dfdetect.training.recipes import Recipe
+
+    if recipe.validation == "labelled":
+        return FrameDataset(store, videos, **loader_options)
+    reals = videos[videos["label"].astype(int) == 0]
+    blended = Recipe(augment="none", fakes="sbi")
+    return FrameDataset(store, reals, recipe=blended, landmarks=landmarks, seed=seed, validation=True, **loader_options)
+
+
+def selection_info(recipe, validation_data) -> dict[str, Any]:
+    """How model.keras was chosen, for train.json and the comparison."""
+    labels = validation_data.labels
+    described = {
+        "labelled": "the validation split's labelled videos",
+        "self_blended": "the validation split's REAL frames, each with a self-blended fake",
+    }
+    return {
+        "mode": recipe.selection,
+        "validation": recipe.validation,
+        "description": (
+            f"last epoch (validation loss on {described[recipe.validation]} logged only)"
+            if recipe.selection == "last_epoch"
+            else f"lowest validation loss on {described[recipe.validation]}"
+        ),
+        "n_validation_items": int(len(labels)),
+        "n_validation_fakes": int((labels > 0.5).sum()),
+    }
+
+
+def thread_counts(backend: str, loader_workers: int) -> dict[str, Any]:
+    """The threads training ran with: results depend on them (TensorFlow's reductions split work
+    by thread, so 1 and 2 intra-op threads give different weights). 0 is TensorFlow's own choice,
+    one per core it may use (``cpus``)."""
+    import os
+
+    counts: dict[str, Any] = {"cpus": len(os.sched_getaffinity(0)), "loader_workers": int(loader_workers)}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        counts["tensorflow_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+        counts["tensorflow_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
+    return counts
 
 
 # ------------------------------------------------------------------------------------------------
@@ -421,22 +513,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not store_paths:
         parser.error(f"no frame store under {layout.store_dir()}: run `snakemake --until split` first")
     encoder_from = settings.get("encoder_from")
-    train_model(
-        args.model,
-        settings,
-        store_paths=store_paths,
-        landmark_paths=LandmarkPaths.in_folder(layout.store_dir()),
-        train_path=layout.split("train"),
-        validation_path=layout.split("validation"),
-        paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model, run)),
-        image_size=config["image_size"],
-        backend=args.backend or config["keras_backend"],
-        encoder_path=layout.train_file(
-            encoder_from, "model", layout.run_part(encoder_run(models, encoder_from, args.run))
-        )
-        if encoder_from
-        else None,
-    )
+    # In the workflow's model folder, hold the workflow's train job lock: never two trainers on one folder.
+    lock = job_lock(layout.root, layout.train_log(args.model, run)) if not args.out_dir else contextlib.nullcontext()
+    try:
+        with lock:
+            train_model(
+                args.model,
+                settings,
+                store_paths=store_paths,
+                landmark_paths=LandmarkPaths.in_folder(layout.store_dir()),
+                train_path=layout.split("train"),
+                validation_path=layout.split("validation"),
+                paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model, run)),
+                image_size=config["image_size"],
+                backend=args.backend or config["keras_backend"],
+                encoder_path=layout.train_file(
+                    encoder_from, "model", layout.run_part(encoder_run(models, encoder_from, args.run))
+                )
+                if encoder_from
+                else None,
+            )
+    except ResultsLockError as error:
+        parser.error(str(error))
     return 0
 
 

@@ -30,6 +30,20 @@ def workflow_config(workdir: Path, name: str = "test-config.yaml", **settings: A
     return write_config(workdir, config, name)
 
 
+def tiny_models_config(workdir: Path, models: dict[str, Any], name: str = "test-config.yaml") -> Path:
+    """``workflow_config`` for tiny models on 16 px crops: 4 frame slots per video (of 20-100 face files),
+    a quarter of the families each for test and validation, a short bootstrap and no robustness."""
+    return workflow_config(
+        workdir,
+        name,
+        image_size=16,
+        frames={"min": 20, "max": 100, "step": 10, "count": 4},
+        split={"test": 0.25, "validation": 0.25, "seed": 5},
+        evaluation={"bootstrap": 50, "robustness": False},
+        models=models,
+    )
+
+
 def snakemake_command(workdir: Path, config_path: Path, *args: str) -> list[str]:
     """`snakemake TARGETS... --configfile C` in ``workdir`` (targets first: --configfile takes several values);
     two cores unless the arguments say otherwise (or it is a dry run)."""

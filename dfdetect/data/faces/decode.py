@@ -50,26 +50,32 @@ def iter_video_frames(
             yield index, frame
 
 
-def decoded_frames(video: str | Path | bytes, name: str | None = None) -> Iterator[tuple[int, np.ndarray]]:
-    """Every frame of the video, numbered from 0; see iter_video_frames."""
+def decoded_frames(
+    video: str | Path | bytes, name: str | None = None, header: dict[str, Any] | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Every frame of the video, numbered from 0; see iter_video_frames. ``header``, when given,
+    receives ``expected_frames``: what the container announces (duration x fps), None when unknown."""
     if isinstance(video, (bytes, bytearray, memoryview)):
         with tempfile.TemporaryDirectory(prefix="dfdetect-video-") as folder:
             path = Path(folder) / "video.mp4"
             path.write_bytes(bytes(video))
-            yield from decoded_frames(path, name or "video bytes")
+            yield from decoded_frames(path, name or "video bytes", header)
         return
-    yield from _file_frames(Path(video), name or str(video))
+    yield from _file_frames(Path(video), name or str(video), header if header is not None else {})
 
 
-def _file_frames(path: Path, name: str) -> Iterator[tuple[int, np.ndarray]]:
+def _file_frames(path: Path, name: str, header: dict[str, Any]) -> Iterator[tuple[int, np.ndarray]]:
     import imageio_ffmpeg  # light (no numpy-heavy deps), but only extraction needs it
 
     reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
     try:
         try:
-            width, height = next(reader)["size"]
+            meta = next(reader)
+            width, height = meta["size"]
         except Exception as error:  # imageio-ffmpeg raises OSError, RuntimeError or header-parsing errors
             raise VideoDecodeError(f"{name}: {_ffmpeg_reason(error, path, name)}") from error
+        duration, fps = meta.get("duration"), meta.get("fps")
+        header["expected_frames"] = round(duration * fps) if duration and fps else None
         index = 0
         while True:
             try:

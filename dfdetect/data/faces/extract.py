@@ -91,6 +91,17 @@ class VideoFaces:
     n_frames_read: int  # frames ffmpeg decoded
     n_frames_sampled: int  # frames sent to detection (every k-th)
     frame_size: tuple[int, int]  # (width, height); (0, 0) when nothing was decoded
+    # Frames the container announces (duration x frame rate), up to the frame limit; None when unknown.
+    n_frames_expected: int | None = None
+
+    @property
+    def partial_decode(self) -> str:
+        """A note when decoding ended well before the container said it would (a file cut short:
+        ffmpeg decodes what is there and stops without an error); "" otherwise."""
+        expected = self.n_frames_expected
+        if expected is None or expected - self.n_frames_read <= max(2, 0.02 * expected):
+            return ""
+        return f"decoded {self.n_frames_read} of {expected} frames: the file ends early (cut short?)"
 
     @property
     def n_faces(self) -> int:
@@ -144,7 +155,8 @@ def extract_video_faces(
                 faces[index] = [Face(box, crop_face(frame, box, settings)) for box in boxes]
         pending.clear()
 
-    for index, frame in read_ahead(decoded_frames(video, name), depth=settings.batch_size):
+    header: dict[str, Any] = {}
+    for index, frame in read_ahead(decoded_frames(video, name, header), depth=settings.batch_size):
         if frame_limit is not None and index >= frame_limit:
             break  # closing the read-ahead stops ffmpeg
         n_read += 1
@@ -157,7 +169,10 @@ def extract_video_faces(
             detect_pending()
     if pending:
         detect_pending()
-    return VideoFaces(faces=faces, n_frames_read=n_read, n_frames_sampled=n_sampled, frame_size=frame_size)
+    expected = header.get("expected_frames")
+    if expected is not None and frame_limit is not None:
+        expected = min(expected, frame_limit)
+    return VideoFaces(faces, n_read, n_sampled, frame_size, n_frames_expected=expected)
 
 
 @dataclass(frozen=True)
@@ -301,7 +316,9 @@ def _extract_entry(
         for face_number, face in enumerate(video.faces[frame_index], start=1):
             member_name = face_member_name(video_id, frame_index, face_number)
             write_member(out, member_name, png_bytes(face.crop), zipfile.ZIP_STORED)  # PNG is compressed already
-    return _report_row(filename, STATUS_OK, "", video)
+    if video.partial_decode:
+        log.warning("%s: %s", filename, video.partial_decode)
+    return _report_row(filename, STATUS_OK, video.partial_decode, video)
 
 
 def _report_row(filename: str, status: str, reason: str, video: VideoFaces | None = None) -> dict[str, Any]:
