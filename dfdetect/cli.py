@@ -40,15 +40,19 @@ def where(argv: Sequence[str]) -> int:
     if table_path.exists():
         import pandas as pd
 
-        from dfdetect.evaluation.report import best_model, main_markdown
+        from dfdetect.evaluation.report import best_model, predict_command
+        from dfdetect.evaluation.report_tables import main_markdown
 
         table = pd.read_csv(table_path)
         print(f"\n{main_markdown(table)}\n")
         best = best_model(table)
         if best is not None:
-            model_file = layout.train_file(best["model"], "model")
-            print(f"best by test log loss: {best['model']}; the model to deploy: {model_file}")
-            print(f"score new videos:  .venv/bin/dfdetect predict --model {model_file} VIDEO... --out scores.csv")
+            model_files = {name: layout.train_file(name, "model") for name in config["models"]}
+            deploy = f"; the model to deploy: {model_files[best['model']]}" if best["model"] in model_files else ""
+            print(f"best by mean test log loss: {best['model']}{deploy}")
+            command = predict_command(best, model_files)
+            if command is not None:
+                print(f"score new videos:  .venv/bin/{command}")
     config_arg = "" if args.configfile == "config.yaml" else f" CONFIG={args.configfile}"
     print(f"HTML report:       make report{config_arg}   (then open report.html)")
     return 0
@@ -58,9 +62,14 @@ def report(argv: Sequence[str]) -> int:
     """The comparison from whatever metrics exist, listing the models that have none and why.
 
     The Snakemake `report` rule waits for every configured model; after a run in which one
-    model failed (`snakemake --keep-going`), this writes the report of the others.
+    model failed (`snakemake --keep-going`), this writes the report of the others. It prints the
+    spread over runs (mean ± sd per model, and whether each model's difference to the baseline
+    exceeds it): the README's demo table.
     """
-    from dfdetect.evaluation.report import comparison_table, write_report
+    from dfdetect.config import ensemble_runs
+    from dfdetect.evaluation.comparison import baseline_name, comparison_table, run_table
+    from dfdetect.evaluation.report import write_report
+    from dfdetect.evaluation.report_tables import spread_markdown
 
     parser = argparse.ArgumentParser(prog="dfdetect report", description=report.__doc__.splitlines()[0])
     parser.add_argument("--config", "--configfile", default="config.yaml")
@@ -68,15 +77,34 @@ def report(argv: Sequence[str]) -> int:
     config = load_config(args.config)
     layout = ResultsLayout(config["results_dir"])
     sets = list(config["evaluation"]["sets"])
-    files = model_result_files(config["models"], layout, sets, config["evaluation"]["robustness"])
-    table, missing = comparison_table(config["models"], files)
+    ensembles = config["ensembles"]
+    files = model_result_files(
+        config["models"],
+        layout,
+        sets,
+        config["evaluation"]["robustness"],
+        {name: ensemble_runs(config, name) for name in ensembles},
+    )
+    table, missing = comparison_table(config["models"], files, ensembles)
     summaries = []
     for path in map(Path, (layout.clean_summary(), layout.split_summary())):
         summaries.append(json.loads(path.read_text()) if path.exists() else {})
     markdown = layout.report_file("comparison.md")
-    csv = layout.report_file("comparison.csv")
-    write_report(table, missing, summaries[0], summaries[1], csv, markdown, model_files=files.model_files)
-    print(f"wrote {markdown} ({len(table) - len(missing)} model(s) with metrics)")
+    baseline = baseline_name(config["evaluation"]["baseline"], config["models"])
+    write_report(
+        table,
+        missing,
+        summaries[0],
+        summaries[1],
+        layout.report_file("comparison.csv"),
+        markdown,
+        model_files=files.model_files,
+        runs=run_table(files),
+        runs_path=layout.report_file("comparison_runs.csv"),
+        baseline=baseline,
+    )
+    print(spread_markdown(table, baseline), end="\n\n")
+    print(f"wrote {markdown} ({table['log_loss'].notna().sum()} of {len(table)} with metrics)")
     for entry in missing:
         print(f"missing: {entry}")
     return 0

@@ -27,7 +27,7 @@ from dfdetect.layout import (
     demo_batch_ids,
     raw_video_part_number,
 )
-from dfdetect.schema import SCHEMA_PATH, config_schema, speed_keys
+from dfdetect.schema import SCHEMA_PATH, config_schema, run_count_keys, speed_keys
 
 
 class ConfigError(ValueError):
@@ -217,31 +217,60 @@ def _as_yaml_types(value: Any) -> Any:
 
 
 def complete_section(section: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """One config section (``"model"``: one ``models:`` entry) validated against the schema, with
-    its defaults filled in; ConfigError names the bad key (``faces.every_k``, ``models.model.epochs``)."""
-    if section == "model":
-        return complete_config({"models": {"model": dict(values)}})["models"]["model"]
+    """One config section (``"model"``: one ``models:`` entry, ``"ensemble"``: one ``ensembles:``
+    entry) validated against the schema, with its defaults filled in; ConfigError names the bad key
+    (``faces.every_k``, ``models.model.epochs``)."""
+    if section in ("model", "ensemble"):
+        plural = f"{section}s"
+        return complete_config({plural: {section: dict(values)}})[plural][section]
     return complete_config({section: dict(values)})[section]
 
 
 def result_settings(values: Mapping[str, Any], section: str) -> dict[str, Any]:
     """A section's settings without its speed keys (``x-changes: speed`` in the schema: resources,
-    loader workers): what the rules pass as ``params`` and what the resume fingerprint hashes, so
-    that changing how fast a job runs reruns nothing."""
-    speed = speed_keys(section)
-    return {key: value for key, value in values.items() if key not in speed}
+    loader workers) and run-count keys (``x-changes: runs``: repeats): what the rules pass as
+    ``params`` and what the resume fingerprint hashes, so that changing how fast a job runs, or how
+    many runs of a model there are, reruns nothing that exists."""
+    left_out = speed_keys(section) | run_count_keys(section)
+    return {key: value for key, value in values.items() if key not in left_out}
+
+
+def run_settings(model: Mapping[str, Any], run: int) -> dict[str, Any]:
+    """Run ``run`` of a model's (complete) config entry: the same settings with seed ``seed + run``.
+
+    Run 0 is the entry itself (the model users deploy); runs 1..repeats-1 differ in their seed only.
+    """
+    if not 0 <= run < model["repeats"]:
+        raise ValueError(f"run {run} is outside the model's {model['repeats']} repeat(s)")
+    return {**model, "seed": model["seed"] + run}
+
+
+def ensemble_runs(config: Mapping[str, Any], name: str) -> int:
+    """Runs of ensemble ``name``: run r combines run r of each member, so its member with the fewest runs decides."""
+    models = config["models"]
+    return min(models[member]["repeats"] for member in config["ensembles"][name]["members"])
+
+
+def encoder_run(models: Mapping[str, Any], source: str, run: int) -> int:
+    """The run of frame model ``source`` whose encoder run ``run`` of a td_lstm borrows: the same run
+    where ``source`` has it, else its run 0."""
+    return run if run < models[source]["repeats"] else 0
 
 
 def results_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A complete config without its speed keys, in every section and model: the settings the
     results depend on (what the report shows as the run's configuration)."""
     sections = config_schema()["properties"]
+
+    def without_speed(values: Mapping[str, Any], section: str) -> dict[str, Any]:
+        return {key: value for key, value in values.items() if key not in speed_keys(section)}
+
     kept: dict[str, Any] = {}
     for key, value in config.items():
         if key == "models":
-            kept[key] = {name: result_settings(entry, "model") for name, entry in value.items()}
+            kept[key] = {name: without_speed(entry, "model") for name, entry in value.items()}
         elif isinstance(value, Mapping) and "properties" in sections.get(key, {}):
-            kept[key] = result_settings(value, key)
+            kept[key] = without_speed(value, key)
         else:
             kept[key] = value
     return kept
@@ -295,6 +324,8 @@ def check_config(config: Mapping[str, Any], check_sources: bool = True, check_ba
     models = config.get("models") or {}
     _check_architectures(models, config["image_size"])
     _check_encoders(models)
+    _check_ensembles(models, config.get("ensembles") or {})
+    _check_baseline(config)
     _check_results_dir(Path(config["results_dir"]))
     _check_recipes(models)
     if check_backend and models:
@@ -448,6 +479,29 @@ def _check_encoders(models: Mapping[str, Any]) -> None:
             )
         if models[source].get("arch") not in ("cnn", "transfer"):
             raise ConfigError(key, f"{source!r} must be a cnn or transfer model, not {models[source].get('arch')}")
+
+
+def _check_ensembles(models: Mapping[str, Any], ensembles: Mapping[str, Any]) -> None:
+    """An ensemble's members are configured models; its name is not a model's (both live under eval/)."""
+    for name, entry in ensembles.items():
+        if name in models:
+            raise ConfigError(f"ensembles.{name}", f"{name!r} is also a model's name; give the ensemble its own")
+        unknown = [member for member in entry.get("members") or () if member not in models]
+        if unknown:
+            raise ConfigError(
+                f"ensembles.{name}.members",
+                f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not a configured model "
+                f"(models: {', '.join(models) or 'none'})",
+            )
+
+
+def _check_baseline(config: Mapping[str, Any]) -> None:
+    baseline = (config.get("evaluation") or {}).get("baseline")
+    known = [*(config.get("models") or {}), *(config.get("ensembles") or {})]
+    if baseline is not None and baseline not in known:
+        raise ConfigError(
+            "evaluation.baseline", f"{baseline!r} is not a configured model or ensemble ({', '.join(known) or 'none'})"
+        )
 
 
 def _check_recipes(models: Mapping[str, Any]) -> None:

@@ -21,6 +21,14 @@ def new_figure(size: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Any]:
     return figure, figure.add_subplot()
 
 
+def new_panels(count: int, size: tuple[float, float]) -> tuple[Figure, list[Any]]:
+    """A figure of ``count`` panels side by side, sharing the y axis."""
+    figure = Figure(figsize=size, dpi=110, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, count, sharey=True, squeeze=False)[0]
+    return figure, list(axes)
+
+
 def save_figure(figure: Figure, path: str | Path) -> None:
     """PNG under a temporary name, renamed into place: a killed job leaves no half-written picture."""
     with atomic_path(path, suffix=".png") as temporary:

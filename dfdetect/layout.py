@@ -27,6 +27,8 @@ B = TypeVar("B", bound="BatchPaths")
 
 # The ``data`` prefix of the training data; an evaluation set's is ``ResultsLayout.set_data(NAME)``.
 TRAINING_DATA = ""
+# The ``run`` suffix of a model's run 0, the model users deploy; run r >= 1 is ``ResultsLayout.run_part(r)``.
+FIRST_RUN = ""
 
 # Raw input names: the DFDC's own file names, which batch discovery, the demo and extract_faces follow.
 BATCH_FILE_GLOB = "deepfake-detection-faces-part-*-*.zip"
@@ -80,6 +82,13 @@ def check_name(kind: str, name: Any) -> str:
 def _part(kind: str, value: str) -> str:
     """A name for a path part, or a Snakemake wildcard standing for one (the rules' patterns)."""
     return value if _WILDCARD.match(value) else check_name(kind, value)
+
+
+def _run(run: str) -> str:
+    """A run suffix: "" (run 0), ``/runs/R`` (R >= 1) or the rules' "{run}" wildcard."""
+    if run in (FIRST_RUN, "{run}") or re.fullmatch(r"/runs/[1-9][0-9]*", run):
+        return run
+    raise LayoutError(f"run suffix {run!r}: want '' (run 0) or '/runs/R' (R >= 1)")
 
 
 def _data(data: str) -> str:
@@ -177,32 +186,51 @@ class ResultsLayout:
     def split_summary(self) -> str:
         return self.path("splits/summary.json")
 
-    # Models, evaluations, the comparison
-    def model_dir(self, model: str) -> str:
-        return self.path(f"models/{_part('model', model)}")
+    # Models, evaluations, the comparison. The model paths take ``run``: FIRST_RUN ("") for run 0, the
+    # model users deploy, ``run_part(r)`` (``/runs/r``) for the other runs of a model with repeats, or
+    # the rules' "{run}" wildcard. Ensembles (no model file) live under eval/ like models.
+    @staticmethod
+    def run_part(run: int) -> str:
+        """Run number -> the ``run`` suffix of its paths: "" for run 0, ``/runs/r`` for run r."""
+        if run < 0:
+            raise ValueError(f"run must not be negative, got {run}")
+        return FIRST_RUN if run == 0 else f"/runs/{run}"
 
-    def train_file(self, model: str, output: str) -> str:
-        """The train rule's output ``output`` (a key of TRAIN_FILES) of ``model``."""
-        return f"{self.model_dir(model)}/{TRAIN_FILES[output]}"
+    @staticmethod
+    def run_number(run: str) -> int:
+        """The inverse of ``run_part``: "" -> 0, ``/runs/2`` -> 2."""
+        return 0 if run == FIRST_RUN else int(_run(run).removeprefix("/runs/"))
 
-    def scoring_file(self, model: str) -> str:
+    def model_dir(self, model: str, run: str = FIRST_RUN) -> str:
+        return self.path(f"models/{_part('model', model)}{_run(run)}")
+
+    def train_file(self, model: str, output: str, run: str = FIRST_RUN) -> str:
+        """The train rule's output ``output`` (a key of TRAIN_FILES) of ``model``'s run ``run``."""
+        return f"{self.model_dir(model, run)}/{TRAIN_FILES[output]}"
+
+    def scoring_file(self, model: str, run: str = FIRST_RUN) -> str:
         """The scoring settings beside a model (scoring rule; ``dfdetect predict`` reads them)."""
-        return f"{self.model_dir(model)}/{SCORING_FILE}"
+        return f"{self.model_dir(model, run)}/{SCORING_FILE}"
 
-    def train_log(self, model: str) -> str:
+    def train_log(self, model: str, run: str = FIRST_RUN) -> str:
         """The train job's log (its job lock is named after it: ``dfdetect.lock.job_lock``)."""
-        return self.path(f"logs/train/{_part('model', model)}.log")
+        return self.path(f"logs/train/{_part('model', model)}{_run(run)}.log")
 
-    def eval_dir(self, model: str) -> str:
-        return self.path(f"eval/{_part('model', model)}")
+    def calibration_file(self, model: str, run: str = FIRST_RUN) -> str:
+        """The calibration of a model's video scores, next to the model (written by the evaluate rule)."""
+        return f"{self.model_dir(model, run)}/{CALIBRATION_FILE}"
 
-    def eval_file(self, model: str, output: str) -> str:
-        """The evaluate rule's output ``output`` (a key of EVALUATION_FILES) of ``model``."""
-        return f"{self.eval_dir(model)}/{EVALUATION_FILES[output]}"
+    def eval_dir(self, model: str, run: str = FIRST_RUN) -> str:
+        return self.path(f"eval/{_part('model', model)}{_run(run)}")
 
-    def set_eval_file(self, model: str, name: str, output: str) -> str:
-        """The evaluate_set rule's output ``output`` (a key of SET_EVALUATION_FILES) of ``model`` on set ``name``."""
-        return f"{self.eval_dir(model)}/{self.set_data(name)}{SET_EVALUATION_FILES[output]}"
+    def eval_file(self, model: str, output: str, run: str = FIRST_RUN) -> str:
+        """The evaluate (or ensemble) rule's output ``output`` (a key of EVALUATION_FILES) of ``model``."""
+        return f"{self.eval_dir(model, run)}/{EVALUATION_FILES[output]}"
+
+    def set_eval_file(self, model: str, name: str, output: str, run: str = FIRST_RUN) -> str:
+        """The evaluate_set (or ensemble_set) rule's output ``output`` (a key of SET_EVALUATION_FILES) of
+        ``model`` on set ``name``."""
+        return f"{self.eval_dir(model, run)}/{self.set_data(name)}{SET_EVALUATION_FILES[output]}"
 
     def robustness_file(self, model: str, output: str) -> str:
         """The robustness rule's output ``output`` (a key of ROBUSTNESS_FILES) of ``model``."""
@@ -227,7 +255,9 @@ TRAIN_FILES = {
 # Beside models/{model}/model.keras: how evaluation scored it (frames, aggregation, image size), so that
 # `dfdetect predict` scores the same way without a config (dfdetect.evaluation.scoring.ScoringSettings)
 SCORING_FILE = "scoring.json"
-# Output name -> file name in eval/{model}/ (evaluate rule; dfdetect.evaluation.evaluate.EvaluationPaths)
+# In models/{model}/: the evaluate rule's calibration of the model's video scores (dfdetect.evaluation.calibration)
+CALIBRATION_FILE = "calibration.json"
+# Output name -> file name in eval/{model}/ (evaluate and ensemble rules; dfdetect.evaluation.evaluate.EvaluationPaths)
 EVALUATION_FILES = {
     "predictions": "predictions.parquet",
     "validation_predictions": "validation_predictions.parquet",
@@ -236,9 +266,11 @@ EVALUATION_FILES = {
     "precision_recall": "precision_recall.png",
     "confusion": "confusion_matrix.png",
     "scores": "score_histograms.png",
+    "reliability": "reliability.png",
     "submission": "submission.csv",
 }
-# Output name -> file name in eval/{model}/sets/{set}/ (evaluate_set rule; evaluation.evaluate.SetEvaluationPaths)
+# Output name -> file name in eval/{model}/sets/{set}/ (evaluate_set and ensemble_set rules;
+# dfdetect.evaluation.evaluate.SetEvaluationPaths)
 SET_EVALUATION_FILES = {
     name: EVALUATION_FILES[name]
     for name in ("predictions", "metrics", "roc", "precision_recall", "confusion", "scores")
@@ -248,6 +280,7 @@ ROBUSTNESS_FILES = {"table": "robustness.csv", "plot": "robustness.png"}
 # Output name -> file name in report/ (report rule; dfdetect.evaluation.report.ReportPaths)
 REPORT_FILES = {
     "csv": "comparison.csv",
+    "runs": "comparison_runs.csv",
     "markdown": "comparison.md",
     "html": "comparison.html",
     "roc": "roc_comparison.png",
@@ -340,51 +373,73 @@ class BatchPaths(RulePaths):
 
 
 @dataclass(frozen=True)
-class ResultFiles:
-    """What the comparison reads, per model: the report rule's inputs, or the same files found
-    through the layout (``model_result_files``) by ``dfdetect report``."""
+class RunFiles:
+    """What the comparison reads of one run of a model or an ensemble."""
 
-    metrics: Mapping[str, str | Path]  # model -> metrics.json (test split)
-    train_info: Mapping[str, str | Path]  # model -> train.json
-    set_metrics: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> metrics.json
-    robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv
-    predictions: Mapping[str, str | Path] = field(default_factory=dict)  # model -> test predictions.parquet
-    set_predictions: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # model -> set -> ...
-    # model -> the model file to deploy: named in the report, not read (so not among all_files)
+    metrics: str | Path  # metrics.json (test split)
+    train_info: str | Path | None  # train.json; None for an ensemble (nothing is trained)
+    set_metrics: Mapping[str, str | Path] = field(default_factory=dict)  # set -> metrics.json
+
+
+@dataclass(frozen=True)
+class ResultFiles:
+    """What the comparison reads: per model or ensemble, the files of each of its runs (run 0 first),
+    and run 0's robustness table and predictions (the overlaid ROC curves). The report rule's inputs,
+    or the same files found through the layout (``model_result_files``) by ``dfdetect report``."""
+
+    runs: Mapping[str, Sequence[RunFiles]]  # model or ensemble -> its runs
+    robustness: Mapping[str, str | Path] = field(default_factory=dict)  # model -> robustness.csv (run 0)
+    predictions: Mapping[str, str | Path] = field(default_factory=dict)  # name -> run 0's test predictions.parquet
+    set_predictions: Mapping[str, Mapping[str, str | Path]] = field(default_factory=dict)  # name -> set -> ...
+    # model -> the model file to deploy (run 0): named in the report, not read (so not among all_files)
     model_files: Mapping[str, str | Path] = field(default_factory=dict)
 
     def all_files(self) -> list[str]:
         """Every file the report reads, for the report rule's input (the same function gives the
         rule and its script the mapping)."""
-        per_set = [path for by_set in self.set_metrics.values() for path in by_set.values()]
-        set_predictions = [path for by_set in self.set_predictions.values() for path in by_set.values()]
-        groups = (
-            self.metrics.values(),
-            self.train_info.values(),
-            per_set,
-            self.robustness.values(),
-            self.predictions.values(),
-            set_predictions,
-        )
-        return [str(path) for group in groups for path in group]
+        files = []
+        for runs in self.runs.values():
+            for run in runs:
+                files += [
+                    run.metrics,
+                    *([run.train_info] if run.train_info is not None else []),
+                    *run.set_metrics.values(),
+                ]
+        files += [*self.robustness.values(), *self.predictions.values()]
+        files += [path for by_set in self.set_predictions.values() for path in by_set.values()]
+        return [str(path) for path in files]
 
 
 def model_result_files(
-    models: Mapping[str, Any], layout: ResultsLayout, sets: Sequence[str] = (), robustness: bool = False
+    models: Mapping[str, Any],
+    layout: ResultsLayout,
+    sets: Sequence[str] = (),
+    robustness: bool = False,
+    ensembles: Mapping[str, int] | None = None,
 ) -> ResultFiles:
-    """Each model's result files in the results layout: the report rule's inputs, and what its
-    script and ``dfdetect report`` read."""
+    """Each model's (``models``: name -> complete config entry, whose ``repeats`` say how many runs)
+    and each ensemble's (``ensembles``: name -> number of runs) result files in the results layout:
+    the report rule's inputs, and what its script and ``dfdetect report`` read."""
+
+    def run_files(name: str, run: int, trained: bool) -> RunFiles:
+        part = layout.run_part(run)
+        return RunFiles(
+            metrics=layout.eval_file(name, "metrics", part),
+            train_info=layout.train_file(name, "info", part) if trained else None,
+            set_metrics={set_name: layout.set_eval_file(name, set_name, "metrics", part) for set_name in sets},
+        )
+
+    runs = {
+        name: [run_files(name, run, True) for run in range(entry.get("repeats", 1))] for name, entry in models.items()
+    }
+    for name, n_runs in (ensembles or {}).items():
+        runs[name] = [run_files(name, run, False) for run in range(n_runs)]
     return ResultFiles(
-        metrics={name: layout.eval_file(name, "metrics") for name in models},
-        train_info={name: layout.train_file(name, "info") for name in models},
-        set_metrics={
-            name: {set_name: layout.set_eval_file(name, set_name, "metrics") for set_name in sets} for name in models
-        },
+        runs=runs,
         robustness={name: layout.robustness_file(name, "table") for name in models} if robustness else {},
-        predictions={name: layout.eval_file(name, "predictions") for name in models},
+        predictions={name: layout.eval_file(name, "predictions") for name in runs},
         set_predictions={
-            name: {set_name: layout.set_eval_file(name, set_name, "predictions") for set_name in sets}
-            for name in models
+            name: {set_name: layout.set_eval_file(name, set_name, "predictions") for set_name in sets} for name in runs
         },
         model_files={name: layout.train_file(name, "model") for name in models},
     )

@@ -25,9 +25,10 @@ def config_schema() -> dict[str, Any]:
 
 
 def section_schema(section: str) -> dict[str, Any]:
-    """The schema of a top-level section (``faces``, ``demo``, ...); ``model`` is a models: entry."""
+    """The schema of a top-level section (``faces``, ``demo``, ...); ``model`` is a models: entry,
+    ``ensemble`` an ensembles: entry."""
     schema = config_schema()
-    return schema["$defs"]["model"] if section == "model" else schema["properties"][section]
+    return schema["$defs"][section] if section in ("model", "ensemble") else schema["properties"][section]
 
 
 def schema_default(section: str | None, key: str) -> Any:
@@ -51,8 +52,19 @@ def schema_enum(section: str | None, key: str) -> tuple[str, ...]:
     raise KeyError(f"the schema gives {section}.{key} no enum")
 
 
+def marked_keys(section: str, changes: str) -> frozenset[str]:
+    """The keys of a section marked ``x-changes: CHANGES``."""
+    properties = section_schema(section)["properties"]
+    return frozenset(key for key, spec in properties.items() if spec.get("x-changes") == changes)
+
+
 def speed_keys(section: str) -> frozenset[str]:
     """The keys of a section marked ``x-changes: speed``: they change how fast a job runs, not
     what it computes (resources, loader workers)."""
-    properties = section_schema(section)["properties"]
-    return frozenset(key for key, spec in properties.items() if spec.get("x-changes") == "speed")
+    return marked_keys(section, "speed")
+
+
+def run_count_keys(section: str) -> frozenset[str]:
+    """The keys of a section marked ``x-changes: runs`` (a model's ``repeats``): they change how many
+    runs there are, not what any one run computes."""
+    return marked_keys(section, "runs")

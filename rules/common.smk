@@ -13,13 +13,16 @@ from dfdetect.config import (
     check_config,
     data_sources,
     discover_batches,
+    encoder_run,
+    ensemble_runs,
     evaluation_sets,
     result_settings,
+    run_settings,
     validate_config,
 )
 from snakemake.settings.types import DeploymentMethod
 
-from dfdetect.layout import LANDMARK_FILES, STORE_FILES, TRAINING_DATA, ResultsLayout
+from dfdetect.layout import FIRST_RUN, LANDMARK_FILES, STORE_FILES, TRAINING_DATA, ResultsLayout
 
 # Jobs in their own conda environments (--sdm conda) may have a Keras backend this process lacks.
 JOBS_SHARE_THIS_ENVIRONMENT = DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method
@@ -92,11 +95,15 @@ onerror:
 
 
 MODELS = list(config["models"])
+ENSEMBLES = list(config["ensembles"])
 
 
 wildcard_constraints:
     batch=r"\d+-\d+",
     model="|".join(map(re.escape, MODELS)) or "(?!)",
+    ensemble="|".join(map(re.escape, ENSEMBLES)) or "(?!)",
+    # "" (run 0, the model users deploy) or /runs/R (the other runs of a model with repeats)
+    run=r"(/runs/[1-9][0-9]*)?",
     # "" (the training data) or sets/NAME/ (a configured evaluation set)
     data="(sets/(" + ("|".join(map(re.escape, SETS)) or "(?!)") + ")/)?",
     set="|".join(map(re.escape, SETS)) or "(?!)",
@@ -135,10 +142,25 @@ def store_files(data=TRAINING_DATA):
     return of_data(data, rules.pack.output, per_batch=True)
 
 
+def model_runs(name):
+    """The ``run`` parts of a model's runs ("" for run 0, then /runs/1 ...), or of an ensemble's."""
+    count = ensemble_runs(config, name) if name in config["ensembles"] else config["models"][name]["repeats"]
+    return [LAYOUT.run_part(run) for run in range(count)]
+
+
+def first_run(pattern):
+    """A rule's output pattern for run 0 only (robustness measures the model users deploy)."""
+    return expand(pattern, run=FIRST_RUN, allow_missing=True)[0]
+
+
 def encoder_model(wildcards):
-    """A td_lstm with `encoder_from: OTHER` trains after OTHER, from its model.keras."""
+    """A td_lstm with `encoder_from: OTHER` trains after OTHER, from its model.keras (the same run
+    where OTHER has it, else OTHER's run 0)."""
     source = config["models"][wildcards.model].get("encoder_from")
-    return [LAYOUT.train_file(source, "model")] if source else []
+    if not source:
+        return []
+    run = encoder_run(config["models"], source, LAYOUT.run_number(wildcards.run))
+    return [LAYOUT.train_file(source, "model", LAYOUT.run_part(run))]
 
 
 def model_landmarks(model):
@@ -150,10 +172,16 @@ def model_landmarks(model):
     return of_data(TRAINING_DATA, rules.landmarks.output, per_batch=True)
 
 
+def model_run_entry(wildcards):
+    """The config entry of the job's run of its model: the model's settings with that run's seed."""
+    return run_settings(config["models"][wildcards.model], LAYOUT.run_number(wildcards.run))
+
+
 def model_settings(wildcards):
-    """A model's settings that change results: its jobs' params (speed keys, such as resources and
-    loader_workers, change no output and rerun nothing; the train job reads them from the config)."""
-    return result_settings(config["models"][wildcards.model], "model")
+    """The settings of a model's run that change results: its jobs' params (speed keys, such as
+    resources and loader_workers, change no output and rerun nothing; the train job reads them from
+    the config; repeats says how many runs there are, not what one computes)."""
+    return result_settings(model_run_entry(wildcards), "model")
 
 
 def landmark_inputs(wildcards):
@@ -176,24 +204,42 @@ def data_labels(item):
     return labels
 
 
-def evaluation_plot(output, caption):
+def evaluation_plot(output, caption, name="{model}"):
+    """An evaluation figure of a model's (or, with name "{ensemble}", an ensemble's) run."""
     return report(
-        LAYOUT.eval_file("{model}", output),
+        LAYOUT.eval_file(name, output, "{run}"),
         caption=f"../report/{caption}.rst",
         category="Evaluation",
-        subcategory="{model}",
-        labels={"model": "{model}", "figure": caption.replace("_", " ")},
+        subcategory=name,
+        labels={"model": name, "run": "{run}", "figure": caption.replace("_", " ")},
     )
 
 
-def set_plot(output, caption):
+def set_plot(output, caption, name="{model}"):
     return report(
-        LAYOUT.set_eval_file("{model}", "{set}", output),
+        LAYOUT.set_eval_file(name, "{set}", output, "{run}"),
         caption=f"../report/{caption}.rst",
         category="Evaluation sets",
         subcategory="{set}",
-        labels={"model": "{model}", "set": "{set}", "figure": caption.replace("_", " ")},
+        labels={"model": name, "run": "{run}", "set": "{set}", "figure": caption.replace("_", " ")},
     )
+
+
+def member_outputs(pattern):
+    """Params function: {member: ``pattern``} for an ensemble job's members (``pattern``: an evaluate or
+    evaluate_set output), with the job's other wildcards (run, set); ``member_inputs`` lists the paths."""
+
+    def paths(wildcards):
+        values = {name: value for name, value in wildcards.items() if name != "ensemble"}
+        members = config["ensembles"][wildcards.ensemble]["members"]
+        return {member: expand(pattern, model=member, **values)[0] for member in members}
+
+    return paths
+
+
+def member_inputs(pattern):
+    """Input function: the paths of ``member_outputs(pattern)``."""
+    return lambda wildcards: list(member_outputs(pattern)(wildcards).values())
 
 
 def all_targets():
@@ -203,8 +249,9 @@ def all_targets():
     a missing file only when something asks for it, so a deleted model, evaluation or store file
     (or a damaged one, once removed) is rebuilt by the next plain `snakemake`, and with it whatever
     depends on it. Per dataset: manifests, cleaning and the frame store; then the training data's
-    frame selection and splits, each model's training outputs (and the landmarks its recipe
-    reads), evaluation, its scoring settings, robustness and evaluation-set scores, and the comparison.
+    frame selection and splits, each model run's training outputs (and the landmarks its recipe
+    reads), evaluation, scoring settings and evaluation-set scores, run 0's robustness, each
+    ensemble run's evaluations, and the comparison.
     """
     targets = []
     for data in DATA_BATCHES:
@@ -213,9 +260,14 @@ def all_targets():
     targets += expand(rules.set_videos.output, set=SETS)
     targets += [of_data(TRAINING_DATA, rules.reduce.output[0]), *rules.split.output]  # a set is never reduced or split
     for model in MODELS:
-        targets += expand([*rules.train.output, *rules.evaluate.output, *rules.scoring.output], model=model)
+        runs = model_runs(model)
+        targets += expand([*rules.train.output, *rules.evaluate.output, *rules.scoring.output], model=model, run=runs)
         targets += model_landmarks(model)
-        targets += expand(rules.evaluate_set.output, model=model, set=SETS)
+        targets += expand(rules.evaluate_set.output, model=model, set=SETS, run=runs)
         targets += expand(rules.robustness.output, model=model) if ROBUSTNESS else []
+    for ensemble in ENSEMBLES:
+        runs = model_runs(ensemble)
+        targets += expand(rules.ensemble.output, ensemble=ensemble, run=runs)
+        targets += expand(rules.ensemble_set.output, ensemble=ensemble, set=SETS, run=runs)
     targets += [*rules.report.output]
     return targets

@@ -2,13 +2,17 @@ from dfdetect.config import results_config
 from dfdetect.evaluation.scoring import scoring_settings
 from dfdetect.layout import model_result_files
 
-# Evaluation: one job per model on the test split (threshold chosen on validation), one per model and
-# evaluation set, one per model under perturbations (robustness), then the comparison.
+# Evaluation: one job per model run on the test split (threshold and calibration fitted on validation),
+# one per model run and evaluation set, one per model under perturbations (robustness, run 0 only),
+# ensembles combined from their members' evaluations (no training), then the comparison.
 
 # Only these evaluation keys change a score; adding a set (evaluation.sets) reruns no other job.
 SCORING = {key: config["evaluation"][key] for key in ("aggregate", "bootstrap", "seed", "batch_size")}
+CALIBRATION = {key: config["evaluation"][key] for key in ("calibration", "calibration_bins")}
 ROBUSTNESS = config["evaluation"]["robustness"]
-REPORT_FILES = model_result_files(MODELS, LAYOUT, SETS, ROBUSTNESS)
+REPORT_FILES = model_result_files(
+    config["models"], LAYOUT, SETS, ROBUSTNESS, {name: ensemble_runs(config, name) for name in ENSEMBLES}
+)
 
 
 # Beside each model: how evaluation scores it (frames, aggregation, image size, backend), which
@@ -17,9 +21,9 @@ rule scoring:
     input:
         model=rules.train.output.model,
     output:
-        LAYOUT.scoring_file("{model}"),
+        LAYOUT.scoring_file("{model}", "{run}"),
     log:
-        result("logs/scoring/{model}.log"),
+        result("logs/scoring/{model}{run}.log"),
     localrule: True
     conda:
         "../envs/prep.yaml"
@@ -35,26 +39,29 @@ rule evaluate:
         test=rules.split.output.test,
         validation=rules.split.output.validation,
         store=store_files(),
-    # Names and paths are dfdetect.evaluation.evaluate.EvaluationPaths' (dfdetect.layout.EVALUATION_FILES).
+    # Names and paths are dfdetect.evaluation.evaluate.EvaluationPaths' (dfdetect.layout.EVALUATION_FILES),
+    # then the calibration fitted on validation, next to the model.
     output:
-        predictions=LAYOUT.eval_file("{model}", "predictions"),
-        validation_predictions=LAYOUT.eval_file("{model}", "validation_predictions"),
+        predictions=LAYOUT.eval_file("{model}", "predictions", "{run}"),
+        validation_predictions=LAYOUT.eval_file("{model}", "validation_predictions", "{run}"),
         metrics=report(
-            LAYOUT.eval_file("{model}", "metrics"),
+            LAYOUT.eval_file("{model}", "metrics", "{run}"),
             caption="../report/metrics.rst",
             category="Evaluation",
             subcategory="{model}",
-            labels={"model": "{model}", "figure": "metrics"},
+            labels={"model": "{model}", "run": "{run}", "figure": "metrics"},
         ),
         roc=evaluation_plot("roc", "roc"),
         precision_recall=evaluation_plot("precision_recall", "precision_recall"),
         confusion=evaluation_plot("confusion", "confusion_matrix"),
         scores=evaluation_plot("scores", "score_histograms"),
-        submission=LAYOUT.eval_file("{model}", "submission"),
+        reliability=evaluation_plot("reliability", "reliability"),
+        submission=LAYOUT.eval_file("{model}", "submission", "{run}"),
+        calibration=LAYOUT.calibration_file("{model}", "{run}"),
     log:
-        result("logs/evaluate/{model}.log"),
+        result("logs/evaluate/{model}{run}.log"),
     benchmark:
-        result("benchmarks/evaluate/{model}.tsv")
+        result("benchmarks/evaluate/{model}{run}.tsv")
     conda:
         "../envs/train.yaml"
     threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
@@ -66,6 +73,7 @@ rule evaluate:
         settings=model_settings,
         backend=config["keras_backend"],
         evaluation=SCORING,
+        calibration=CALIBRATION,
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -75,25 +83,26 @@ rule evaluate_set:
         model=rules.train.output.model,
         videos=rules.set_videos.output[0],
         validation_predictions=rules.evaluate.output.validation_predictions,
+        calibration=rules.evaluate.output.calibration,
         store=lambda wildcards: store_files(LAYOUT.set_data(wildcards.set)),
     # Names and paths are dfdetect.evaluation.evaluate.SetEvaluationPaths' (dfdetect.layout.SET_EVALUATION_FILES).
     output:
-        predictions=LAYOUT.set_eval_file("{model}", "{set}", "predictions"),
+        predictions=LAYOUT.set_eval_file("{model}", "{set}", "predictions", "{run}"),
         metrics=report(
-            LAYOUT.set_eval_file("{model}", "{set}", "metrics"),
+            LAYOUT.set_eval_file("{model}", "{set}", "metrics", "{run}"),
             caption="../report/set_metrics.rst",
             category="Evaluation sets",
             subcategory="{set}",
-            labels={"model": "{model}", "set": "{set}", "figure": "metrics"},
+            labels={"model": "{model}", "run": "{run}", "set": "{set}", "figure": "metrics"},
         ),
         roc=set_plot("roc", "roc"),
         precision_recall=set_plot("precision_recall", "precision_recall"),
         confusion=set_plot("confusion", "confusion_matrix"),
         scores=set_plot("scores", "score_histograms"),
     log:
-        result("logs/evaluate_set/{model}/{set}.log"),
+        result("logs/evaluate_set/{model}{run}/{set}.log"),
     benchmark:
-        result("benchmarks/evaluate_set/{model}/{set}.tsv")
+        result("benchmarks/evaluate_set/{model}{run}/{set}.tsv")
     conda:
         "../envs/train.yaml"
     threads: lambda wildcards: config["models"][wildcards.model]["resources"]["threads"]
@@ -105,13 +114,15 @@ rule evaluate_set:
         settings=model_settings,
         backend=config["keras_backend"],
         evaluation=SCORING,
+        calibration=CALIBRATION,
     script:
         "../workflow_scripts/evaluate_set.py"
 
 
+# Robustness is measured on run 0, the model users deploy (a model's other runs differ in their seed only).
 rule robustness:
     input:
-        model=rules.train.output.model,
+        model=first_run(rules.train.output.model),
         test=rules.split.output.test,
         store=store_files(),
     # Names and paths are dfdetect.evaluation.robustness.RobustnessPaths' (dfdetect.layout.ROBUSTNESS_FILES).
@@ -148,6 +159,79 @@ rule robustness:
         "../workflow_scripts/robustness.py"
 
 
+# An ensemble: its members' evaluations of the same run combined (dfdetect.evaluation.ensemble), no training.
+rule ensemble:
+    input:
+        predictions=member_inputs(rules.evaluate.output.predictions),
+        validation_predictions=member_inputs(rules.evaluate.output.validation_predictions),
+    # Names and paths are dfdetect.evaluation.evaluate.EvaluationPaths' (dfdetect.layout.EVALUATION_FILES).
+    output:
+        predictions=LAYOUT.eval_file("{ensemble}", "predictions", "{run}"),
+        validation_predictions=LAYOUT.eval_file("{ensemble}", "validation_predictions", "{run}"),
+        metrics=report(
+            LAYOUT.eval_file("{ensemble}", "metrics", "{run}"),
+            caption="../report/metrics.rst",
+            category="Evaluation",
+            subcategory="{ensemble}",
+            labels={"model": "{ensemble}", "run": "{run}", "figure": "metrics"},
+        ),
+        roc=evaluation_plot("roc", "roc", "{ensemble}"),
+        precision_recall=evaluation_plot("precision_recall", "precision_recall", "{ensemble}"),
+        confusion=evaluation_plot("confusion", "confusion_matrix", "{ensemble}"),
+        scores=evaluation_plot("scores", "score_histograms", "{ensemble}"),
+        reliability=evaluation_plot("reliability", "reliability", "{ensemble}"),
+        submission=LAYOUT.eval_file("{ensemble}", "submission", "{run}"),
+    log:
+        result("logs/ensemble/{ensemble}{run}.log"),
+    benchmark:
+        result("benchmarks/ensemble/{ensemble}{run}.tsv")
+    localrule: True
+    conda:
+        "../envs/prep.yaml"
+    params:
+        settings=lambda wildcards: config["ensembles"][wildcards.ensemble],
+        evaluation=SCORING,
+        calibration=CALIBRATION,
+        predictions=member_outputs(rules.evaluate.output.predictions),
+        validation_predictions=member_outputs(rules.evaluate.output.validation_predictions),
+    script:
+        "../workflow_scripts/ensemble.py"
+
+
+rule ensemble_set:
+    input:
+        predictions=member_inputs(rules.evaluate_set.output.predictions),
+        validation_predictions=rules.ensemble.output.validation_predictions,
+    # Names and paths are dfdetect.evaluation.evaluate.SetEvaluationPaths' (dfdetect.layout.SET_EVALUATION_FILES).
+    output:
+        predictions=LAYOUT.set_eval_file("{ensemble}", "{set}", "predictions", "{run}"),
+        metrics=report(
+            LAYOUT.set_eval_file("{ensemble}", "{set}", "metrics", "{run}"),
+            caption="../report/set_metrics.rst",
+            category="Evaluation sets",
+            subcategory="{set}",
+            labels={"model": "{ensemble}", "run": "{run}", "set": "{set}", "figure": "metrics"},
+        ),
+        roc=set_plot("roc", "roc", "{ensemble}"),
+        precision_recall=set_plot("precision_recall", "precision_recall", "{ensemble}"),
+        confusion=set_plot("confusion", "confusion_matrix", "{ensemble}"),
+        scores=set_plot("scores", "score_histograms", "{ensemble}"),
+    log:
+        result("logs/ensemble_set/{ensemble}{run}/{set}.log"),
+    benchmark:
+        result("benchmarks/ensemble_set/{ensemble}{run}/{set}.tsv")
+    localrule: True
+    conda:
+        "../envs/prep.yaml"
+    params:
+        settings=lambda wildcards: config["ensembles"][wildcards.ensemble],
+        evaluation=SCORING,
+        calibration=CALIBRATION,
+        predictions=member_outputs(rules.evaluate_set.output.predictions),
+    script:
+        "../workflow_scripts/ensemble_set.py"
+
+
 rule report:
     input:
         clean=of_data(TRAINING_DATA, rules.clean.output.summary),
@@ -167,6 +251,12 @@ rule report:
             caption="../report/comparison_csv.rst",
             category="Comparison",
             labels={"item": "comparison table (CSV, every column)"},
+        ),
+        runs=report(
+            LAYOUT.report_file("comparison_runs.csv"),
+            caption="../report/comparison_runs.rst",
+            category="Comparison",
+            labels={"item": "every run of every model (CSV)"},
         ),
         markdown=LAYOUT.report_file("comparison.md"),
         html=report(
@@ -201,6 +291,8 @@ rule report:
         "../envs/prep.yaml"
     params:
         models={name: result_settings(entry, "model") for name, entry in config["models"].items()},
+        ensembles=config["ensembles"],
+        baseline=config["evaluation"]["baseline"],
         files=REPORT_FILES,
         config=results_config(config),
     script:

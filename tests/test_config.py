@@ -4,6 +4,7 @@ cannot express, batch discovery, and every settings class against the schema."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import zipfile
 
 import pytest
@@ -20,11 +21,12 @@ from dfdetect.config import (
     part_number,
     raw_video_parts,
     result_settings,
+    run_settings,
 )
 from dfdetect.data.demo import DemoSpec
 from dfdetect.data.faces.detect import FaceSettings
 from dfdetect.layout import ResultsLayout, batch_file_name, raw_video_part_number
-from dfdetect.schema import SCHEMA_PATH, schema_default, section_schema, speed_keys
+from dfdetect.schema import SCHEMA_PATH, run_count_keys, schema_default, section_schema, speed_keys
 
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 
@@ -303,8 +305,27 @@ def test_predict_settings_take_the_schema_defaults_and_ranges():
 def test_speed_settings_are_left_out_of_what_changes_results():
     assert speed_keys("model") == {"resources", "loader_workers", "loader_threads"}
     assert speed_keys("faces") == speed_keys("landmarks") == {"resources"}
+    assert run_count_keys("model") == {"repeats"}
     entry = complete_section("model", {"arch": "cnn"})
-    assert set(entry) - set(result_settings(entry, "model")) == {"resources", "loader_workers", "loader_threads"}
+    assert set(entry) - set(result_settings(entry, "model")) == {
+        "resources",
+        "loader_workers",
+        "loader_threads",
+        "repeats",
+    }
+
+
+def test_repeats_differ_in_their_seed_only():
+    entry = complete_section("model", {"arch": "cnn", "seed": 7, "repeats": 3})
+    runs = [run_settings(entry, run) for run in range(3)]
+    assert [run["seed"] for run in runs] == [7, 8, 9]
+    assert runs[0] == entry  # run 0 is the model users deploy: the entry itself
+    assert all(run | {"seed": 7} == entry for run in runs)  # nothing else differs
+    # each run's params (what decides its reruns) differ in the seed, and leave the run count out
+    params = [result_settings(run, "model") for run in runs]
+    assert len({json.dumps(run, sort_keys=True) for run in params}) == 3 and "repeats" not in params[0]
+    with pytest.raises(ValueError, match="outside the model's 3 repeat"):
+        run_settings(entry, 3)
 
 
 def test_train_settings_hold_no_defaults_and_take_the_schema_defaults():

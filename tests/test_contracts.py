@@ -18,7 +18,7 @@ import yaml
 
 from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.store import StorePaths
-from dfdetect.evaluation.evaluate import EvaluationPaths
+from dfdetect.evaluation.evaluate import EvaluationPaths, SetEvaluationPaths
 from dfdetect.layout import EVALUATION_FILES, LANDMARK_FILES, STORE_FILES, TRAIN_FILES, ResultsLayout
 from dfdetect.training.train import TrainPaths
 
@@ -54,14 +54,22 @@ def declared_outputs(rule) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("rule", "paths_class", "files", "folder"),
-    [("train", TrainPaths, TRAIN_FILES, "model_dir"), ("evaluate", EvaluationPaths, EVALUATION_FILES, "eval_dir")],
+    ("rule", "paths_class", "files", "folder", "name"),
+    [
+        ("train", TrainPaths, TRAIN_FILES, "model_dir", "{model}"),
+        ("evaluate", EvaluationPaths, EVALUATION_FILES, "eval_dir", "{model}"),
+        ("ensemble", EvaluationPaths, EVALUATION_FILES, "eval_dir", "{ensemble}"),
+    ],
 )
-def test_rule_outputs_are_what_the_library_writes(workflow_rules, rule, paths_class, files, folder):
+def test_rule_outputs_are_what_the_library_writes(workflow_rules, rule, paths_class, files, folder, name):
     outputs = declared_outputs(workflow_rules[rule])
-    assert list(outputs) == [field.name for field in dataclasses.fields(paths_class)] == list(files)
-    in_folder = paths_class.in_folder(getattr(ResultsLayout("res"), folder)("{model}"))
-    assert {name: str(path) for name, path in dataclasses.asdict(in_folder).items()} == outputs
+    fields = [field.name for field in dataclasses.fields(paths_class)]
+    assert fields == list(files)
+    # the evaluate rule also writes the calibration, next to the model (its script passes it on its own)
+    extra = {"calibration": ResultsLayout("res").calibration_file("{model}", "{run}")} if rule == "evaluate" else {}
+    assert list(outputs) == fields + list(extra)
+    in_folder = paths_class.in_folder(getattr(ResultsLayout("res"), folder)(name, "{run}"))
+    assert {name: str(path) for name, path in dataclasses.asdict(in_folder).items()} | extra == outputs
     assert paths_class.from_mapping(outputs) == in_folder
 
 
@@ -74,7 +82,25 @@ def test_report_rule_outputs_are_what_the_report_writes(workflow_rules):
     in_folder = ReportPaths.in_folder(Path(ResultsLayout("res").report_file("x")).parent)
     assert {name: str(path) for name, path in dataclasses.asdict(in_folder).items()} == outputs
     scoring = [_strip_constraints(str(path)) for path in workflow_rules["scoring"].output]
-    assert scoring == [ResultsLayout("res").scoring_file("{model}")]  # beside the model, where predict looks
+    assert scoring == [ResultsLayout("res").scoring_file("{model}", "{run}")]  # beside the model, where predict looks
+
+
+@pytest.mark.parametrize(("rule", "name"), [("evaluate_set", "{model}"), ("ensemble_set", "{ensemble}")])
+def test_set_rule_outputs_are_what_the_library_writes(workflow_rules, rule, name):
+    outputs = declared_outputs(workflow_rules[rule])
+    assert list(outputs) == [field.name for field in dataclasses.fields(SetEvaluationPaths)]
+    layout = ResultsLayout("res")
+    assert outputs == {output: layout.set_eval_file(name, "{set}", output, "{run}") for output in outputs}
+
+
+def test_runs_live_where_the_layout_says_and_robustness_scores_run_0(workflow_rules):
+    layout = ResultsLayout("res")
+    assert layout.train_file("m", "model", layout.run_part(0)) == "res/models/m/model.keras"
+    assert layout.train_file("m", "model", layout.run_part(2)) == "res/models/m/runs/2/model.keras"
+    assert layout.calibration_file("m", layout.run_part(1)) == "res/models/m/runs/1/calibration.json"
+    assert layout.eval_file("m", "metrics", layout.run_part(1)) == "res/eval/m/runs/1/metrics.json"
+    assert [layout.run_number(layout.run_part(run)) for run in range(3)] == [0, 1, 2]
+    assert str(workflow_rules["robustness"].input.model) == layout.train_file("{model}", "model")
 
 
 @pytest.mark.parametrize(

@@ -96,7 +96,17 @@ def scoring(results: Path) -> dict:
 def evaluate(results: Path):
     paths = EvaluationPaths.in_folder(results / "eval/m")
     validation = results / "splits/validation.parquet"
-    return evaluate_model("m", SETTINGS, **scoring(results), validation_path=validation, paths=paths, n_resamples=10)
+    calibration = {"calibration_path": results / "models/m/calibration.json", "calibration_method": "temperature"}
+    return evaluate_model(
+        "m",
+        SETTINGS,
+        **scoring(results),
+        validation_path=validation,
+        paths=paths,
+        n_resamples=10,
+        **calibration,
+        calibration_bins=10,
+    )
 
 
 def robustness(results: Path):

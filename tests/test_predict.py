@@ -17,6 +17,7 @@ import yaml
 
 from dfdetect.data.faces.detect import FaceSettings
 from dfdetect.data.store import StorePaths
+from dfdetect.layout import CALIBRATION_FILE
 from dfdetect.testkit import videos
 from dfdetect.testkit.batches import Video, write_face_batch
 from dfdetect.training.backend import select_backend
@@ -29,6 +30,7 @@ from dfdetect.data.ingest import ingest_batch  # noqa: E402
 from dfdetect.data.reduce import select_batch_frames  # noqa: E402
 from dfdetect.data.store import FrameStore, decode_face, pack_batch  # noqa: E402
 from dfdetect.evaluation import predict, predict_inputs, scoring  # noqa: E402
+from dfdetect.evaluation.calibration import Calibration  # noqa: E402
 from dfdetect.evaluation.predict import PredictSettings, Scorer  # noqa: E402
 from dfdetect.evaluation.scoring import score_store_videos  # noqa: E402
 from dfdetect.schema import schema_default  # noqa: E402
@@ -70,6 +72,10 @@ def face_folder(face_zip, tmp_path_factory) -> Path:
     return folder
 
 
+# Calibrations next to the saved models, as the evaluate job writes them: predict applies them by default.
+CALIBRATIONS = {"cnn": Calibration("temperature", 0.5, 0.0), "td_lstm": Calibration("platt", 2.0, -0.3)}
+
+
 @pytest.fixture(scope="module")
 def model_paths(tmp_path_factory) -> dict[str, Path]:
     """Untrained models saved and loaded like trained ones: plumbing needs no meaningful scores."""
@@ -79,6 +85,7 @@ def model_paths(tmp_path_factory) -> dict[str, Path]:
         paths[arch] = folder / arch / "model.keras"
         paths[arch].parent.mkdir()
         build_model(f"tiny_{arch}", settings, IMAGE_SIZE, n_slots=COUNT).save(paths[arch])
+        CALIBRATIONS[arch].save(paths[arch].parent / CALIBRATION_FILE)
     return paths
 
 
@@ -92,10 +99,11 @@ def detector() -> detect.FaceDetector:
     return detect.load_detector("CPU:0")
 
 
-def scorer(model, **settings) -> Scorer:
-    def no_detector():
-        raise AssertionError("the face detector was loaded for inputs without an mp4")
+def no_detector():
+    raise AssertionError("the face detector was loaded for inputs without an mp4")
 
+
+def scorer(model, **settings) -> Scorer:
     return Scorer(model, PredictSettings.of(step=STEP, count=COUNT, **settings), detector_factory=no_detector)
 
 
@@ -198,10 +206,14 @@ def test_evaluation_writes_exactly_the_paths_it_is_given(model_paths, face_zip, 
         n_resamples=10,
         seed=0,
         batch_size=8,
+        calibration_path=out / "beside-the-model" / "calibration.json",
+        calibration_method="temperature",
+        calibration_bins=10,
     )
     written = sorted(path.relative_to(out) for path in out.rglob("*") if path.is_file())
-    assert written == sorted(Path(getattr(paths, name)).relative_to(out) for name in names)
-    assert metrics["n"] == 2
+    declared = [Path(getattr(paths, name)).relative_to(out) for name in names]
+    assert written == sorted([*declared, Path("beside-the-model/calibration.json")])
+    assert metrics["n"] == 2 and metrics["calibrated"]["method"] == "temperature"
 
 
 def test_single_frame_score_is_the_aggregate_of_the_selected_frames(models, face_zip):
@@ -313,7 +325,7 @@ def test_cli_writes_the_competition_csv_and_scores_the_good_inputs(model_paths, 
         str(COUNT),
     ]
     assert predict.main(argv) == 0
-    assert out.read_text().splitlines()[0] == "filename,label,status,n_frames_scored,n_faces_found,note"
+    assert out.read_text().splitlines()[0] == "filename,label,status,n_frames_scored,n_faces_found,note,calibration"
     table = read_csv(out)
     assert list(table["filename"]) == [
         "aaaaaaaaaa.mp4",
@@ -342,7 +354,15 @@ def test_cli_exits_non_zero_when_nothing_is_scored_and_writes_to_stdout(model_pa
     empty.mkdir()
     assert predict.main([str(garbage), str(empty), "--model", str(model_paths["cnn"])]) == 1
     table = pd.read_csv(io.StringIO(capsys.readouterr().out), keep_default_na=False)
-    assert list(table.columns) == ["filename", "label", "status", "n_frames_scored", "n_faces_found", "note"]
+    assert list(table.columns) == [
+        "filename",
+        "label",
+        "status",
+        "n_frames_scored",
+        "n_faces_found",
+        "note",
+        "calibration",
+    ]
     assert list(table["filename"]) == ["broken.mp4", "zzzzzzzzzz.mp4"]
     assert list(table["n_frames_scored"]) == [0, 0]
     assert list(table["label"]) == [0.5, 0.5]
@@ -366,7 +386,9 @@ def test_cli_takes_frames_and_aggregation_from_a_workflow_config(model_paths, fa
         predict.main([str(face_zip), "--model", str(model_paths["cnn"]), "--config", str(config), "--out", str(out)])
         == 0
     )
-    expected = scorer(load_model(model_paths["cnn"]), aggregation="median").score([face_zip])
+    settings = PredictSettings.of(step=STEP, count=COUNT, aggregation="median")
+    calibrated = Scorer(load_model(model_paths["cnn"]), settings, no_detector, calibrations=[CALIBRATIONS["cnn"]])
+    expected = calibrated.score([face_zip])
     assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
 
 
@@ -475,33 +497,46 @@ def model_with_scoring(model_paths, folder: Path, scoring_settings: dict | None)
 
 
 def test_a_model_scores_with_its_own_scoring_settings_without_a_config(model_paths, face_zip, tmp_path, caplog):
+    """(--raw: the scores compared are the model's own; calibration has its own tests below.)"""
     caplog.set_level("INFO")
     evaluated_with = {"frames": {"step": STEP, "count": COUNT}, "evaluation": {"aggregate": "median"}}
     model = model_with_scoring(model_paths, tmp_path / "cnn", evaluated_with)
     out = tmp_path / "scores.csv"
-    assert predict.main([str(face_zip), "--model", str(model), "--out", str(out)]) == 0
+    assert predict.main([str(face_zip), "--model", str(model), "--raw", "--out", str(out)]) == 0
     expected = scorer(load_model(model), aggregation="median").score([face_zip])
     assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
     assert "frames step 10, count 4, aggregate median (as evaluated" in caplog.text
     # a config that says otherwise does not change how the model scores; the command line does
     config = tmp_path / "other.yaml"
     config.write_text(yaml.safe_dump({"frames": {"step": 3}, "evaluation": {"aggregate": "mean"}}))
-    assert predict.main([str(face_zip), "--model", str(model), "--config", str(config), "--out", str(out)]) == 0
+    assert (
+        predict.main([str(face_zip), "--model", str(model), "--raw", "--config", str(config), "--out", str(out)]) == 0
+    )
     assert read_csv(out)["label"].tolist() == pytest.approx(expected["label"].tolist(), abs=1e-9)
     assert "says frames.step 3, the model was evaluated with 10: the model's applies" in caplog.text
-    assert predict.main([str(face_zip), "--model", str(model), "--aggregate", "mean", "--out", str(out)]) == 0
+    assert predict.main([str(face_zip), "--model", str(model), "--raw", "--aggregate", "mean", "--out", str(out)]) == 0
     mean = scorer(load_model(model), aggregation="mean").score([face_zip])
     assert read_csv(out)["label"].tolist() == pytest.approx(mean["label"].tolist(), abs=1e-9)
 
 
-def test_without_scoring_settings_the_defaults_apply_with_a_warning(model_paths, face_zip, tmp_path, caplog):
+def test_without_scoring_settings_the_defaults_apply_with_a_warning(model_paths, face_zip, tmp_path, caplog, capsys):
     model = model_with_scoring(model_paths, tmp_path / "bare", None)
-    assert predict.main([str(face_zip), "--model", str(model), "--out", str(tmp_path / "s.csv")]) == 0
+    assert predict.main([str(face_zip), "--model", str(model), "--raw", "--out", str(tmp_path / "s.csv")]) == 0
     assert "has no scoring.json beside it: the schema's defaults apply" in caplog.text
     (model.parent / "scoring.json").write_text("{broken")
     with pytest.raises(SystemExit) as stopped:
-        predict.main([str(face_zip), "--model", str(model)])
+        predict.main([str(face_zip), "--model", str(model), "--raw"])
     assert stopped.value.code == 2
+    assert f"{model.parent / 'scoring.json'} cannot be read" in capsys.readouterr().err
+
+
+def test_an_ensemble_of_models_evaluated_differently_is_refused(model_paths, face_zip, tmp_path, capsys):
+    first = model_with_scoring(model_paths, tmp_path / "a", {"frames": {"step": STEP, "count": COUNT}})
+    second = model_with_scoring(model_paths, tmp_path / "b", {"frames": {"step": 3, "count": COUNT}})
+    with pytest.raises(SystemExit) as stopped:
+        predict.main([str(face_zip), "--model", str(first), "--model", str(second), "--raw"])
+    assert stopped.value.code == 2
+    assert f"{first.parent / 'scoring.json'} and {second.parent / 'scoring.json'} differ" in capsys.readouterr().err
 
 
 def test_a_single_face_crop_is_scored_as_a_video_of_one_frame(models, face_zip, tmp_path):
@@ -517,3 +552,58 @@ def test_a_single_face_crop_is_scored_as_a_video_of_one_frame(models, face_zip, 
     not_an_image = tmp_path / "text.png"
     not_an_image.write_text("no picture")
     assert scorer(models["cnn"]).score([not_an_image])["status"].iloc[0].startswith("unreadable: face image")
+
+
+# ---------------------------------------------------------------- calibration and ensembles
+
+
+def test_the_models_calibration_applies_by_default_and_raw_turns_it_off(model_paths, face_zip, tmp_path):
+    common = [
+        str(face_zip),
+        "--model",
+        str(model_paths["cnn"]),
+        "--frames-step",
+        str(STEP),
+        "--frames-count",
+        str(COUNT),
+    ]
+    assert predict.main([*common, "--out", str(tmp_path / "calibrated.csv")]) == 0
+    assert predict.main([*common, "--raw", "--out", str(tmp_path / "raw.csv")]) == 0
+    calibrated, raw = read_csv(tmp_path / "calibrated.csv"), read_csv(tmp_path / "raw.csv")
+    scored = raw["status"] == "ok"
+    expected = CALIBRATIONS["cnn"].apply(raw.loc[scored, "label"])
+    assert calibrated.loc[scored, "label"].to_numpy() == pytest.approx(expected, abs=2e-6)
+    assert set(calibrated["calibration"]) == {"temperature T=2"} and set(raw["calibration"]) == {"raw"}
+
+
+def test_a_model_without_its_calibration_is_refused_unless_raw(model_paths, face_zip, tmp_path, capsys):
+    alone = tmp_path / "alone" / "model.keras"
+    alone.parent.mkdir()
+    alone.write_bytes(model_paths["cnn"].read_bytes())
+    with pytest.raises(SystemExit) as stopped:
+        predict.main([str(face_zip), "--model", str(alone)])
+    assert stopped.value.code == 2
+    assert f"{alone.parent / CALIBRATION_FILE} does not exist" in capsys.readouterr().err
+    assert predict.main([str(face_zip), "--model", str(alone), "--raw", "--out", str(tmp_path / "s.csv")]) == 0
+
+
+@pytest.mark.parametrize("combine", ["mean", "logit_mean"])
+def test_predict_with_two_models_equals_the_ensembles_evaluation(model_paths, face_zip, tmp_path, combine):
+    """Each member evaluated as the evaluate job does (scores, calibration), the ensemble combined as the
+    ensemble job does; predict with both models on the batch gives the same scores."""
+    from dfdetect.evaluation.ensemble import ensemble_predictions
+    from dfdetect.evaluation.evaluate import CALIBRATED_COLUMN, with_calibrated
+
+    members = {}
+    for arch in ("cnn", "td_lstm"):
+        scored = evaluation_scores(load_model(model_paths[arch]), face_zip, tmp_path / arch, arch, "mean")
+        members[arch] = with_calibrated(scored, CALIBRATIONS[arch])
+    expected = ensemble_predictions(members, combine).set_index("video_id")[CALIBRATED_COLUMN]
+    out = tmp_path / "ensemble.csv"
+    argv = [str(face_zip), "--model", str(model_paths["cnn"]), "--model", str(model_paths["td_lstm"])]
+    assert predict.main([*argv, "--combine", combine, "--frames-step", str(STEP), "--out", str(out)]) == 0
+    table = read_csv(out).set_index("filename")
+    for video_id, score in expected.items():
+        assert table.loc[f"{video_id}.mp4", "status"] == "ok"
+        assert table.loc[f"{video_id}.mp4", "label"] == pytest.approx(score, abs=2e-6)
+    assert table["calibration"].iloc[0] == f"{combine} of cnn: temperature T=2; td_lstm: platt a=2 b=-0.3"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,8 +11,9 @@ import pytest
 
 from dfdetect.data.clean import clean_summary
 from dfdetect.data.splits import split_summary
+from dfdetect.evaluation.comparison import COMPARISON_COLUMNS, comparison_table, model_row, run_table
 from dfdetect.evaluation.metrics import evaluation_metrics
-from dfdetect.evaluation.report import COMPARISON_COLUMNS, comparison_table, model_row, write_report
+from dfdetect.evaluation.report import write_report
 from dfdetect.layout import ResultsLayout, model_result_files
 
 MODELS = {
@@ -121,7 +123,7 @@ def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results
     assert from_csv.loc[0, "epochs_run"] == 5
     markdown = md_path.read_text()
     assert "0.910 [0.850, 0.960]" in markdown
-    assert "Best by test log loss: **xception**" in markdown
+    assert "Best by mean test log loss: **xception**" in markdown
     deploy = f"The model to deploy: `{results.model_files['xception']}`"
     assert deploy in markdown and "models/xception/model.keras" in deploy
     assert f"dfdetect predict --model {results.model_files['xception']} INPUT..." in markdown
@@ -131,9 +133,9 @@ def test_report_files_hold_table_best_model_missing_and_cleaning_summary(results
         assert f"| {name} |" in markdown
     assert "removed_from_config" not in markdown
     # the main table first (what a run prints at its end), then the models and their thresholds
-    assert "| xception | middle | 0.910 [0.850, 0.960] | 0.300 | – |" in markdown
-    assert "| xception | transfer | Xception | middle | 5 | – | 0.950 |" in markdown
-    assert "| cnn | cnn | – | all | 8 | self-blended val. loss, epoch 6 | 0.950 |" in markdown  # how it was chosen
+    assert "| xception | middle | 0.910 ± – (1) | 0.300 ± – (1) | – |" in markdown  # one run: no spread
+    assert "| xception | transfer | Xception | 1 | 5 | – | 0.910 [0.850, 0.960] | 0.950 |" in markdown
+    assert "| cnn | cnn | – | 1 | 8 | self-blended val. loss, epoch 6 | 0.810 [0.750, 0.860] |" in markdown
     assert "| xception | 0.620 (validation) | 0.900 | 0.600 | 0.700 |" in markdown
     assert max(line.count("|") - 1 for line in markdown.splitlines()) <= 8  # no table wider than 8 columns
     assert "<NA>" not in markdown and "nan" not in markdown
@@ -195,9 +197,9 @@ def test_report_pages_render_the_tables_roc_figure_and_configuration(results, tm
     config = {"image_size": 64, "models": {"cnn": {"arch": "cnn"}}}
     write_report_pages(paths, table, missing, results, cleaned, splits, summary, config)
     page = paths.html.read_text()
-    assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == 3  # main, models, thresholds
+    assert page.startswith("<!DOCTYPE html>") and page.count("<table>") == 4  # main, calibration, models, thresholds
     assert "<td>xception</td>" in page and "<strong>xception</strong>" in page and "|" not in page.split("<body>")[1]
-    assert "<td>0.910 [0.850, 0.960]</td>" in page
+    assert "<td>0.910 [0.850, 0.960]</td>" in page and "<td>0.910 ± – (1)</td>" in page
     assert "Data cleaning" not in page and "Data cleaning" in paths.summary_html.read_text()
     assert "image_size: 64" in paths.config.read_text() and "<pre>" in paths.config.read_text()
     assert paths.roc.read_bytes().startswith(b"\x89PNG")
@@ -222,3 +224,106 @@ def test_roc_comparison_draws_each_dataset_and_names_one_class_scorers(tmp_path)
     plot_roc_comparison({"test split": {"a": both, "b": both}, "set s": {"a": one_class}}, tmp_path / "r.png", "t")
     plot_roc_comparison({}, tmp_path / "empty.png", "t")  # no predictions yet: a picture that says so
     assert all((tmp_path / name).read_bytes().startswith(b"\x89PNG") for name in ("r.png", "empty.png"))
+
+
+# ---------------------------------------------------------------- runs, spread, calibration, ensembles
+
+RUNS = {
+    "cnn": {"arch": "cnn", "repeats": 3},
+    "sbi": {"arch": "cnn", "fakes": "sbi", "repeats": 3},
+    "lstm": {"arch": "td_lstm", "backbone": "cnn"},
+}
+
+
+def calibrated_metrics_for(log_loss: float, roc_auc: float, calibrated: float) -> dict:
+    return metrics_for(log_loss, roc_auc) | {
+        "ece": 0.2,
+        "calibrated": {"method": "temperature", "calibration": "temperature T=2", "log_loss": calibrated, "ece": 0.05},
+        "validation": {"n": 20, "log_loss": 0.5, "log_loss_calibrated": 0.4, "ece": 0.3, "ece_calibrated": 0.1},
+    }
+
+
+@pytest.fixture()
+def run_results(tmp_path):
+    layout = ResultsLayout(tmp_path)
+    aucs = {"cnn": [0.95, 0.97, 0.99], "sbi": [0.70, 0.80, 0.90], "lstm": [0.96]}
+    for name, values in aucs.items():
+        for run, auc in enumerate(values):
+            part = layout.run_part(run)
+            write_json(Path(layout.eval_file(name, "metrics", part)), calibrated_metrics_for(1 - auc, auc, 0.9 - auc))
+            write_json(
+                Path(layout.set_eval_file(name, "unseen", "metrics", part)), calibrated_metrics_for(0.6, auc - 0.2, 0.5)
+            )
+            write_json(
+                Path(layout.train_file(name, "info", part)), {"seed": 42 + run, "best_epoch": 2, "epochs_run": 3}
+            )
+    for run, auc in enumerate([0.98, 0.96, 0.97]):
+        part = layout.run_part(run)
+        write_json(Path(layout.eval_file("duo", "metrics", part)), calibrated_metrics_for(0.1, auc, 0.08))
+        write_json(Path(layout.set_eval_file("duo", "unseen", "metrics", part)), calibrated_metrics_for(0.5, 0.8, 0.4))
+    return aucs, model_result_files(RUNS, layout, ["unseen"], ensembles={"duo": 3})
+
+
+def test_spread_is_the_mean_and_sample_standard_deviation_of_the_runs(run_results):
+    aucs, files = run_results
+    ensembles = {"duo": {"members": ["cnn", "sbi"], "combine": "mean"}}
+    table, missing = comparison_table(RUNS, files, ensembles)
+    assert missing == []
+    rows = table.set_index("model")
+    for name, values in aucs.items():
+        assert rows.loc[name, "n_runs"] == len(values)
+        assert rows.loc[name, "roc_auc_mean"] == pytest.approx(np.mean(values))
+        assert rows.loc[name, "roc_auc"] == values[0]  # run 0, the model to deploy
+        if len(values) > 1:
+            assert rows.loc[name, "roc_auc_sd"] == pytest.approx(np.std(values, ddof=1))
+        else:
+            assert pd.isna(rows.loc[name, "roc_auc_sd"])  # no spread from one run
+        calibrated = [0.9 - auc for auc in values]
+        assert rows.loc[name, "log_loss_calibrated_mean"] == pytest.approx(np.mean(calibrated))
+        assert rows.loc[name, "unseen_roc_auc_mean"] == pytest.approx(np.mean(values) - 0.2)
+    assert rows.loc["sbi", "roc_auc_sd"] == pytest.approx(np.std([0.7, 0.8, 0.9], ddof=1))
+    assert (rows.loc["duo", "arch"], rows.loc["duo", "backbone"], rows.loc["duo", "n_runs"]) == (
+        "ensemble",
+        "cnn+sbi",
+        3,
+    )
+    assert rows.loc["cnn", "val_log_loss_calibrated"] == 0.4 and rows.loc["cnn", "calibration"] == "temperature T=2"
+    runs = run_table(files)
+    assert len(runs) == 10 and list(runs.loc[runs["model"] == "cnn", "seed"]) == [42, 43, 44]
+    assert list(runs.loc[runs["model"] == "sbi", "roc_auc"]) == aucs["sbi"]
+
+
+def test_the_spread_section_says_whether_a_difference_exceeds_the_spread(run_results, tmp_path):
+    _, files = run_results
+    table, missing = comparison_table(RUNS, files, {"duo": {"members": ["cnn", "sbi"]}})
+    runs = run_table(files)
+    write_report(
+        table,
+        missing,
+        {},
+        {},
+        tmp_path / "c.csv",
+        tmp_path / "c.md",
+        runs=runs,
+        runs_path=tmp_path / "r.csv",
+        baseline="cnn",
+    )
+    markdown = (tmp_path / "c.md").read_text()
+    spread = markdown.split("## Spread over runs")[1].split("## Calibration")[0]
+    assert "| cnn | – | 0.970 ± 0.020 (3) |" in markdown  # the main table: mean ± sd (runs)
+    # sbi: 0.800 ± 0.100 vs 0.970 ± 0.020, difference -0.170 > 0.120: beyond; duo: +0.000: within
+    assert "- `sbi`: test ROC AUC -0.170 (0.800 ± 0.100 (3) vs 0.970 ± 0.020 (3)): beyond the spread" in spread
+    assert "- `duo`: test ROC AUC +0.000 (0.970 ± 0.010 (3) vs 0.970 ± 0.020 (3)): within the spread" in spread
+    assert "- `lstm`: test ROC AUC -0.010 (0.960 ± – (1) vs 0.970 ± 0.020 (3)): one run on a side" in spread
+    assert "unseen ROC AUC" in spread
+    assert "| cnn | temperature T=2 | 0.500 → 0.400 |" in markdown  # the calibration table
+    assert "## Each run" in markdown and "| sbi | 2 | 44 | 2 | 0.900 |" in markdown
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 10
+
+
+def test_a_missing_run_is_named(run_results, tmp_path):
+    _, files = run_results
+    Path(files.runs["sbi"][2].metrics).unlink()
+    table, missing = comparison_table(RUNS, files)
+    assert missing == ["sbi run 2: no metrics.json"]
+    assert table.set_index("model").loc["sbi", "n_runs"] == 2

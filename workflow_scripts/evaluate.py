@@ -1,4 +1,4 @@
-"""Snakemake adapter: evaluate one model."""
+"""Snakemake adapter: evaluate one run of one model, and calibrate its scores."""
 
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import EvaluationPaths, evaluate_model
@@ -20,4 +20,7 @@ with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakema
         n_resamples=evaluation["bootstrap"],
         seed=evaluation["seed"],
         batch_size=evaluation["batch_size"],
+        calibration_path=snakemake.output.calibration,
+        calibration_method=snakemake.params.calibration["calibration"],
+        calibration_bins=snakemake.params.calibration["calibration_bins"],
     )

@@ -1,4 +1,4 @@
-"""Snakemake adapter: score one model on one evaluation set."""
+"""Snakemake adapter: score one run of one model on one evaluation set."""
 
 from dfdetect.data.store import StorePaths
 from dfdetect.evaluation.evaluate import SetEvaluationPaths, evaluate_set
@@ -21,4 +21,6 @@ with log_to(snakemake.log[0]), job_lock(snakemake.config["results_dir"], snakema
         n_resamples=evaluation["bootstrap"],
         seed=evaluation["seed"],
         batch_size=evaluation["batch_size"],
+        calibration_path=snakemake.input.calibration,
+        calibration_bins=snakemake.params.calibration["calibration_bins"],
     )

@@ -1,7 +1,9 @@
-"""Snakemake adapter: train one model."""
+"""Snakemake adapter: train one run of one model."""
 
+from dfdetect.config import run_settings
 from dfdetect.data.landmarks.files import LandmarkPaths
 from dfdetect.data.store import StorePaths
+from dfdetect.layout import ResultsLayout
 from dfdetect.lock import job_lock
 from dfdetect.logutil import log_to
 from dfdetect.training.train import TrainPaths, train_model
@@ -14,8 +16,11 @@ with (
 ):
     train_model(
         snakemake.wildcards.model,
-        # params.settings (what changes results) decides reruns; the entry adds its speed keys (loader_workers)
-        snakemake.config["models"][snakemake.wildcards.model],
+        # params.settings (what changes results) decides reruns; the entry adds its speed keys (loader_workers);
+        # the run's entry differs from the model's in its seed only
+        run_settings(
+            snakemake.config["models"][snakemake.wildcards.model], ResultsLayout.run_number(snakemake.wildcards.run)
+        ),
         store_paths=StorePaths.group(snakemake.input.store),
         landmark_paths=LandmarkPaths.group(snakemake.input.landmarks),
         train_path=snakemake.input.train,

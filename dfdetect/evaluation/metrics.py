@@ -103,6 +103,18 @@ def probability_metrics(labels: Any, scores: Any) -> dict[str, Any]:
     return result
 
 
+def expected_calibration_error(labels: Any, scores: Any, bins: int = 10) -> float:
+    """ECE over ``bins`` equal-width probability bins: the mean over videos of |share of FAKE in the
+    video's bin - mean score in that bin| (Guo et al., ICML 2017, eq. 3; 1.0 falls in the last bin)."""
+    labels, scores = labels_and_scores(labels, scores)
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    which = np.minimum((scores * bins).astype(np.int64), bins - 1)
+    fake = np.bincount(which, weights=labels, minlength=bins)
+    score_sums = np.bincount(which, weights=scores, minlength=bins)
+    return float(np.abs(fake - score_sums).sum() / len(labels))
+
+
 def threshold_metrics(labels: Any, scores: Any, threshold: float) -> dict[str, Any]:
     """Metrics of the calls ``score >= threshold`` -> FAKE; an undefined ratio is 0.0, silently."""
     labels, scores = labels_and_scores(labels, scores)

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay, confusion_matrix
 
-from dfdetect.evaluation.metrics import CLASS_NAMES, labels_and_scores, one_class_reason
-from dfdetect.figures import new_figure, save_figure, undefined_plot
+from dfdetect.evaluation.metrics import CLASS_NAMES, expected_calibration_error, labels_and_scores, one_class_reason
+from dfdetect.figures import new_figure, new_panels, save_figure, undefined_plot
 
 ROBUSTNESS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -134,6 +135,42 @@ def plot_roc_comparison(panels: Mapping[str, Mapping[str, tuple[Any, Any]]], pat
         axes.set_ylabel("True positive rate (FAKE caught)")
         axes.set_title(f"{dataset}\n{counts}" if counts else dataset, fontsize=10)
         axes.legend(loc="lower right", fontsize=8)
+    figure.suptitle(title)
+    save_figure(figure, path)
+
+
+def plot_reliability(
+    panels: Mapping[str, tuple[Any, Any, Any]], bins: int, path: str | Path, title: str, calibrated_name: str
+) -> None:
+    """Reliability diagrams side by side, one per ``panels`` entry (name -> labels, raw scores,
+    calibrated scores): share of FAKE videos against the mean score in ``bins`` equal-width bins,
+    raw and calibrated, with each curve's expected calibration error in the legend."""
+    figure, axes_list = new_panels(len(panels), (4.6 * len(panels), 4.6))
+    for axes, (name, (labels, raw, calibrated)) in zip(axes_list, panels.items()):
+        labels, raw = labels_and_scores(labels, raw)
+        _, calibrated = labels_and_scores(labels, calibrated)
+        reason = one_class_reason(labels)
+        axes.set_title(f"{name}: {class_counts_text(labels)}", fontsize=10)
+        if reason is not None:
+            axes.text(0.5, 0.5, f"undefined:\n{reason}", ha="center", va="center", wrap=True, fontsize=9)
+            continue
+        for scores, label, style in ((raw, "raw", "s-"), (calibrated, calibrated_name, "o-")):
+            ece = expected_calibration_error(labels, scores, bins)
+            CalibrationDisplay.from_predictions(
+                labels,
+                scores,
+                n_bins=bins,
+                strategy="uniform",
+                ax=axes,
+                name=f"{label} (ECE {ece:.3f})",
+                ref_line=label == "raw",
+                marker=style[0],
+            )
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1)
+        axes.set_xlabel("Mean video score in the bin")
+        axes.set_ylabel("Share of FAKE videos in the bin")
+        axes.legend(loc="upper left", fontsize=8)
     figure.suptitle(title)
     save_figure(figure, path)
 

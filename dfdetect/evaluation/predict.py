@@ -2,7 +2,8 @@
 
     dfdetect predict --model results/models/NAME/model.keras INPUT... [--out scores.csv]
                      [--config config.yaml] [--aggregate mean|median|confident_mean]
-                     [--frames-step 10 --frames-count 30] [--backend tensorflow|jax|torch]
+                     [--frames-step 10 --frames-count 30] [--backend tensorflow|jax|torch] [--raw]
+    dfdetect predict --model A/model.keras --model B/model.keras [--combine mean|logit_mean] INPUT...
 
 An INPUT is an mp4 (faces are extracted with MTCNN exactly as ``extract_faces`` does), a folder
 of face crops (``{n}.png``, ``{n}_k.png``: one video, named by the folder), a face-batch zip
@@ -18,12 +19,18 @@ evaluated with no option given. A clip model (``td_lstm``) always scores clips o
 was built for: that length comes from the model itself, and a ``--frames-count`` that differs is
 an error.
 
-Output: CSV ``filename,label,status,n_frames_scored,n_faces_found,note`` (label = probability of
-FAKE, the DFDC submission format's two columns first; status ``ok`` or ``code: reason``; the frames
-the score comes from; the face images found in the frames searched; a note, for instance that an
-mp4 decoded only partly). A video that cannot be scored gets 0.5 and its reason; the exit code is
-1 only when no video could be scored. The output path is checked before scoring: it must be
-writable and must not be an input, the model, the config or a file inside an input folder.
+Calibration: each model's scores are calibrated with the ``calibration.json`` next to it (written by
+the workflow's evaluate job, ``dfdetect.evaluation.calibration``); ``--raw`` scores without it. Several
+``--model`` make an ensemble: each model's calibrated video scores combined per video (``--combine``,
+``dfdetect.evaluation.ensemble.combine_scores``), as the workflow's ensembles are evaluated.
+
+Output: CSV ``filename,label,status,n_frames_scored,n_faces_found,note,calibration`` (label =
+probability of FAKE, the DFDC submission format's two columns first; status ``ok`` or ``code:
+reason``; the frames the score comes from; the face images found in the frames searched; a note,
+for instance that an mp4 decoded only partly; calibration: what was applied). A video that cannot
+be scored gets 0.5 and its reason; the exit code is 1 only when no video could be scored. The
+output path is checked before scoring: it must be writable and must not be an input, a model, its
+calibration, the config or a file inside an input folder.
 
 Keras is imported after ``dfdetect.training.backend.select_backend``; MTCNN (TensorFlow) is loaded only
 when an mp4 is scored.
@@ -49,6 +56,9 @@ from dfdetect.corrupt import CorruptFileError, check_model_archive
 from dfdetect.data.faces import detect
 from dfdetect.data.faces.detect import FaceDetector, FaceSettings
 from dfdetect.evaluation.aggregate import AGGREGATIONS
+from dfdetect.evaluation.calibration import Calibration
+from dfdetect.evaluation.calibration import load as load_calibration
+from dfdetect.evaluation.ensemble import COMBINE_METHODS, combine_scores
 from dfdetect.evaluation.predict_inputs import (
     FAILED_SCORE,
     STATUS_OK,
@@ -67,15 +77,16 @@ from dfdetect.evaluation.predict_inputs import (
     zip_videos,
 )
 from dfdetect.evaluation.scoring import ModelSpec, model_spec, read_scoring_settings, score_clips
-from dfdetect.layout import SCORING_FILE
+from dfdetect.layout import CALIBRATION_FILE, SCORING_FILE
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
 
 # The DFDC submission's filename,label, then whether the video was scored, from how many frames, the
-# face images found in the frames searched, and a note (an mp4 that decoded only partly is scored
-# from the frames it has, and says so).
-OUTPUT_COLUMNS = ["filename", "label", "status", "n_frames_scored", "n_faces_found", "note"]
+# face images found in the frames searched, a note (an mp4 that decoded only partly is scored from the
+# frames it has, and says so), and the calibration applied.
+OUTPUT_COLUMNS = ["filename", "label", "status", "n_frames_scored", "n_faces_found", "note", "calibration"]
+RAW = "raw"  # the calibration column when none was applied
 VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
 
 
@@ -122,29 +133,70 @@ class PredictSettings:
         return self.selection.frame_limit
 
 
-class Scorer:
-    """Scores inputs in order, loading the face detector only when an mp4 needs it.
+@dataclass(frozen=True)
+class Member:
+    """One model of a Scorer: the loaded model, its input spec and its calibration (None: raw scores)."""
 
-    ``score_transform`` maps the video scores of a model call to the scores written (None: as the
-    model gives them); a model's calibration plugs in here."""
+    model: Any
+    spec: ModelSpec
+    calibration: Calibration | None = None
+    name: str = "model"
+
+    def describe(self) -> str:
+        return self.calibration.describe() if self.calibration is not None else RAW
+
+
+class Scorer:
+    """Scores inputs in order with one model or an ensemble of several, loading the face detector
+    only when an mp4 needs it.
+
+    ``model``: a loaded model, or a sequence of them (an ensemble, ``combine``d per video);
+    ``calibrations``: one per model (None: that model's raw scores), or None for raw scores.
+    """
 
     def __init__(
         self,
         model: Any,
         settings: PredictSettings,
         detector_factory: Callable[[], FaceDetector] = detect.load_detector,
-        score_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        calibrations: Sequence[Calibration | None] | None = None,
+        combine: str = "mean",
+        names: Sequence[str] | None = None,
     ) -> None:
-        self.model = model
-        self.spec = model_spec(model)
+        models = list(model) if isinstance(model, (list, tuple)) else [model]
+        calibrations = list(calibrations) if calibrations is not None else [None] * len(models)
+        names = list(names) if names is not None else [f"model {number + 1}" for number in range(len(models))]
+        if len(calibrations) != len(models) or len(names) != len(models):
+            raise ValueError(f"{len(models)} models, {len(calibrations)} calibrations and {len(names)} names")
+        if combine not in COMBINE_METHODS:
+            raise ValueError(f"unknown combine {combine!r}; expected one of {', '.join(COMBINE_METHODS)}")
+        self.members = [
+            Member(item, model_spec(item), calibration, name)
+            for item, calibration, name in zip(models, calibrations, names)
+        ]
+        self.combine = combine
         self.settings = settings
-        if self.spec.is_clip_model and self.spec.n_slots != settings.count:
-            raise ValueError(
-                f"the model scores clips of {self.spec.n_slots} slots, but frames count is "
-                f"{settings.count}: use --frames-count {self.spec.n_slots} (or leave it out)"
-            )
+        sizes = {member.spec.image_size for member in self.members}
+        if len(sizes) > 1:
+            raise ValueError(f"the models take frames of different sizes ({', '.join(map(str, sorted(sizes)))} px)")
+        for member in self.members:
+            if member.spec.is_clip_model and member.spec.n_slots != settings.count:
+                raise ValueError(
+                    f"{member.name} scores clips of {member.spec.n_slots} slots, but frames count is "
+                    f"{settings.count}: use --frames-count {member.spec.n_slots} (or leave it out)"
+                )
+        self.spec = self.members[0].spec
         self.detector = LazyDetector(detector_factory)
-        self.score_transform = score_transform
+
+    @property
+    def model(self) -> Any:
+        return self.members[0].model
+
+    def describe(self) -> str:
+        """What the calibration column says: each model's calibration, and how an ensemble combines them."""
+        if len(self.members) == 1:
+            return self.members[0].describe()
+        return f"{self.combine} of " + "; ".join(f"{member.name}: {member.describe()}" for member in self.members)
 
     def score(self, inputs: Sequence[str | Path], progress: bool = False) -> pd.DataFrame:
         """``OUTPUT_COLUMNS`` for every video of ``inputs``, in input order."""
@@ -166,7 +218,10 @@ class Scorer:
                         self._flush(pending, results)
                     bar.update(1)
             self._flush(pending, results)
-        rows = [(r.filename, r.label, r.status, r.n_frames_scored, r.n_faces_found, r.note) for r in results]
+        calibration = self.describe()
+        rows = [
+            (r.filename, r.label, r.status, r.n_frames_scored, r.n_faces_found, r.note, calibration) for r in results
+        ]
         return pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
 
     def videos(self, path: Path) -> Iterator[VideoClip | VideoResult]:
@@ -194,9 +249,14 @@ class Scorer:
             return
         frames = np.stack([clip.frames for _, clip in pending])
         masks = np.stack([clip.mask for _, clip in pending])
-        scores = score_clips(self.model, self.spec, frames, masks, self.settings.aggregation, self.settings.batch_size)
-        p_fake = scores.p_fake if self.score_transform is None else self.score_transform(scores.p_fake)
-        for (position, _), score in zip(pending, p_fake):
+        member_scores = []
+        for member in self.members:
+            scores = score_clips(
+                member.model, member.spec, frames, masks, self.settings.aggregation, self.settings.batch_size
+            ).p_fake
+            member_scores.append(member.calibration.apply(scores) if member.calibration is not None else scores)
+        video_scores = member_scores[0] if len(self.members) == 1 else combine_scores(member_scores, self.combine)
+        for (position, _), score in zip(pending, video_scores):
             results[position].label = round(float(score), 6)
         pending.clear()
 
@@ -231,6 +291,35 @@ def with_model_scoring(
         else:
             merged[key] = value
     return complete_config(merged)
+
+
+def model_scoring_config(
+    model_paths: Sequence[str | Path], config: Mapping[str, Any], config_path: str | None
+) -> tuple[dict[str, Any], str]:
+    """(the config the models score with, where its settings come from): their ``scoring.json`` over
+    ``config``. An ensemble's models must have been evaluated alike (one workflow config does that);
+    ValueError names the two files that differ."""
+    found = [(read_scoring_settings(path), path) for path in model_paths]
+    with_settings = [(settings, path) for (settings, path), _ in found if settings is not None]
+    for settings, path in with_settings[1:]:
+        if settings != with_settings[0][0]:
+            raise ValueError(
+                f"{with_settings[0][1]} and {path} differ: these models were evaluated with different "
+                "settings, so no one way of scoring reproduces both evaluations"
+            )
+    config_source = f"--config {config_path}" if config_path else None
+    for (settings, _), model_path in found:
+        if settings is None:
+            log.warning(
+                "%s has no %s beside it: %s apply, which may not be what evaluation used",
+                model_path,
+                SCORING_FILE,
+                config_source or "the schema's defaults",
+            )
+    if not with_settings:
+        return dict(config), config_source or "the schema's defaults"
+    settings, path = with_settings[0]
+    return with_model_scoring(config, settings, config_source), f"as evaluated, {path}"
 
 
 def describe_settings(settings: PredictSettings, source: str) -> str:
@@ -279,7 +368,23 @@ def parser() -> argparse.ArgumentParser:
         metavar="INPUT",
         help="an .mp4, a folder of {n}.png face crops, a face-batch .zip, or one face crop (.png, .jpg)",
     )
-    command.add_argument("--model", required=True, help="a saved model, e.g. results/models/cnn/model.keras")
+    command.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="a saved model, e.g. results/models/cnn/model.keras; give it several times to score an ensemble",
+    )
+    command.add_argument(
+        "--raw",
+        action="store_true",
+        help=f"scores without calibration (default: each model's {CALIBRATION_FILE}, beside it, applied)",
+    )
+    command.add_argument(
+        "--combine",
+        choices=COMBINE_METHODS,
+        default="mean",
+        help="with several --model: how their calibrated video scores are combined (default: mean)",
+    )
     command.add_argument("--out", help="CSV to write (default: stdout)")
     command.add_argument(
         "--config",
@@ -339,6 +444,23 @@ def check_output_path(out: str | Path) -> None:
         raise OSError(f"--out {out} cannot be written: {error.strerror or error}") from error
 
 
+def model_name(path: str | Path) -> str:
+    """A model's name in the calibration column: its folder (``models/NAME/model.keras``), else its file."""
+    path = Path(path)
+    return path.parent.name if path.name == "model.keras" and path.parent.name else path.name
+
+
+def model_calibration(model_path: str | Path) -> Calibration:
+    """The calibration next to a saved model; ValueError naming the file when it is missing or unreadable."""
+    path = Path(model_path).parent / CALIBRATION_FILE
+    if not path.is_file():
+        raise ValueError(
+            f"no calibration for {model_path}: {path} does not exist (the workflow's evaluate job writes it; "
+            "copy it with the model, or pass --raw to score without calibration)"
+        )
+    return load_calibration(path)
+
+
 def check_output_is_not_an_input(out: str | Path, reads: Mapping[str, str | Path | None]) -> None:
     """Fail before any scoring when ``--out`` would replace what predict reads: a file it names in
     ``reads`` (what -> path: the inputs, the model, the config), or a file inside an input folder."""
@@ -372,44 +494,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # a missing file, bad YAML, the schema's or the config checks' errors
         command.error(f"--config {args.config}: {error}")
     if args.out:
-        reads = {"the model": args.model, "the config": args.config}
+        reads = {"the config": args.config}
+        for number, path in enumerate(args.model, 1):
+            which = "the model" if len(args.model) == 1 else f"model {number} of {len(args.model)}"
+            reads[which] = path
+            reads[f"the calibration of {which}"] = Path(path).parent / CALIBRATION_FILE
         reads.update({f"input {number} of {len(args.inputs)}": path for number, path in enumerate(args.inputs, 1)})
         try:
             check_output_is_not_an_input(args.out, reads)
             check_output_path(args.out)
         except (OSError, ValueError) as error:
             command.error(str(error))
-    problem = check_model_file(args.model)
-    if problem:
-        command.error(f"cannot load model: {problem}")
+    for path in args.model:
+        problem = check_model_file(path)
+        if problem:
+            command.error(f"cannot load model: {problem}")
+    try:
+        calibrations = [None if args.raw else model_calibration(path) for path in args.model]
+    except ValueError as error:
+        command.error(str(error))
     logging.basicConfig(level=logging.INFO, format="dfdetect predict: %(message)s", stream=sys.stderr)
     try:
-        scoring, scoring_path = read_scoring_settings(args.model)
-        config = with_model_scoring(config, scoring, f"--config {args.config}" if args.config else None)
+        config, source = model_scoring_config(args.model, config, args.config)
     except (ValueError, ConfigError) as error:
         command.error(f"the model's scoring settings: {error}")
-    if scoring is None:
-        source = f"--config {args.config}" if args.config else "the schema's defaults"
-        log.warning(
-            "%s has no %s beside it: %s apply, which may not be what evaluation used", args.model, SCORING_FILE, source
-        )
-    else:
-        source = f"as evaluated, {scoring_path}"
 
     from dfdetect.training.backend import select_backend
 
     select_backend(choose_backend(args.backend, config))
     from dfdetect.training.models import load_model
 
+    models = []
+    for path in args.model:
+        try:
+            models.append(load_model(path))
+        except (OSError, ValueError) as error:
+            command.error(f"cannot load model {path}: {error}")
+    specs = [model_spec(model) for model in models]
+    clip_specs = [spec for spec in specs if spec.is_clip_model]
     try:
-        model = load_model(args.model)
-    except (OSError, ValueError) as error:
-        command.error(f"cannot load model {args.model}: {error}")
-    try:
-        scorer = Scorer(model, resolve_settings(args, config, model_spec(model)))
+        settings = resolve_settings(args, config, clip_specs[0] if clip_specs else specs[0])
+        names = [model_name(path) for path in args.model]
+        scorer = Scorer(models, settings, calibrations=calibrations, combine=args.combine, names=names)
     except (ValueError, ConfigError) as error:
         command.error(str(error))
     log.info(describe_settings(scorer.settings, source))
+    log.info("calibration: %s", scorer.describe())
     table = scorer.score(args.inputs, progress=sys.stderr.isatty())
     write_scores(table, args.out, sys.stdout)
     n_ok = int((table["status"] == STATUS_OK).sum())

@@ -1,17 +1,14 @@
-"""Model comparison: one row per configured model, sorted by log loss, plus the data summary.
+"""The model comparison's files and pages: ``comparison.csv`` (one row per model and ensemble),
+``comparison_runs.csv`` (one row per run), ``comparison.md``, and the HTML pages and overlaid ROC
+figure of ``snakemake --report`` (``write_report_pages``, the report rule).
 
-Reads what the evaluate and train jobs left on disk (``eval/{model}/metrics.json``,
-``models/{model}/train.json``). A configured model without metrics (training failed, evaluation
-did not run) still gets a row with empty metrics and is named in the "missing" list with the
-reason; the report is written either way. Folders of models that are no longer in the config
-are ignored: the report describes the configured experiment, and a removed model's stale
-results would otherwise look current.
+The tables come from ``dfdetect.evaluation.comparison``; their markdown from
+``dfdetect.evaluation.report_tables``.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -19,273 +16,55 @@ from typing import Any, ClassVar, Mapping
 import pandas as pd
 
 from dfdetect.atomic import atomic_path, atomic_write_text
-from dfdetect.evaluation.markdown import html_page, is_missing, markdown_table, number, text
-from dfdetect.evaluation.metrics import mean_perturbed_auc
+from dfdetect.evaluation.ensemble import ENSEMBLE_ARCH
+from dfdetect.evaluation.markdown import html_page
 from dfdetect.evaluation.plots import plot_roc_comparison
+from dfdetect.evaluation.report_tables import (
+    calibration_markdown,
+    cleaning_markdown,
+    generalization_markdown,
+    main_markdown,
+    mean_sd,
+    models_markdown,
+    runs_markdown,
+    spread_markdown,
+    thresholds_markdown,
+)
 from dfdetect.evaluation.run_summary import run_summary_markdown, write_run_summary
 from dfdetect.layout import REPORT_FILES, SCORING_FILE, ResultFiles, RulePaths
 
-THRESHOLD_METRICS = ("precision", "recall", "specificity")
-COMPARISON_COLUMNS = [
-    "model",
-    "arch",
-    "backbone",
-    "frames",
-    "epochs_run",
-    "best_epoch",
-    "selection",
-    "n_test",
-    "roc_auc",
-    "roc_auc_ci_low",
-    "roc_auc_ci_high",
-    "log_loss",
-    "average_precision",
-    *(f"{metric}_at_0.5" for metric in THRESHOLD_METRICS),
-    "val_threshold",
-    *(f"{metric}_at_val" for metric in THRESHOLD_METRICS),
-    "train_time_s",
-]
+INTRO_TEXT = (
+    "Video-level metrics on the test split, sorted by mean test log loss (the competition's metric). "
+    "Each figure is the mean ± sample standard deviation over the model's runs, with the number of runs "
+    "(`repeats`: the same settings with seeds seed, seed+1, ...; sd – for a single run); run 0 is the "
+    "model to deploy. ROC AUC and log loss come from probabilities; calibrated log loss from the scores "
+    "calibrated on the validation split. *Models* gives run 0's test ROC AUC with its 95% interval "
+    "(resampling families)."
+)
+THRESHOLDS_TEXT = (
+    "Run 0, at 0.5 and at the threshold chosen on the validation split (maximum "
+    "balanced accuracy), which evaluation sets also use."
+)
+
+SPREAD_TEXT = (
+    "The main table's figures are the mean ± sample standard deviation over each model's runs "
+    "(`repeats`: the same settings with seeds seed, seed+1, ...), with the number of runs. A difference "
+    "to the baseline (`evaluation.baseline`, else the first model) is *beyond the spread* when the two "
+    "mean ± sd ranges do not overlap (the difference is larger than the two sds added): a rough screen "
+    "with few runs, not a significance test; *within the spread* means these runs cannot tell the two apart."
+)
 
 
-def frames_label(model_settings: dict[str, Any], train_info: dict[str, Any]) -> str | None:
-    """What a model sees per video: the middle frame, every frame, or the whole clip (td_lstm)."""
-    if model_settings.get("arch") == "td_lstm":
-        return "clip"
-    return train_info.get("loader_mode") or model_settings.get("frames_per_video")
-
-
-def model_row(
-    name: str, model_settings: dict[str, Any], metrics: dict[str, Any] | None, train_info: dict[str, Any] | None
-) -> dict[str, Any]:
-    """One comparison row; absent settings, metrics or training facts are None."""
-    metrics = metrics or {}
-    train_info = train_info or {}
-    interval = metrics.get("roc_auc_ci") or [None, None]
-    at_default = metrics.get("at_0.5") or {}
-    at_validation = metrics.get("at_validation_threshold") or {}
-    row: dict[str, Any] = {
-        "model": name,
-        "arch": model_settings.get("arch"),
-        "backbone": model_settings.get("backbone"),
-        "frames": frames_label(model_settings, train_info),
-        "epochs_run": train_info.get("epochs_run"),
-        "best_epoch": train_info.get("best_epoch"),
-        "selection": (train_info.get("selection") or {}).get("mode"),
-        "n_test": metrics.get("n"),
-        "roc_auc": metrics.get("roc_auc"),
-        "roc_auc_ci_low": interval[0],
-        "roc_auc_ci_high": interval[1],
-        "log_loss": metrics.get("log_loss"),
-        "average_precision": metrics.get("average_precision"),
-        "val_threshold": at_validation.get("threshold"),
-        "train_time_s": train_info.get("wall_time_s"),
-    }
-    for metric in THRESHOLD_METRICS:
-        row[f"{metric}_at_0.5"] = at_default.get(metric)
-        row[f"{metric}_at_val"] = at_validation.get(metric)
-    return {column: row[column] for column in COMPARISON_COLUMNS}
-
-
-def read_json(path: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(content, None), or (None, why not) for a missing or unreadable file."""
-    if not path.is_file():
-        return None, f"no {path.name}"
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        return None, f"{path} is unreadable ({error})"
-    if not isinstance(content, dict):
-        return None, f"{path} does not hold a JSON object"
-    return content, None
-
-
-def missing_reason(metrics_problem: str, train_problem: str | None) -> str:
-    if metrics_problem != "no metrics.json":
-        return metrics_problem
-    if train_problem is None:
-        return "no metrics.json: trained, but evaluation did not finish"
-    return "no metrics.json and no train.json: training or evaluation did not finish"
-
-
-def generalization_columns(name: str, metrics: dict[str, Any] | None, files: ResultFiles) -> dict[str, Any]:
-    """Per evaluation set: ROC AUC [CI], log loss and the gap to the test split; ROC AUC per
-    manipulation (test and sets); the mean ROC AUC over every perturbed level."""
-    columns: dict[str, Any] = {}
-    test_auc = (metrics or {}).get("roc_auc")
-    for kind, entry in ((metrics or {}).get("per_manipulation") or {}).items():
-        columns[f"auc_{kind}"] = entry.get("roc_auc")
-    for set_name, path in (files.set_metrics.get(name) or {}).items():
-        set_metrics, _ = read_json(Path(path))
-        set_metrics = set_metrics or {}
-        interval = set_metrics.get("roc_auc_ci") or [None, None]
-        auc = set_metrics.get("roc_auc")
-        columns[f"{set_name}_roc_auc"] = auc
-        columns[f"{set_name}_roc_auc_ci_low"], columns[f"{set_name}_roc_auc_ci_high"] = interval
-        columns[f"{set_name}_log_loss"] = set_metrics.get("log_loss")
-        columns[f"{set_name}_n"] = set_metrics.get("n")
-        columns[f"{set_name}_auc_gap"] = auc - test_auc if auc is not None and test_auc is not None else None
-        for kind, entry in (set_metrics.get("per_manipulation") or {}).items():
-            columns[f"{set_name}_auc_{kind}"] = entry.get("roc_auc")
-    if name in files.robustness:
-        path = Path(files.robustness[name])
-        columns["mean_perturbed_auc"] = mean_perturbed_auc(pd.read_csv(path)) if path.is_file() else None
-    return columns
-
-
-def comparison_table(models: Mapping[str, Mapping[str, Any]], files: ResultFiles) -> tuple[pd.DataFrame, list[str]]:
-    """(one row per configured model sorted by log loss with missing metrics last, ["model: reason"]).
-
-    Columns: ``COMPARISON_COLUMNS``, then the generalization columns (``generalization_columns``)
-    of whatever sets, manipulations and robustness tables there are.
-    """
-    rows, missing = [], []
-    for name, settings in models.items():
-        metrics, metrics_problem = read_json(Path(files.metrics[name]))
-        train_info, train_problem = read_json(Path(files.train_info[name]))
-        if metrics_problem is not None:
-            missing.append(f"{name}: {missing_reason(metrics_problem, train_problem)}")
-        rows.append(model_row(name, settings or {}, metrics, train_info) | generalization_columns(name, metrics, files))
-    extra = list(dict.fromkeys(column for row in rows for column in row if column not in COMPARISON_COLUMNS))
-    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS + extra)
-    counts = ["epochs_run", "best_epoch", "n_test"]
-    table[counts] = table[counts].astype("Int64")  # stay integers in the CSV despite missing models
-    table = table.sort_values(["log_loss", "model"], na_position="last", kind="stable", key=sort_key)
-    return table.reset_index(drop=True), missing
-
-
-def sort_key(column: pd.Series) -> pd.Series:
-    # metric columns hold None for missing models; sort them as numbers so that None goes last
-    return pd.to_numeric(column) if column.name == "log_loss" else column
-
-
-def auc_with_interval(row: pd.Series) -> str:
-    if is_missing(row["roc_auc"]):
-        return "–"
-    if is_missing(row["roc_auc_ci_low"]) or is_missing(row["roc_auc_ci_high"]):
-        return number(row["roc_auc"])
-    return f"{number(row['roc_auc'])} [{number(row['roc_auc_ci_low'])}, {number(row['roc_auc_ci_high'])}]"
-
-
-def main_markdown(table: pd.DataFrame) -> str:
-    """The table to read first: per model its frames, test ROC AUC and log loss, each evaluation
-    set's ROC AUC, the mean perturbed ROC AUC and the training time (the end of a run prints it)."""
-    sets = set_names(table)
-    perturbed = "mean_perturbed_auc" in table.columns
-    header = ["model", "frames", "test ROC AUC [95% CI]", "test log loss"]
-    header += [f"{name} ROC AUC [95% CI]" for name in sets]
-    header += ["mean perturbed ROC AUC"] if perturbed else []
-    header += ["train time (s)"]
-    rows = []
-    for _, row in table.iterrows():
-        cells = [text(row["model"]), text(row["frames"]), auc_with_interval(row), number(row["log_loss"])]
-        cells += [interval_text(row, f"{name}_") for name in sets]
-        cells += [number(row.get("mean_perturbed_auc"))] if perturbed else []
-        cells += [number(row["train_time_s"], 0)]
-        rows.append(cells)
-    return markdown_table(header, rows)
-
-
-def models_markdown(table: pd.DataFrame) -> str:
-    """What each model is and how its training went, with the threshold-free average precision."""
-    header = ["model", "arch", "backbone", "frames", "epochs run", "selected by", "average precision"]
-    rows = [
-        [
-            text(row["model"]),
-            text(row["arch"]),
-            text(row["backbone"]),
-            text(row["frames"]),
-            text(row["epochs_run"]),
-            selection_text(row),
-            number(row["average_precision"]),
-        ]
-        for _, row in table.iterrows()
-    ]
-    return markdown_table(header, rows)
-
-
-def thresholds_markdown(table: pd.DataFrame) -> str:
-    """Precision, recall and specificity at 0.5 and at the threshold chosen on validation: a row each."""
-    header = ["model", "threshold", "precision", "recall", "specificity"]
-    rows = []
-    for _, row in table.iterrows():
-        validation = "–" if is_missing(row["val_threshold"]) else f"{number(row['val_threshold'])} (validation)"
-        for threshold, suffix in (("0.5", "at_0.5"), (validation, "at_val")):
-            rows.append(
-                [text(row["model"]), threshold, *(number(row[f"{metric}_{suffix}"]) for metric in THRESHOLD_METRICS)]
-            )
-    return markdown_table(header, rows)
-
-
-SELECTION_TEXT = {
-    "labelled": "labelled val. loss",
-    "self_blended": "self-blended val. loss",
-    "last_epoch": "last epoch",
-}
-
-
-def selection_text(row: pd.Series) -> str:
-    """How the model's saved epoch was chosen (train.json ``selection``) and which epoch it is."""
-    mode = row.get("selection")
-    if is_missing(mode):
-        return "–"
-    epoch = row.get("best_epoch")
-    return SELECTION_TEXT.get(str(mode), str(mode)) + ("" if is_missing(epoch) else f", epoch {int(epoch)}")
-
-
-def set_names(table: pd.DataFrame) -> list[str]:
-    return [
-        column.removesuffix("_roc_auc_ci_low")
-        for column in table.columns
-        if column.endswith("_roc_auc_ci_low") and column != "roc_auc_ci_low"
-    ]
-
-
-def interval_text(row: pd.Series, prefix: str) -> str:
-    """``AUC [low, high]`` from the ``{prefix}roc_auc`` columns."""
-    renamed = {
-        "roc_auc": row.get(f"{prefix}roc_auc"),
-        "roc_auc_ci_low": row.get(f"{prefix}roc_auc_ci_low"),
-        "roc_auc_ci_high": row.get(f"{prefix}roc_auc_ci_high"),
-    }
-    return auc_with_interval(pd.Series(renamed))
-
-
-def generalization_markdown(table: pd.DataFrame) -> str | None:
-    """Test, evaluation-set, per-manipulation and perturbed ROC AUC side by side; None without any."""
-    sets = set_names(table)
-    manipulations = [column for column in table.columns if column.startswith("auc_")]
-    set_manipulations = [
-        column
-        for column in table.columns
-        if any(column.startswith(f"{name}_auc_") and column != f"{name}_auc_gap" for name in sets)
-    ]
-    perturbed = "mean_perturbed_auc" in table.columns
-    if not (sets or manipulations or perturbed):
-        return None
-    header = ["model", "selected by", "test ROC AUC [95% CI]"]
-    for name in sets:
-        header += [f"{name} ROC AUC [95% CI]", f"{name} log loss", f"{name} gap to test"]
-    header += [f"test {column.removeprefix('auc_')}" for column in manipulations]
-    header += [column.replace("_auc_", " ") for column in set_manipulations]
-    header += ["mean perturbed ROC AUC"] if perturbed else []
-    rows = []
-    for _, row in table.iterrows():
-        cells = [text(row["model"]), selection_text(row), auc_with_interval(row)]
-        for name in sets:
-            gap = row.get(f"{name}_auc_gap")
-            cells += [
-                interval_text(row, f"{name}_"),
-                number(row.get(f"{name}_log_loss")),
-                "–" if is_missing(gap) else f"{float(gap):+.3f}",
-            ]
-        cells += [number(row.get(column)) for column in manipulations + set_manipulations]
-        cells += [number(row.get("mean_perturbed_auc"))] if perturbed else []
-        rows.append(cells)
-    return markdown_table(header, rows)
+CALIBRATION_TEXT = (
+    "Each model's video scores are calibrated on its validation split (`evaluation.calibration`: temperature "
+    "or Platt scaling, `models/{model}/calibration.json`; `dfdetect predict` applies it unless `--raw`); an "
+    "ensemble combines its members' calibrated scores. Log loss and expected calibration error (ECE) of the "
+    "raw → calibrated scores, run 0. Calibration keeps the order of the scores: ROC AUC does not change."
+)
 
 
 GENERALIZATION_TEXT = (
-    "How each model does on data unlike its training data: ROC AUC on each evaluation set (never "
+    "How each model (run 0) does on data unlike its training data: ROC AUC on each evaluation set (never "
     "trained on; threshold-free) and its gap to the model's own test split, ROC AUC per manipulation "
     "(that kind's fakes against all the reals) where the metadata names it, and the mean ROC AUC of the "
     "test split over every DeeperForensics-1.0 perturbation level (7 kinds x 5 levels)."
@@ -293,9 +72,23 @@ GENERALIZATION_TEXT = (
 
 
 def best_model(table: pd.DataFrame) -> pd.Series | None:
-    """The model with the lowest test log loss (the table is sorted by it), or None without metrics."""
-    scored = table[table["log_loss"].notna()]
+    """The model with the lowest mean test log loss (the table is sorted by it), or None without metrics."""
+    scored = table[table["log_loss_mean"].notna()]
     return None if scored.empty else scored.iloc[0]
+
+
+def predict_command(row: pd.Series, model_files: Mapping[str, str | Path]) -> str | None:
+    """The ``dfdetect predict`` command that scores as the row's model (or ensemble) was evaluated;
+    None when its model file is not known."""
+    if row["arch"] == ENSEMBLE_ARCH:  # its members' run-0 models, combined as the ensemble combines them
+        members = str(row["backbone"]).split("+")
+        if not all(member in model_files for member in members):
+            return None
+        models = " ".join(f"--model {model_files[member]}" for member in members)
+        return f"dfdetect predict {models} --combine {row['frames']} INPUT... --out scores.csv"
+    if row["model"] not in model_files:
+        return None
+    return f"dfdetect predict --model {model_files[row['model']]} INPUT... --out scores.csv"
 
 
 def best_model_line(table: pd.DataFrame, model_files: Mapping[str, str | Path] | None = None) -> str:
@@ -303,30 +96,36 @@ def best_model_line(table: pd.DataFrame, model_files: Mapping[str, str | Path] |
     if best is None:
         return "No model has metrics yet."
     line = (
-        f"Best by test log loss: **{best['model']}** (log loss {number(best['log_loss'])}, "
-        f"ROC AUC {auc_with_interval(best)})."
+        f"Best by mean test log loss: **{best['model']}** (log loss {mean_sd(best, 'log_loss')}, calibrated "
+        f"{mean_sd(best, 'log_loss_calibrated')}; ROC AUC {mean_sd(best, 'roc_auc')})."
     )
     model_file = (model_files or {}).get(best["model"])
     if model_file is not None:
         line += (
-            f" The model to deploy: `{model_file}` (with `{SCORING_FILE}` beside it: the frames, aggregation "
-            "and image size it was evaluated with, which `dfdetect predict` applies)."
+            f" The model to deploy: `{model_file}` (run 0, with `{SCORING_FILE}` and `calibration.json` beside "
+            "it: the frames, aggregation and image size it was evaluated with and its calibration, which "
+            "`dfdetect predict` applies)."
         )
+    elif best["arch"] == ENSEMBLE_ARCH:
+        members = ", ".join(f"`{member}`" for member in str(best["backbone"]).split("+"))
+        line += f" An ensemble: deploy its members' run-0 models ({members}), scored together as below."
     return line
 
 
 def next_steps_markdown(table: pd.DataFrame, model_files: Mapping[str, str | Path] | None = None) -> str:
     best = best_model(table)
-    model_file = (model_files or {}).get(best["model"]) if best is not None else None
+    command = predict_command(best, model_files or {}) if best is not None else None
     steps = []
-    if model_file is not None:
+    if command is not None:
         steps.append(
-            f"Score new videos (mp4, face folders, face-batch zips, single face crops) as evaluation scored the "
-            f"test split: `dfdetect predict --model {model_file} INPUT... --out scores.csv`."
+            "Score new videos (mp4, face folders, face-batch zips, single face crops) as evaluation scored the "
+            f"test split: `{command}`."
         )
     steps += [
         "Look at the HTML report (`make report`, then open `report.html`): the ROC curves of every model on "
-        "each dataset, and per model its training history, plots and robustness.",
+        "each dataset, and per model its training history, plots, calibration and robustness.",
+        "Before trusting a difference between two models, read *Spread over runs*: with one run, or runs "
+        "whose ranges overlap, the comparison cannot tell them apart.",
         "Before trusting a model on other data, read *Generalization* below: a test split holds fakes from the "
         "same generators as the training data; evaluation sets and perturbations do not. With few REAL test "
         "videos the intervals are wide: read them before the point values.",
@@ -335,60 +134,12 @@ def next_steps_markdown(table: pd.DataFrame, model_files: Mapping[str, str | Pat
     return "\n".join(f"- {step}" for step in steps)
 
 
-def balance_cells(balance: dict[str, Any]) -> list[str]:
-    share = balance.get("fake_share")
-    return [
-        text(balance.get("videos")),
-        text(balance.get("real")),
-        text(balance.get("fake")),
-        "–" if is_missing(share) else f"{100 * share:.1f}%",
-        text(balance.get("families")),
-    ]
-
-
-def cleaning_markdown(clean_summary: dict[str, Any], split_summary: dict[str, Any]) -> str:
-    balance_header = ["videos", "REAL", "FAKE", "FAKE share", "families"]
-    before_after = markdown_table(
-        ["stage", *balance_header],
-        [[stage, *balance_cells(clean_summary.get(stage) or {})] for stage in ("before", "after")],
-    )
-    dropped = clean_summary.get("dropped") or {}
-    drops = markdown_table(
-        ["drop reason", "videos"], [[reason, text(count)] for reason, count in dropped.items()] or [["(none)", "0"]]
-    )
-    splits = markdown_table(
-        ["split", *balance_header, "share of videos"],
-        [
-            [name, *balance_cells(split_summary[name]), number(split_summary[name].get("share"), 3)]
-            for name in ("train", "validation", "test")
-            if isinstance(split_summary.get(name), dict)
-        ],
-    )
-    seed = split_summary.get("seed")
-    return "\n\n".join(
-        [
-            "### Videos before and after cleaning",
-            before_after,
-            "### Videos dropped, by reason",
-            drops,
-            f"### Class balance per split (seed {text(seed)}; families never straddle splits)",
-            splits,
-        ]
-    )
-
-
-INTRO_TEXT = (
-    "Video-level metrics on the test split. ROC AUC, average precision and log loss come from "
-    "probabilities; the 95% interval resamples families. Sorted by test log loss, the competition's metric."
-)
-THRESHOLDS_TEXT = (
-    "At 0.5, and at the threshold chosen on the validation split (maximum "
-    "balanced accuracy), which evaluation sets also use."
-)
-
-
 def comparison_sections(
-    table: pd.DataFrame, missing: list[str], model_files: Mapping[str, str | Path] | None = None
+    table: pd.DataFrame,
+    missing: list[str],
+    model_files: Mapping[str, str | Path] | None = None,
+    runs: pd.DataFrame | None = None,
+    baseline: str | None = None,
 ) -> list[str]:
     """The comparison's markdown sections, for comparison.md and the HTML page."""
     missing_section = "\n".join(f"- {entry}" for entry in missing) if missing else "All configured models have metrics."
@@ -400,12 +151,19 @@ def comparison_sections(
         best_model_line(table, model_files),
         "## Next steps",
         next_steps_markdown(table, model_files),
+        "## Spread over runs",
+        SPREAD_TEXT,
+        spread_markdown(table, baseline),
         *(["## Generalization", GENERALIZATION_TEXT, generalization] if generalization else []),
+        "## Calibration",
+        CALIBRATION_TEXT,
+        calibration_markdown(table),
         "## Models",
         models_markdown(table),
         "## Decisions at a threshold",
         THRESHOLDS_TEXT,
         thresholds_markdown(table),
+        *(["## Each run", runs_markdown(runs)] if runs is not None else []),
         "## Missing models",
         missing_section,
     ]
@@ -429,14 +187,20 @@ def write_report(
     md_path: str | Path,
     run_summary: dict[str, Any] | None = None,
     model_files: Mapping[str, str | Path] | None = None,
+    runs: pd.DataFrame | None = None,
+    runs_path: str | Path | None = None,
+    baseline: str | None = None,
 ) -> None:
-    """``comparison.csv`` (the table as is) and ``comparison.md`` (formatted, with the data summary
-    and, when given, the run summary: what was ingested, kept and dropped)."""
+    """``comparison.csv`` (the table as is), ``comparison_runs.csv`` (``runs``, one row per run, when
+    given) and ``comparison.md`` (formatted: ``comparison_sections``, the data summary and, when
+    given, the run summary: what was ingested, kept and dropped)."""
     with atomic_path(csv_path, suffix=".csv") as temporary:
         table.to_csv(temporary, index=False)
-    sections = comparison_sections(table, missing, model_files) + data_sections(
-        clean_summary, split_summary, run_summary
-    )
+    if runs is not None and runs_path is not None:
+        with atomic_path(runs_path, suffix=".csv") as temporary:
+            runs.to_csv(temporary, index=False)
+    sections = comparison_sections(table, missing, model_files, runs, baseline)
+    sections += data_sections(clean_summary, split_summary, run_summary)
     atomic_write_text(md_path, "\n\n".join(sections) + "\n")
 
 
@@ -445,6 +209,7 @@ class ReportPaths(RulePaths):
     """Every file the report rule writes; the field names are its output names."""
 
     csv: Path
+    runs: Path  # one row per run of every model and ensemble
     markdown: Path
     html: Path  # the comparison, rendered (shown in the page of `snakemake --report`)
     roc: Path  # every model's ROC curve on the test split and on each evaluation set
@@ -464,18 +229,32 @@ def write_report_pages(
     split_summary: dict[str, Any],
     run_summary: dict[str, Any],
     config: Mapping[str, Any],
+    runs: pd.DataFrame | None = None,
+    baseline: str | None = None,
 ) -> None:
-    """Everything the report rule writes: comparison.csv/.md, the run summary, and the pages and
-    figure of the HTML report (comparison, data, configuration, every model's ROC curves)."""
+    """Everything the report rule writes: comparison.csv/.md, comparison_runs.csv, the run summary,
+    and the pages and figure of the HTML report (comparison, data, configuration, every model's ROC
+    curves)."""
     write_report(
-        table, missing, clean_summary, split_summary, paths.csv, paths.markdown, run_summary, files.model_files
+        table,
+        missing,
+        clean_summary,
+        split_summary,
+        paths.csv,
+        paths.markdown,
+        run_summary,
+        files.model_files,
+        runs,
+        paths.runs,
+        baseline,
     )
     write_run_summary(run_summary, paths.summary)
-    atomic_write_text(paths.html, html_page("Model comparison", comparison_sections(table, missing, files.model_files)))
+    comparison = comparison_sections(table, missing, files.model_files, runs, baseline)
+    atomic_write_text(paths.html, html_page("Model comparison", comparison))
     data = ["# Data", *data_sections(clean_summary, split_summary, run_summary)]
     atomic_write_text(paths.summary_html, html_page("Data", data))
     atomic_write_text(paths.config, config_page(config))
-    plot_roc_comparison(roc_panels(files), paths.roc, "ROC curves of every model")
+    plot_roc_comparison(roc_panels(files), paths.roc, "ROC curves of every model (run 0)")
 
 
 def roc_panels(files: ResultFiles) -> dict[str, dict[str, tuple[Any, Any]]]:
@@ -496,7 +275,7 @@ def roc_panels(files: ResultFiles) -> dict[str, dict[str, tuple[Any, Any]]]:
 CONFIG_TEXT = (
     "The settings this run's results were computed with (`config.yaml`, or the file given with "
     "`--configfile`, completed with the schema's defaults). Keys that change only speed (`resources`, "
-    "`loader_workers`) are left out: they change no result. Every key is described in "
+    "`loader_workers`, `loader_threads`) are left out: they change no result. Every key is described in "
     "`dfdetect/config.schema.yaml`."
 )
 

@@ -578,9 +578,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out-dir", help="where to write the model (default: {results_dir}/models/{model})")
     parser.add_argument("--backend", help="override keras_backend (tensorflow | jax | torch)")
     parser.add_argument("--epochs", type=int, help="override the model's epochs")
+    parser.add_argument(
+        "--run", type=int, default=0, help="run R of a model with repeats: seed + R, in models/{model}/runs/R/"
+    )
     args = parser.parse_args(argv)
 
-    from dfdetect.config import did_you_mean, load_config
+    from dfdetect.config import did_you_mean, encoder_run, load_config, run_settings
 
     config = load_config(args.config)
     models = config["models"]
@@ -589,17 +592,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"model {args.model!r} is not in {args.config}{did_you_mean(args.model, models)} "
             f"(models: {', '.join(models) or 'none'})"
         )
-    settings = dict(models[args.model])
+    try:
+        settings = run_settings(models[args.model], args.run)
+    except ValueError as error:
+        parser.error(f"--run {args.run}: {error}")
     if args.epochs:
         settings["epochs"] = args.epochs
     layout = ResultsLayout(args.results_dir or config["results_dir"])
+    run = layout.run_part(args.run)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     store_paths = StorePaths.in_folder(layout.store_dir())
     if not store_paths:
         parser.error(f"no frame store under {layout.store_dir()}: run `snakemake --until split` first")
     encoder_from = settings.get("encoder_from")
     # In the workflow's model folder, hold the workflow's train job lock: never two trainers on one folder.
-    lock = job_lock(layout.root, layout.train_log(args.model)) if not args.out_dir else contextlib.nullcontext()
+    lock = job_lock(layout.root, layout.train_log(args.model, run)) if not args.out_dir else contextlib.nullcontext()
     try:
         with lock:
             train_model(
@@ -609,10 +616,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 landmark_paths=LandmarkPaths.in_folder(layout.store_dir()),
                 train_path=layout.split("train"),
                 validation_path=layout.split("validation"),
-                paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model)),
+                paths=TrainPaths.in_folder(args.out_dir or layout.model_dir(args.model, run)),
                 image_size=config["image_size"],
                 backend=args.backend or config["keras_backend"],
-                encoder_path=layout.train_file(encoder_from, "model") if encoder_from else None,
+                encoder_path=layout.train_file(
+                    encoder_from, "model", layout.run_part(encoder_run(models, encoder_from, args.run))
+                )
+                if encoder_from
+                else None,
             )
     except ResultsLockError as error:
         parser.error(str(error))
