@@ -8,7 +8,7 @@ Packs one demo face batch at ``--size`` (realistic noisy crops) and finds its la
 landmarks job does (the default model, dlib68; frames without a face use the fallback), then for
 each recipe (augment none, flip and dfdc_winner; fakes sbi; sbi with dfdc_winner) builds the
 training loader with
-``dfdetect.training.train.make_loaders`` (``frames_per_video: all``, the schema's defaults
+``dfdetect.training.inputs.make_loaders`` (``frames_per_video: all``, the schema's defaults
 otherwise: worker processes) with ``loader_workers`` 1 and N (default: the cores this process may
 use), and reads its batches in order as Keras's ``fit`` does (``dataset[i]``, then
 ``on_epoch_end``). One untimed epoch first (the workers' start-up, their pipelines), then the two
@@ -43,8 +43,9 @@ import pandas as pd  # noqa: E402
 
 from benchmarks.pack import BATCH, machine_load, machine_share, make_batch, store_landmarks  # noqa: E402
 from dfdetect.data.store import FrameStore, StorePaths, pack_batch  # noqa: E402
+from dfdetect.training.inputs import make_loaders  # noqa: E402
 from dfdetect.training.recipes import Recipe  # noqa: E402
-from dfdetect.training.train import TrainSettings, make_loaders  # noqa: E402
+from dfdetect.training.train import TrainSettings  # noqa: E402
 from dfdetect.training.workers import usable_cores  # noqa: E402
 
 RECIPES = {

@@ -117,9 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from benchmarks.pack import machine_load
     from dfdetect.data.store import FrameStore
+    from dfdetect.training.inputs import make_loaders
     from dfdetect.training.models import build_model
     from dfdetect.training.recipes import Recipe
-    from dfdetect.training.train import TrainSettings, make_loaders
+    from dfdetect.training.train import TrainSettings
 
     policy = set_mixed_precision(args.mixed_precision)
     n_frames = args.epoch_batches * args.batch_size

@@ -9,17 +9,15 @@ sys.path.insert(0, workflow.basedir)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p))
 
 from dfdetect.config import (
-    ConfigError,
     check_config,
-    data_sources,
-    discover_batches,
     encoder_run,
     ensemble_runs,
-    evaluation_sets,
     result_settings,
     run_settings,
     validate_config,
 )
+from dfdetect.config_errors import ConfigError
+from dfdetect.sources import data_sources, discover_batches, evaluation_sets
 from snakemake.settings.types import DeploymentMethod
 
 from dfdetect.layout import FIRST_RUN, LANDMARK_FILES, STORE_FILES, TRAINING_DATA, ResultsLayout

@@ -1,6 +1,6 @@
 # Demo batches in exactly the DFDC face-batch format: the training data (demo.enabled) and the
 # evaluation sets that name a `demo:` (under sets/NAME/, with their own seed and manipulations).
-from dfdetect.config import demo_spec
+from dfdetect.sources import demo_spec
 from dfdetect.layout import demo_batch_index
 
 

@@ -1,7 +1,7 @@
 # Face extraction: each raw DFDC video part in raw_video_dir (dfdc_train_part_{part}.zip, mp4 files
 # and metadata.json) becomes a face batch under {results}/faces, which ingest then reads like a
 # downloaded batch (common.smk's batch_zip points batch {part}-0 at it).
-from dfdetect.config import raw_video_parts
+from dfdetect.sources import raw_video_parts
 
 RAW_VIDEO_PARTS = {data: raw_video_parts(config, data) for data in DATA_BATCHES}  # data -> part number -> raw zip
 FACE_SETTINGS = result_settings(config["faces"], "faces")

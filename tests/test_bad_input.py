@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dfdetect.config import ConfigError, check_config, validate_config
+from dfdetect.config import check_config, validate_config
+from dfdetect.config_errors import ConfigError
 from dfdetect.data.facebatch import FaceBatchError, parse_face_member
 from dfdetect.data.ingest import ingest_batch
 from dfdetect.data.reduce import select_frames

@@ -11,22 +11,20 @@ import pytest
 import yaml
 
 from dfdetect.config import (
-    ConfigError,
     check_config,
     complete_config,
     complete_section,
     default_config,
-    discover_batches,
     load_config,
-    part_number,
-    raw_video_parts,
     result_settings,
     run_settings,
 )
+from dfdetect.config_errors import ConfigError
 from dfdetect.data.demo import DemoSpec
 from dfdetect.data.faces.detect import FaceSettings
 from dfdetect.layout import ResultsLayout, batch_file_name, raw_video_part_number
 from dfdetect.schema import SCHEMA_PATH, run_count_keys, schema_default, section_schema, speed_keys
+from dfdetect.sources import discover_batches, part_number, raw_video_parts
 
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
 
@@ -291,7 +289,7 @@ def test_section_settings_take_defaults_and_ranges_from_the_schema_only(index):
 
 
 def test_predict_settings_take_the_schema_defaults_and_ranges():
-    from dfdetect.evaluation.predict import PredictSettings
+    from dfdetect.evaluation.predict_settings import PredictSettings
 
     assert all(field.default is dataclasses.MISSING for field in dataclasses.fields(PredictSettings))
     settings = PredictSettings.of()
@@ -359,7 +357,7 @@ def test_model_builders_default_to_the_schema_weights():
 
 
 def test_a_demo_set_takes_the_main_demo_settings_with_its_own_keys(tmp_path):
-    from dfdetect.config import data_sources, demo_spec
+    from dfdetect.sources import data_sources, demo_spec
 
     config = complete_config(
         {

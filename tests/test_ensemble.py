@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy.special import expit, logit
 
-from dfdetect.config import ConfigError, check_config, complete_config, ensemble_runs
+from dfdetect.config import check_config, complete_config, ensemble_runs
+from dfdetect.config_errors import ConfigError
 from dfdetect.evaluation.ensemble import EnsembleSettings, combine_scores, ensemble_predictions, evaluate_ensemble
 from dfdetect.evaluation.evaluate import CALIBRATED_COLUMN, EvaluationPaths
 

@@ -31,7 +31,8 @@ from dfdetect.data.reduce import select_batch_frames  # noqa: E402
 from dfdetect.data.store import FrameStore, decode_face, pack_batch  # noqa: E402
 from dfdetect.evaluation import predict, predict_inputs, scoring  # noqa: E402
 from dfdetect.evaluation.calibration import Calibration  # noqa: E402
-from dfdetect.evaluation.predict import PredictSettings, Scorer  # noqa: E402
+from dfdetect.evaluation.predict import Scorer  # noqa: E402
+from dfdetect.evaluation.predict_settings import PredictSettings, resolve_settings  # noqa: E402
 from dfdetect.evaluation.scoring import score_store_videos  # noqa: E402
 from dfdetect.schema import schema_default  # noqa: E402
 from dfdetect.training.models import build_model, load_model  # noqa: E402
@@ -136,14 +137,14 @@ def test_settings_come_from_the_command_line_over_the_config_over_the_model(mode
     )
     args = predict.parser().parse_args(["x.mp4", "--model", "m.keras", "--frames-step", "7"])
     cnn_spec = scoring.model_spec(models["cnn"])
-    settings = predict.resolve_settings(args, config, cnn_spec)
+    settings = resolve_settings(args, config, cnn_spec)
     assert settings == PredictSettings.of(faces=FaceSettings.of(every_k=3), step=7, count=COUNT, aggregation="median")
-    assert predict.resolve_settings(args, default_config(), cnn_spec).count == schema_default("frames", "count")
+    assert resolve_settings(args, default_config(), cnn_spec).count == schema_default("frames", "count")
     # a clip model scores clips of its own length, whatever the config's frames.count says
     clip_spec = scoring.model_spec(models["td_lstm"])
-    assert predict.resolve_settings(args, default_config(), clip_spec).count == COUNT
+    assert resolve_settings(args, default_config(), clip_spec).count == COUNT
     other_count = complete_config({"frames": {"count": COUNT + 3}})
-    assert predict.resolve_settings(args, other_count, clip_spec).count == COUNT
+    assert resolve_settings(args, other_count, clip_spec).count == COUNT
     with pytest.raises(ValueError, match="evaluation.aggregate"):
         PredictSettings.of(aggregation="max")
 

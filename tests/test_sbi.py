@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import dfdetect.training.augment
-from dfdetect.config import ConfigError, _check_recipes
+from dfdetect.config import _check_recipes
+from dfdetect.config_errors import ConfigError
 from dfdetect.data.landmarks.geometry import LEFT_EYE, RIGHT_EYE, face_ellipse, face_hull, fallback_keypoints
 from dfdetect.training.augment import sample_rng
 from dfdetect.training.recipes import Recipe, RecipeError, RecipePlan

@@ -17,7 +17,7 @@ used) over ``--config`` (validated and completed like the workflow's, with
 ``dfdetect.config.load_config``) over the schema's defaults. So a model scores exactly as it was
 evaluated with no option given. A clip model (``td_lstm``) always scores clips of the length it
 was built for: that length comes from the model itself, and a ``--frames-count`` that differs is
-an error.
+an error. ``dfdetect.evaluation.predict_settings`` resolves them.
 
 Calibration: each model's scores are calibrated with the ``calibration.json`` next to it (written by
 the workflow's evaluate job, ``dfdetect.evaluation.calibration``); ``--raw`` scores without it. Several
@@ -42,7 +42,7 @@ import argparse
 import logging
 import os
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence, TextIO
 
@@ -51,10 +51,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from dfdetect.atomic import atomic_path, temporary_name
-from dfdetect.config import complete_config
 from dfdetect.corrupt import CorruptFileError, check_model_archive
 from dfdetect.data.faces import detect
-from dfdetect.data.faces.detect import FaceDetector, FaceSettings
+from dfdetect.data.faces.detect import FaceDetector
 from dfdetect.evaluation.aggregate import AGGREGATIONS
 from dfdetect.evaluation.calibration import Calibration
 from dfdetect.evaluation.calibration import load as load_calibration
@@ -62,7 +61,6 @@ from dfdetect.evaluation.ensemble import COMBINE_METHODS, combine_scores
 from dfdetect.evaluation.predict_inputs import (
     FAILED_SCORE,
     STATUS_OK,
-    FrameSelection,
     LazyDetector,
     VideoClip,
     VideoFailure,
@@ -76,8 +74,15 @@ from dfdetect.evaluation.predict_inputs import (
     selected_clips,
     zip_videos,
 )
-from dfdetect.evaluation.scoring import ModelSpec, model_spec, read_scoring_settings, score_clips
-from dfdetect.layout import CALIBRATION_FILE, SCORING_FILE
+from dfdetect.evaluation.predict_settings import (
+    PredictSettings,
+    choose_backend,
+    describe_settings,
+    model_scoring_config,
+    resolve_settings,
+)
+from dfdetect.evaluation.scoring import ModelSpec, model_spec, score_clips
+from dfdetect.layout import CALIBRATION_FILE
 from dfdetect.schema import schema_default
 
 log = logging.getLogger(__name__)
@@ -88,49 +93,6 @@ log = logging.getLogger(__name__)
 OUTPUT_COLUMNS = ["filename", "label", "status", "n_frames_scored", "n_faces_found", "note", "calibration"]
 RAW = "raw"  # the calibration column when none was applied
 VIDEO_CHUNK = 32  # videos scored per model call: fewer calls, bounded memory
-
-
-@dataclass(frozen=True)
-class PredictSettings:
-    """The config's faces, frames (step, count) and evaluation (aggregate, batch_size) settings.
-    Build it with ``from_config`` (a complete config) or ``of`` (keywords over the schema's defaults)."""
-
-    faces: FaceSettings
-    step: int  # one slot per `step` frame indices
-    count: int  # slots per video
-    aggregation: str
-    batch_size: int  # frames (or clips) per model batch
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "PredictSettings":
-        """From a complete config (``load_config`` / ``default_config``)."""
-        return cls(
-            faces=FaceSettings.from_mapping(config["faces"]),
-            step=config["frames"]["step"],
-            count=config["frames"]["count"],
-            aggregation=config["evaluation"]["aggregate"],
-            batch_size=config["evaluation"]["batch_size"],
-        )
-
-    @classmethod
-    def of(cls, faces: FaceSettings | None = None, **values: Any) -> "PredictSettings":
-        """Keywords (step, count, aggregation, batch_size) over the schema's defaults, checked by it."""
-        frames = {key: values.pop(key) for key in ("step", "count") if key in values}
-        evaluation = {"aggregate": values.pop("aggregation")} if "aggregation" in values else {}
-        if "batch_size" in values:
-            evaluation["batch_size"] = values.pop("batch_size")
-        if values:
-            raise TypeError(f"PredictSettings.of: unknown settings {', '.join(values)}")
-        settings = cls.from_config(complete_config({"frames": frames, "evaluation": evaluation}))
-        return settings if faces is None else replace(settings, faces=faces)
-
-    @property
-    def selection(self) -> FrameSelection:
-        return FrameSelection(self.step, self.count)
-
-    @property
-    def frame_limit(self) -> int:
-        return self.selection.frame_limit
 
 
 @dataclass(frozen=True)
@@ -264,97 +226,6 @@ class Scorer:
 # ---------------------------------------------------------------- command line
 
 
-def with_model_scoring(
-    config: Mapping[str, Any], scoring: Mapping[str, Any] | None, config_source: str | None = None
-) -> dict[str, Any]:
-    """A complete config with the settings the model was evaluated with (its ``scoring.json``,
-    ``dfdetect.evaluation.scoring.scoring_settings``) over it. Where a config given on the command
-    line (``config_source``) says otherwise, the model's setting wins and a warning says so."""
-    if not scoring:
-        return dict(config)
-    merged: dict[str, Any] = dict(config)
-    for key, value in scoring.items():
-        if key not in config:
-            continue  # a key this version does not know (or the model's own image_size): nothing to apply
-        if isinstance(value, Mapping):
-            for name, setting in value.items():
-                if config_source and name in config[key] and config[key][name] != setting:
-                    log.warning(
-                        "%s says %s.%s %r, the model was evaluated with %r: the model's applies",
-                        config_source,
-                        key,
-                        name,
-                        config[key][name],
-                        setting,
-                    )
-            merged[key] = {**config[key], **value}
-        else:
-            merged[key] = value
-    return complete_config(merged)
-
-
-def model_scoring_config(
-    model_paths: Sequence[str | Path], config: Mapping[str, Any], config_path: str | None
-) -> tuple[dict[str, Any], str]:
-    """(the config the models score with, where its settings come from): their ``scoring.json`` over
-    ``config``. An ensemble's models must have been evaluated alike (one workflow config does that);
-    ValueError names the two files that differ."""
-    found = [(read_scoring_settings(path), path) for path in model_paths]
-    with_settings = [(settings, path) for (settings, path), _ in found if settings is not None]
-    for settings, path in with_settings[1:]:
-        if settings != with_settings[0][0]:
-            raise ValueError(
-                f"{with_settings[0][1]} and {path} differ: these models were evaluated with different "
-                "settings, so no one way of scoring reproduces both evaluations"
-            )
-    config_source = f"--config {config_path}" if config_path else None
-    for (settings, _), model_path in found:
-        if settings is None:
-            log.warning(
-                "%s has no %s beside it: %s apply, which may not be what evaluation used",
-                model_path,
-                SCORING_FILE,
-                config_source or "the schema's defaults",
-            )
-    if not with_settings:
-        return dict(config), config_source or "the schema's defaults"
-    settings, path = with_settings[0]
-    return with_model_scoring(config, settings, config_source), f"as evaluated, {path}"
-
-
-def describe_settings(settings: PredictSettings, source: str) -> str:
-    return (
-        f"scoring with frames step {settings.step}, count {settings.count}, aggregate {settings.aggregation} ({source})"
-    )
-
-
-def resolve_settings(args: argparse.Namespace, config: Mapping[str, Any], spec: ModelSpec) -> PredictSettings:
-    """Command-line values over a complete config's (``load_config`` / ``default_config``).
-
-    A clip model's slot count is its own (see the module docstring).
-    """
-    count = args.frames_count or config["frames"]["count"]
-    if spec.is_clip_model:
-        if args.frames_count not in (None, spec.n_slots):
-            raise ValueError(
-                f"the model scores clips of {spec.n_slots} slots, but --frames-count is "
-                f"{args.frames_count}: use --frames-count {spec.n_slots} (or leave it out)"
-            )
-        if config["frames"]["count"] != spec.n_slots:
-            log.info(
-                "the model scores clips of %d slots: the config's frames.count (%d) does not apply",
-                spec.n_slots,
-                config["frames"]["count"],
-            )
-        count = spec.n_slots
-    frames = {"step": args.frames_step or config["frames"]["step"], "count": count}
-    evaluation = {
-        "aggregate": args.aggregate or config["evaluation"]["aggregate"],
-        "batch_size": args.batch_size or config["evaluation"]["batch_size"],
-    }
-    return PredictSettings.from_config(complete_config({**config, "frames": frames, "evaluation": evaluation}))
-
-
 def parser() -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(
         prog="dfdetect predict",
@@ -420,10 +291,6 @@ def parser() -> argparse.ArgumentParser:
     return command
 
 
-def choose_backend(requested: str | None, config: Mapping[str, Any]) -> str:
-    return requested or os.environ.get("KERAS_BACKEND") or config["keras_backend"]
-
-
 def check_model_file(path: str | Path) -> str | None:
     """Why ``path`` cannot be a saved Keras model, or None (checked before Keras is imported)."""
     try:
@@ -485,7 +352,8 @@ def write_scores(table: pd.DataFrame, out: str | None, stdout: TextIO) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from dfdetect.config import ConfigError, default_config, load_config
+    from dfdetect.config import default_config, load_config
+    from dfdetect.config_errors import ConfigError
 
     command = parser()
     args = command.parse_args(argv)
