@@ -191,7 +191,7 @@ def test_a_finished_training_is_kept_in_last_good(prepared, tmp_path):
         assert os.path.samefile(out / name, out / "last_good" / name)  # a hard link: no copy
     first = (out / "model.keras").read_bytes()
     (out / "model.keras").unlink()  # as Snakemake deletes a job's outputs before a retrain
-    with pytest.raises(ValueError, match="NoSuchNet"):  # a retrain that fails
+    with pytest.raises(TrainingError, match="NoSuchNet"):  # a retrain that fails (here: at its config check)
         run_training(prepared, "kept", {"arch": "transfer", "backbone": "NoSuchNet", "weights": None}, out_dir=out)
     assert (out / "last_good/model.keras").read_bytes() == first
 

@@ -133,7 +133,8 @@ def test_predict_on_the_raw_mp4s_gives_the_evaluation_scores(finished, tmp_path)
     assert predict.main(argv) == 0
     scores = pd.read_csv(out, keep_default_na=False)
     assert list(scores["status"]) == ["ok"] * len(mp4s)
-    assert scores["label"].tolist() == pytest.approx(evaluated["p_fake"].tolist(), abs=2e-6)
+    # predict applies the model's calibration (calibration.json beside it), as evaluation's calibrated score
+    assert scores["label"].tolist() == pytest.approx(evaluated["p_fake_calibrated"].tolist(), abs=2e-6)
 
 
 @pytest.mark.slow

@@ -107,7 +107,9 @@ def test_predict_without_a_config_scores_the_test_split_as_evaluation_did(traine
         scored = scored[scored["video_id"].isin(test_videos)].set_index("video_id")
         evaluated = pd.read_parquet(workdir / f"results/eval/{model}/predictions.parquet").set_index("video_id")
         assert sorted(scored.index) == sorted(evaluated.index) and (scored["status"] == "ok").all()
-        assert scored["label"].to_dict() == pytest.approx(evaluated["p_fake"].round(6).to_dict(), abs=2e-6)
+        # the model's calibration applies (calibration.json beside it): evaluation's calibrated score
+        expected = evaluated["p_fake_calibrated"].round(6).to_dict()
+        assert scored["label"].to_dict() == pytest.approx(expected, abs=2e-6)
         assert scored["n_frames_scored"].to_dict() == evaluated["n_frames_scored"].to_dict()
 
 
@@ -155,7 +157,7 @@ def test_the_end_of_a_run_shows_how_the_models_did_and_what_to_do_next(trained):
     workdir, config = trained
     command = [sys.executable, "-m", "dfdetect.cli", "where", "--configfile", str(config)]
     printed = subprocess.run(command, cwd=workdir, capture_output=True, text=True, check=True).stdout
-    assert "| model | frames | test ROC AUC [95% CI] | test log loss |" in printed
+    assert "| model | frames | test ROC AUC | test log loss | calibrated log loss |" in printed
     assert "| small_cnn | all |" in printed and "| small_lstm | clip |" in printed
     assert "the model to deploy: results/models/small_" in printed
     assert f"make report CONFIG={config}" in printed and "dfdetect predict --model results/models/" in printed

@@ -147,7 +147,7 @@ def test_more_repeats_train_only_the_new_runs_and_fewer_rerun_nothing(evaluated)
     more = runs_config(workdir, dict(MODELS, twice={**MODELS["twice"], "repeats": 3}), name="more.yaml")
     output = snakemake(workdir, more, "-n").stdout
     assert planned_wildcards(output, "train", "run") == {"/runs/2"}
-    assert planned_jobs(output) == {"train": 1, "evaluate": 1, "evaluate_set": 1, "report": 1, "all": 1}
+    assert planned_jobs(output) == {"train": 1, "evaluate": 1, "scoring": 1, "evaluate_set": 1, "report": 1, "all": 1}
     fewer = runs_config(workdir, dict(MODELS, twice={**MODELS["twice"], "repeats": 1}), name="fewer.yaml")
     assert set(planned_jobs(snakemake(workdir, fewer, "-n").stdout)) <= {"report", "all"}
 
