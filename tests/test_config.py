@@ -379,12 +379,16 @@ def test_a_demo_set_takes_the_main_demo_settings_with_its_own_keys(tmp_path):
     [
         ({"raw_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_dir"),
         ({"raw_video_dir": "/nonexistent/folder"}, "evaluation.sets.s.raw_video_dir"),
-        ({"raw_dir": "/tmp", "demo": {"seed": 1}}, "evaluation.sets.s"),
+        ({"raw_dir": "EXISTING", "demo": {"seed": 1}}, "evaluation.sets.s"),
     ],
 )
-def test_bad_sets_name_their_key(entry, key):
+def test_bad_sets_name_their_key(entry, key, tmp_path):
+    # an existing folder apart from results_dir (wherever the checkout is: /tmp itself may hold it)
+    entry = {name: str(tmp_path / "raw") if value == "EXISTING" else value for name, value in entry.items()}
+    (tmp_path / "raw").mkdir()
+    config = {"results_dir": str(tmp_path / "results"), "evaluation": {"sets": {"s": entry}}}
     with pytest.raises(ConfigError) as raised:
-        check_config(complete_config({"evaluation": {"sets": {"s": entry}}}))
+        check_config(complete_config(config))
     assert raised.value.key == key
 
 
