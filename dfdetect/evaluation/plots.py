@@ -116,7 +116,8 @@ def plot_roc_comparison(panels: Mapping[str, Mapping[str, tuple[Any, Any]]], pat
         return
     columns = min(len(panels), 3)
     rows = -(-len(panels) // columns)
-    figure = Figure(figsize=(4.6 * columns, 4.4 * rows + 0.4), dpi=110, layout="constrained")
+    # square panels (RocCurveDisplay sets an equal aspect): tall enough for the two-line title and the x label
+    figure = Figure(figsize=(4.6 * columns, 5.0 * rows + 0.5), dpi=110, layout="constrained")
     FigureCanvasAgg(figure)
     for number, (dataset, curves) in enumerate(panels.items(), start=1):
         axes = figure.add_subplot(rows, columns, number)
