@@ -62,9 +62,9 @@ def report(argv: Sequence[str]) -> int:
     """The comparison from whatever metrics exist, listing the models that have none and why.
 
     The Snakemake `report` rule waits for every configured model; after a run in which one
-    model failed (`snakemake --keep-going`), this writes the report of the others. It prints the
-    spread over runs (mean ± sd per model, and whether each model's difference to the baseline
-    exceeds it): the README's demo table.
+    model failed (`snakemake --keep-going`), this writes the report of the others. It prints whether
+    each model's difference to the baseline exceeds the spread over runs (`comparison.md`'s
+    *Spread over runs*).
     """
     from dfdetect.config import ensemble_runs
     from dfdetect.evaluation.comparison import baseline_name, comparison_table, run_table

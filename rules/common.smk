@@ -202,6 +202,17 @@ def data_labels(item):
     return labels
 
 
+def run_labels(**labels):
+    """A model run's labels in the report: each value formatted with the job's wildcards, the run
+    as "run N" (its wildcard is "" for run 0)."""
+
+    def format_labels(wildcards):
+        run = f"run {LAYOUT.run_number(wildcards.run)}"
+        return {key: run if key == "run" else value.format(**wildcards) for key, value in labels.items()}
+
+    return format_labels
+
+
 def evaluation_plot(output, caption, name="{model}"):
     """An evaluation figure of a model's (or, with name "{ensemble}", an ensemble's) run."""
     return report(
@@ -209,7 +220,7 @@ def evaluation_plot(output, caption, name="{model}"):
         caption=f"../report/{caption}.rst",
         category="Evaluation",
         subcategory=name,
-        labels={"model": name, "run": "{run}", "figure": caption.replace("_", " ")},
+        labels=run_labels(model=name, run="{run}", figure=caption.replace("_", " ")),
     )
 
 
@@ -219,7 +230,7 @@ def set_plot(output, caption, name="{model}"):
         caption=f"../report/{caption}.rst",
         category="Evaluation sets",
         subcategory="{set}",
-        labels={"model": name, "run": "{run}", "set": "{set}", "figure": caption.replace("_", " ")},
+        labels=run_labels(model=name, run="{run}", set="{set}", figure=caption.replace("_", " ")),
     )
 
 

@@ -19,7 +19,7 @@ rule train:
             caption="../report/history.rst",
             category="Training",
             subcategory="{model}",
-            labels={"model": "{model}", "run": "{run}", "figure": "training history"},
+            labels=run_labels(model="{model}", run="{run}", figure="training history"),
         ),
         info=LAYOUT.train_file("{model}", "info", "{run}"),
         samples=report(
@@ -27,7 +27,7 @@ rule train:
             caption="../report/training_samples.rst",
             category="Training",
             subcategory="{model}",
-            labels={"model": "{model}", "run": "{run}", "figure": "training inputs (16 samples)"},
+            labels=run_labels(model="{model}", run="{run}", figure="training inputs (16 samples)"),
         ),
     log:
         LAYOUT.train_log("{model}", "{run}"),
