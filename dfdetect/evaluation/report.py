@@ -31,7 +31,7 @@ from dfdetect.evaluation.report_tables import (
     thresholds_markdown,
 )
 from dfdetect.evaluation.run_summary import run_summary_markdown, write_run_summary
-from dfdetect.layout import REPORT_FILES, SCORING_FILE, ResultFiles, RulePaths
+from dfdetect.layout import CALIBRATION_FILE, REPORT_FILES, SCORING_FILE, ResultFiles, RulePaths
 
 INTRO_TEXT = (
     "Video-level metrics on the test split, sorted by mean test log loss (the competition's metric). "
@@ -102,7 +102,7 @@ def best_model_line(table: pd.DataFrame, model_files: Mapping[str, str | Path] |
     model_file = (model_files or {}).get(best["model"])
     if model_file is not None:
         line += (
-            f" The model to deploy: `{model_file}` (run 0, with `{SCORING_FILE}` and `calibration.json` beside "
+            f" The model to deploy: `{model_file}` (run 0, with `{SCORING_FILE}` and `{CALIBRATION_FILE}` beside "
             "it: the frames, aggregation and image size it was evaluated with and its calibration, which "
             "`dfdetect predict` applies)."
         )
